@@ -1,0 +1,37 @@
+/** The canonizer pipeline: IR → IR rewrites applied once after loading, in this order. */
+import { Graph } from '../ir/graph';
+import { foldBiasAdd } from './bias';
+import { mergeBatchNorm } from './batchnorm';
+import { removeIdentity, simplifyPads } from './cleanup';
+import { foldConstants } from './constants';
+import { explicitSums, stripSoftmax } from './output';
+import { Canonized, Canonizer } from './rewrite';
+
+export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
+  { name: 'fold-constants', run: foldConstants },
+  { name: 'remove-identity', run: removeIdentity },
+  { name: 'simplify-pads', run: simplifyPads },
+  { name: 'merge-batchnorm', run: mergeBatchNorm },
+  { name: 'fold-bias-add', run: foldBiasAdd },
+  { name: 'strip-softmax', run: stripSoftmax },
+  { name: 'explicit-sums', run: explicitSums },
+];
+
+export interface CanonizeOptions {
+  /** names of canonizers to skip */
+  skip?: string[];
+}
+
+export function canonize(graph: Graph, opts: CanonizeOptions = {}): Canonized {
+  let g = graph;
+  const actions: string[] = [];
+  for (const c of CANONIZERS) {
+    if (opts.skip?.includes(c.name)) continue;
+    const r = c.run(g);
+    g = r.graph;
+    actions.push(...r.actions);
+  }
+  return { graph: g, actions };
+}
+
+export type { Canonized, Canonizer };

@@ -1,0 +1,210 @@
+/** The explainer: a loaded, canonized model with its inference session; explains inputs with a composite or
+ * a rule map, returning input relevance, optionally every value's relevance, and a conservation report. */
+import { canonize, CanonizeOptions } from './canonize';
+import { InferenceBackend, InferenceSession } from './forward/backend';
+import { Graph, ValueInfo } from './ir/graph';
+import { inferDtypes } from './ir/dtypes';
+import { LoadedModel } from './onnx/load';
+import { saveModel } from './onnx/save';
+import { isFloat } from './ops/op';
+import { CompositeOptions } from './plan/composites';
+import { PlanOptions, RuleMap, RulePlan, buildPlan, relevanceNodes } from './plan/plan';
+import { NodeConservation, propagate } from './propagate/core';
+import { Tensor, float32, shapeString } from './tensor';
+
+export type OutputRelevance = 'logit' | 'one';
+
+export interface ExplainOptions {
+  composite?: string;
+  /** rule parameters: epsilon, gamma, low/high, zeroBias … */
+  options?: CompositeOptions;
+  ruleMap?: RuleMap;
+  /** one class per sample, or one for all; default: the predicted class */
+  target?: number | number[];
+  /** relevance started at the output: the target logit (default) or 1, times a one-hot on the target */
+  outputRelevance?: OutputRelevance;
+  /** keep the relevance of every value (by value name) */
+  keepAll?: boolean;
+  /** which graph output to explain (default: the first) */
+  output?: string;
+}
+
+export interface ConservationSummary {
+  /** per sample */
+  outputRelevance: number[];
+  inputRelevance: number[];
+  /** (output − input) / |output|: the share absorbed by biases and stabilisers (or created by them) */
+  absorbed: number[];
+  nodes: (NodeConservation & { absorbed: number[] })[];
+}
+
+export interface Explanation {
+  /** relevance at the (first) model input, shaped like it */
+  relevance: Tensor & { data: Float32Array };
+  /** relevance of every graph input, by name */
+  inputs: Map<string, Tensor & { data: Float32Array }>;
+  /** the explained output (logits), as computed by the forward pass */
+  output: Tensor & { data: Float32Array };
+  predictions: number[];
+  targets: number[];
+  /** the seeds' values: logit[target] per sample */
+  scores: number[];
+  outputRelevance: OutputRelevance;
+  plan: RulePlan;
+  conservation: ConservationSummary;
+  /** every value's relevance when keepAll was set */
+  values?: Map<string, Float32Array>;
+}
+
+export class ExplainError extends Error {
+  override name = 'ExplainError';
+}
+
+export class Explainer {
+  private session: InferenceSession | null = null;
+  private exposed: string[] = [];
+
+  private constructor(
+    readonly source: string,
+    readonly original: Graph,
+    readonly graph: Graph,
+    readonly canonizerActions: string[],
+    private readonly backend: InferenceBackend,
+    private readonly threads: number,
+  ) {}
+
+  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number } = {}): Explainer {
+    const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0);
+  }
+
+  plan(opts: PlanOptions = {}): RulePlan {
+    return buildPlan(this.graph, opts);
+  }
+
+  /** Values the rules need: every float value on the relevance path. */
+  private async ensureSession(): Promise<InferenceSession> {
+    if (this.session) return this.session;
+    const dtypes = inferDtypes(this.graph);
+    const nodes = relevanceNodes(this.graph);
+    const names = new Set<string>();
+    for (const { node } of nodes) {
+      for (const v of [...node.inputs, ...node.outputs]) {
+        if (v && !this.graph.isConstant(v) && !this.graph.inputs.some((i) => i.name === v)) names.add(v);
+      }
+    }
+    this.exposed = [...names];
+    const extra: ValueInfo[] = this.exposed.map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
+    const bytes = saveModel(this.graph, { extraOutputs: extra });
+    this.session = await this.backend.create(bytes, { threads: this.threads });
+    return this.session;
+  }
+
+  private checkInput(name: string, t: Tensor): void {
+    const info = this.graph.inputs.find((i) => i.name === name);
+    if (!info) throw new ExplainError(`${this.source}: the model has no input '${name}' (inputs: ${this.graph.inputs.map((i) => i.name).join(', ')})`);
+    if (!info.dims) return;
+    const bad = info.dims.length !== t.dims.length || info.dims.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
+    if (bad) {
+      throw new ExplainError(`${this.source}: input '${name}' has shape ${shapeString(t.dims)}, the model expects ${shapeString(info.dims.map((d) => d ?? '?'))}`);
+    }
+    if (t.dtype !== info.dtype && !(isFloat(t) && info.dtype === 'float32')) {
+      throw new ExplainError(`${this.source}: input '${name}' is ${t.dtype}, the model expects ${info.dtype}`);
+    }
+  }
+
+  /** Runs the forward pass alone: every exposed value, by name (inputs included). */
+  async forward(feeds: Record<string, Tensor>): Promise<Map<string, Tensor>> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    const session = await this.ensureSession();
+    const outputs = [...new Set([...this.graph.outputs.map((o) => o.name), ...this.exposed])];
+    const values = await session.run(feeds, outputs);
+    for (const [k, v] of Object.entries(feeds)) values.set(k, v);
+    return values;
+  }
+
+  /** Explains one input tensor (batch first) or a map of named inputs. */
+  async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
+    const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
+    if (isTensor(input) && this.graph.inputs.length !== 1) {
+      throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
+    }
+    const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
+    const values = await this.forward(feeds);
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    const out = values.get(outName);
+    if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    const logits = float32(out.dims, out.data as Float32Array);
+    const batch = logits.dims[0] ?? 1;
+    const classes = logits.data.length / batch;
+    const predictions = [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
+    const targets = resolveTargets(opts.target, predictions, classes);
+    const mode = opts.outputRelevance ?? 'logit';
+    if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
+    const seed = new Float32Array(logits.data.length);
+    const scores = targets.map((t, s) => logits.data[s * classes + t]);
+    targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? scores[s] : 1; });
+    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch);
+    const inputs = new Map<string, Tensor & { data: Float32Array }>();
+    for (const i of this.graph.inputs) {
+      const x = values.get(i.name)!;
+      let r = prop.relevance.get(i.name) ?? new Float32Array(x.data.length);
+      if (plan.mode === 'gradient_x_input') r = r.map((v, k) => v * Number((x.data as Float32Array)[k]));
+      inputs.set(i.name, float32(x.dims, r));
+    }
+    const first = inputs.get(this.graph.inputs[0].name)!;
+    const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
+    const inSums = sampleSums(first.data, batch);
+    return {
+      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, plan,
+      conservation: {
+        outputRelevance: seedSums,
+        inputRelevance: inSums,
+        absorbed: seedSums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o))),
+        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
+      },
+      values: opts.keepAll ? prop.relevance : undefined,
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.session?.release();
+    this.session = null;
+  }
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return !!v && typeof v === 'object' && 'dims' in v && 'data' in v && 'dtype' in v;
+}
+
+function toF32(t: Tensor): Tensor {
+  if (t.dtype === 'float32') return t;
+  if (t.dtype === 'float64' || t.dtype === 'float16') return float32(t.dims, t.data as Float64Array);
+  return t;
+}
+
+function argmax(a: Float32Array): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
+  return b;
+}
+
+function sampleSums(r: Float32Array, batch: number): number[] {
+  const n = r.length / batch;
+  return [...Array(batch).keys()].map((s) => { let v = 0; for (let i = s * n; i < (s + 1) * n; i++) v += r[i]; return v; });
+}
+
+function resolveTargets(target: number | number[] | undefined, predictions: number[], classes: number): number[] {
+  const batch = predictions.length;
+  let t: number[];
+  if (target === undefined) t = predictions;
+  else if (typeof target === 'number') t = new Array(batch).fill(target);
+  else {
+    if (target.length !== batch) throw new ExplainError(`${target.length} targets given for a batch of ${batch}`);
+    t = target;
+  }
+  for (const k of t) {
+    if (!Number.isInteger(k) || k < 0 || k >= classes) throw new ExplainError(`target ${k} is out of range: the output has ${classes} classes (0–${classes - 1})`);
+  }
+  return t;
+}

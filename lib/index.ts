@@ -1,0 +1,24 @@
+/** onnx-lrp: Layer-wise Relevance Propagation for ONNX models. */
+export * from './tensor';
+export { Graph, GraphError } from './ir/graph';
+export type { Node, ValueInfo, Dim } from './ir/graph';
+export { loadModel, ModelLoadError, MIN_OPSET } from './onnx/load';
+export type { LoadedModel } from './onnx/load';
+export { saveModel } from './onnx/save';
+export { canonize, CANONIZERS } from './canonize';
+export { findOp, unsupportedNodes, supportedOps } from './ops/registry';
+export { UnsupportedError } from './ops/op';
+export type { Category } from './ops/op';
+export { RULES, RULE_NAMES, createRule } from './rules';
+export type { RuleName, RuleParams, LinearRule } from './rules';
+export { mod } from './kernels/kernel';
+export type { LinearKernel, WeightMod } from './kernels/kernel';
+export { COMPOSITES, COMPOSITE_NAMES, getComposite } from './plan/composites';
+export type { Composite, CompositeOptions } from './plan/composites';
+export { buildPlan, parseRuleMap } from './plan/plan';
+export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
+export { Explainer, ExplainError } from './explain';
+export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary } from './explain';
+export { parseNpy, encodeNpy } from './io/npy';
+export { loadModelFile, openModel, readNpy, writeNpy } from './node';
+export { ortBackend } from './forward/ort';

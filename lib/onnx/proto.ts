@@ -1,0 +1,40 @@
+/** The ONNX protobuf schema (onnx-proto, built on protobufjs) and the few helpers its int64 fields need. */
+import { onnx } from 'onnx-proto';
+
+export { onnx };
+
+/** An int64 protobuf field (a Long or a number) as a JS number. */
+export function int(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
+    const l = v as { low: number; high: number; unsigned?: boolean; toNumber?: () => number };
+    if (typeof l.toNumber === 'function') return l.toNumber();
+    return l.high * 4294967296 + (l.low >>> 0);
+  }
+  if (v === undefined || v === null) return 0;
+  return Number(v);
+}
+
+/** An int64 protobuf field as a BigInt (exact). */
+export function bigint(v: unknown): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  if (v && typeof v === 'object' && 'low' in v && 'high' in v) {
+    const l = v as { low: number; high: number; unsigned?: boolean };
+    const lo = BigInt(l.low >>> 0);
+    const hi = l.unsigned ? BigInt(l.high >>> 0) : BigInt(l.high | 0);
+    return (hi << 32n) | lo;
+  }
+  return 0n;
+}
+
+export const DATA_TYPE: Record<number, string> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
+  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128',
+  16: 'bfloat16',
+};
+
+export const DATA_TYPE_CODE: Record<string, number> = Object.fromEntries(
+  Object.entries(DATA_TYPE).map(([k, v]) => [v, Number(k)]),
+);

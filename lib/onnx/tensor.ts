@@ -1,0 +1,136 @@
+/** TensorProto ⇄ Tensor: every initializer encoding (raw_data, typed fields, float16, external data). */
+import { DType, Tensor, TypedArray, sizeOf } from '../tensor';
+import { DATA_TYPE, DATA_TYPE_CODE, bigint, int, onnx } from './proto';
+
+/** Reads an external-data file named in a tensor, relative to the model's folder. */
+export type ExternalReader = (location: string, offset: number, length: number | undefined) => Uint8Array;
+
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
+export function float16ToFloat32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+function typedArrayFor(dtype: DType, n: number): TypedArray {
+  switch (dtype) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'float16': return new Float32Array(n);
+    case 'int8': return new Int8Array(n);
+    case 'uint8': case 'bool': return new Uint8Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'uint16': return new Uint16Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'uint32': return new Uint32Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'uint64': return new BigUint64Array(n);
+    default: throw new Error(`no typed array for ${dtype}`);
+  }
+}
+
+const BYTES: Record<string, number> = {
+  float32: 4, float64: 8, float16: 2, int8: 1, uint8: 1, bool: 1, int16: 2, uint16: 2,
+  int32: 4, uint32: 4, int64: 8, uint64: 8,
+};
+
+function fromRaw(dtype: DType, raw: Uint8Array, n: number, what: string): TypedArray {
+  const width = BYTES[dtype];
+  if (raw.byteLength !== n * width) {
+    throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${n * width}`);
+  }
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = typedArrayFor(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const o = i * width;
+    switch (dtype) {
+      case 'float32': out[i] = view.getFloat32(o, true); break;
+      case 'float64': out[i] = view.getFloat64(o, true); break;
+      case 'float16': out[i] = float16ToFloat32(view.getUint16(o, true)); break;
+      case 'int8': out[i] = view.getInt8(o); break;
+      case 'uint8': case 'bool': out[i] = view.getUint8(o); break;
+      case 'int16': out[i] = view.getInt16(o, true); break;
+      case 'uint16': out[i] = view.getUint16(o, true); break;
+      case 'int32': out[i] = view.getInt32(o, true); break;
+      case 'uint32': out[i] = view.getUint32(o, true); break;
+      case 'int64': (out as BigInt64Array)[i] = view.getBigInt64(o, true); break;
+      case 'uint64': (out as BigUint64Array)[i] = view.getBigUint64(o, true); break;
+    }
+  }
+  return out;
+}
+
+function fromFields(dtype: DType, p: onnx.ITensorProto, n: number, what: string): TypedArray | string[] {
+  if (dtype === 'string') return (p.stringData ?? []).map((b) => new TextDecoder().decode(b));
+  let src: ArrayLike<unknown>;
+  switch (dtype) {
+    case 'float32': src = p.floatData ?? []; break;
+    case 'float64': src = p.doubleData ?? []; break;
+    case 'int64': src = p.int64Data ?? []; break;
+    case 'uint32': case 'uint64': src = p.uint64Data ?? []; break;
+    default: src = p.int32Data ?? [];
+  }
+  if (src.length !== n) throw new Error(`${what}: holds ${src.length} values, the shape [${(p.dims ?? []).map(int)}] needs ${n}`);
+  const out = typedArrayFor(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const v = src[i];
+    if (dtype === 'int64') (out as BigInt64Array)[i] = bigint(v);
+    else if (dtype === 'uint64') (out as BigUint64Array)[i] = BigInt.asUintN(64, bigint(v));
+    else if (dtype === 'float16') out[i] = float16ToFloat32(int(v) & 0xffff);
+    else out[i] = int(v) as number;
+  }
+  return out;
+}
+
+/** Decodes a TensorProto. float16 and bfloat16 are widened to float32 (dtype 'float32'). */
+export function tensorFromProto(p: onnx.ITensorProto, readExternal?: ExternalReader): Tensor {
+  const what = `tensor '${p.name ?? ''}'`;
+  let dtype = DATA_TYPE[p.dataType ?? 0] as DType | 'bfloat16' | 'complex64' | 'complex128' | undefined;
+  if (!dtype) throw new Error(`${what}: unknown data type ${p.dataType}`);
+  if (dtype === 'complex64' || dtype === 'complex128') throw new Error(`${what}: complex tensors are not supported`);
+  const dims = (p.dims ?? []).map(int);
+  if (dims.some((d) => d < 0 || !Number.isFinite(d))) throw new Error(`${what}: invalid dimensions [${dims}]`);
+  const n = sizeOf(dims);
+  if (n > MAX_ELEMENTS) throw new Error(`${what}: declares ${n} elements, more than this library accepts`);
+  let raw: Uint8Array | undefined = p.rawData && p.rawData.length ? p.rawData : undefined;
+  if (p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+    const kv = Object.fromEntries((p.externalData ?? []).map((e) => [e.key, e.value]));
+    if (!kv.location) throw new Error(`${what}: external data without a location`);
+    if (!readExternal) throw new Error(`${what}: stored in external file '${kv.location}', but the model was not loaded from a file`);
+    raw = readExternal(kv.location, kv.offset ? Number(kv.offset) : 0, kv.length ? Number(kv.length) : undefined);
+  }
+  if (dtype === 'bfloat16') {
+    const out = new Float32Array(n);
+    if (raw) {
+      if (raw.byteLength !== 2 * n) throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${2 * n}`);
+      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const f = new DataView(new ArrayBuffer(4));
+      for (let i = 0; i < n; i++) { f.setUint32(0, v.getUint16(2 * i, true) << 16, true); out[i] = f.getFloat32(0, true); }
+    } else {
+      const src = p.int32Data ?? [];
+      const f = new DataView(new ArrayBuffer(4));
+      for (let i = 0; i < n; i++) { f.setUint32(0, (src[i] & 0xffff) << 16, true); out[i] = f.getFloat32(0, true); }
+    }
+    return { dtype: 'float32', dims, data: out };
+  }
+  const data = raw ? fromRaw(dtype, raw, n, what) : fromFields(dtype, p, n, what);
+  if (dtype === 'float16') return { dtype: 'float32', dims, data };
+  return { dtype, dims, data };
+}
+
+/** Encodes a Tensor as a TensorProto with raw_data (strings in string_data). */
+export function tensorToProto(name: string, t: Tensor): onnx.TensorProto {
+  const p = onnx.TensorProto.create({ name, dims: [...t.dims], dataType: DATA_TYPE_CODE[t.dtype] });
+  if (t.dtype === 'string') {
+    p.stringData = (t.data as string[]).map((s) => new TextEncoder().encode(s));
+    return p;
+  }
+  const a = t.data as TypedArray;
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  p.rawData = new Uint8Array(bytes); // copy: little-endian on every platform Node runs on
+  return p;
+}

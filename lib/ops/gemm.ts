@@ -1,0 +1,56 @@
+/** Gemm and MatMul with a constant weight operand: dense layers. */
+import { Graph, Node } from '../ir/graph';
+import { denseKernel } from '../kernels/dense';
+import { OpDef, NodeContext, attrFloat, attrInt, f32, fail, isConst } from './op';
+
+function gemmLinear(ctx: NodeContext) {
+  const { node } = ctx;
+  if (attrInt(node, 'transA', 0)) fail(node, 'transA=1 on a live input is not supported');
+  const a = ctx.value(node.inputs[0]);
+  const b = ctx.value(node.inputs[1]);
+  if (a.dims.length !== 2 || b.dims.length !== 2) fail(node, `expects 2-D A and B, got [${a.dims}] and [${b.dims}]`);
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  const transB = attrInt(node, 'transB', 0);
+  const [N, K] = a.dims;
+  const M = transB ? b.dims[0] : b.dims[1];
+  if ((transB ? b.dims[1] : b.dims[0]) !== K) fail(node, `A is [${a.dims}] but B is [${b.dims}]${transB ? ' (transB)' : ''}`);
+  const bw = f32(b);
+  const w = new Float32Array(K * M);
+  for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) w[k * M + m] = alpha * (transB ? bw[m * K + k] : bw[k * M + m]);
+  let bias: Float32Array | null = null;
+  if (node.inputs[2]) {
+    const c = f32(ctx.value(node.inputs[2]));
+    if (c.length !== M && c.length !== 1) fail(node, `bias C of ${c.length} values cannot be a per-output bias of ${M}`);
+    bias = new Float32Array(M);
+    for (let m = 0; m < M; m++) bias[m] = beta * (c.length === 1 ? c[0] : c[m]);
+  }
+  return { kernel: denseKernel(N, K, M, w, bias), live: [0] };
+}
+
+function matmulLinear(ctx: NodeContext) {
+  const { node } = ctx;
+  const a = ctx.value(node.inputs[0]);
+  const b = ctx.value(node.inputs[1]);
+  if (b.dims.length > 2) fail(node, `a constant operand of rank ${b.dims.length} is not supported (only [K] or [K,M])`);
+  const K = a.dims[a.dims.length - 1];
+  if (b.dims[0] !== K) fail(node, `cannot multiply [${a.dims}] by [${b.dims}]`);
+  const M = b.dims.length === 2 ? b.dims[1] : 1;
+  const rows = a.dims.slice(0, -1).reduce((x, y) => x * y, 1);
+  const bias = node.inputs[2] ? f32(ctx.value(node.inputs[2])) : null; // set by the MatMul+Add canonizer
+  return { kernel: denseKernel(rows, K, M, f32(b), bias), live: [0] };
+}
+
+function denseOrFail(node: Node, graph: Graph) {
+  if (!isConst(graph, node, 1)) {
+    throw new Error(`node '${node.name}' (${node.opType}): a product of two live tensors (attention) is not supported yet`);
+  }
+  if (isConst(graph, node, 0)) return 'shape' as const;
+  if (node.opType === 'Gemm' && !isConst(graph, node, 2)) throw new Error(`node '${node.name}' (Gemm): a live bias C is not supported`);
+  return 'dense' as const;
+}
+
+export const ops: OpDef[] = [
+  { type: 'Gemm', category: denseOrFail, linear: gemmLinear },
+  { type: 'MatMul', category: denseOrFail, linear: matmulLinear },
+];

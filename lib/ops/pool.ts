@@ -1,0 +1,140 @@
+/** Pooling: AveragePool, GlobalAveragePool, ReduceMean/ReduceSum (linear, own weights), MaxPool and
+ * GlobalMaxPool (winner takes all; ties go to the first maximum in the window's row-major scan). */
+import { Node } from '../ir/graph';
+import { avgPoolKernel, meanKernel, reduceKernel } from '../kernels/pool';
+import { WindowTable, resolvePads, windowTable } from '../kernels/window';
+import { toNumbers } from '../tensor';
+import { OpDef, NodeContext, attrInt, attrInts, attrString, f32, fail, strides } from './op';
+
+function poolTable(ctx: NodeContext): { table: WindowTable; planes: number } {
+  const { node } = ctx;
+  const x = ctx.value(node.inputs[0]);
+  const y = ctx.value(node.outputs[0]);
+  const D = x.dims.length - 2;
+  if (D < 1) fail(node, `input of shape [${x.dims}] has no spatial dimensions`);
+  const kernel = attrInts(node, 'kernel_shape', []);
+  if (kernel.length !== D) fail(node, `kernel_shape [${kernel}] does not match the ${D} spatial dimensions of [${x.dims}]`);
+  const st = attrInts(node, 'strides', new Array(D).fill(1));
+  const dil = attrInts(node, 'dilations', new Array(D).fill(1));
+  const inSpatial = x.dims.slice(2);
+  const pads = resolvePads(attrString(node, 'auto_pad', 'NOTSET'), inSpatial, kernel, st, dil, attrInts(node, 'pads', []));
+  const table = windowTable({ inSpatial, outSpatial: y.dims.slice(2), kernel, strides: st, dilations: dil, padsBegin: pads.begin });
+  return { table, planes: x.dims[0] * x.dims[1] };
+}
+
+function maxRoute(x: Float32Array, planes: number, t: WindowTable): Int32Array {
+  const { outSize: O, inSize: I, kSize: K, idx } = t;
+  const route = new Int32Array(planes * O).fill(-1);
+  for (let p = 0; p < planes; p++) {
+    for (let o = 0; o < O; o++) {
+      let best = -Infinity;
+      let bi = -1;
+      for (let k = 0; k < K; k++) {
+        const i = idx[k * O + o];
+        if (i < 0) continue;
+        const v = x[p * I + i];
+        if (v > best || bi < 0) { best = v; bi = i; }
+      }
+      route[p * O + o] = bi < 0 ? -1 : p * I + bi;
+    }
+  }
+  return route;
+}
+
+function scatter(route: Int32Array, g: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let o = 0; o < route.length; o++) if (route[o] >= 0) out[route[o]] += g[o];
+  return out;
+}
+
+function reduceAxes(ctx: NodeContext): number[] {
+  const { node } = ctx;
+  const rank = ctx.value(node.inputs[0]).dims.length;
+  let axes: number[] | undefined;
+  if (node.inputs[1]) axes = toNumbers(ctx.value(node.inputs[1]));
+  else if (node.attrs.axes) axes = attrInts(node, 'axes', []);
+  if (!axes || axes.length === 0) {
+    if (attrInt(node, 'noop_with_empty_axes', 0)) return [];
+    return [...Array(rank).keys()];
+  }
+  return axes.map((a) => (a < 0 ? a + rank : a));
+}
+
+function reduceMap(dims: readonly number[], axes: number[]): { map: Int32Array; outSize: number; count: number } {
+  const keep = dims.map((d, i) => (axes.includes(i) ? 1 : d));
+  const outS = strides(keep);
+  const inS = strides(dims);
+  const n = dims.reduce((a, b) => a * b, 1);
+  const map = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let rem = i;
+    let o = 0;
+    for (let d = 0; d < dims.length; d++) {
+      const c = Math.floor(rem / inS[d]);
+      rem -= c * inS[d];
+      if (!axes.includes(d)) o += c * outS[d];
+    }
+    map[i] = o;
+  }
+  const count = axes.reduce((a, d) => a * dims[d], 1);
+  return { map, outSize: keep.reduce((a, b) => a * b, 1), count };
+}
+
+const globalPlanes = (ctx: NodeContext) => {
+  const x = ctx.value(ctx.node.inputs[0]);
+  return { planes: x.dims[0] * x.dims[1], size: x.dims.slice(2).reduce((a, b) => a * b, 1) };
+};
+
+function needsNoIndices(node: Node) {
+  if (node.outputs.length > 1 && node.outputs[1]) fail(node, 'the Indices output of MaxPool is not supported');
+}
+
+export const ops: OpDef[] = [
+  {
+    type: 'AveragePool', category: 'avgpool',
+    linear(ctx) {
+      const { table, planes } = poolTable(ctx);
+      const x = ctx.value(ctx.node.inputs[0]);
+      return { kernel: avgPoolKernel(x.dims[0], planes / x.dims[0], table, attrInt(ctx.node, 'count_include_pad', 0) === 1), live: [0] };
+    },
+  },
+  {
+    type: 'GlobalAveragePool', category: 'avgpool',
+    linear(ctx) {
+      const { planes, size } = globalPlanes(ctx);
+      return { kernel: meanKernel(planes, size), live: [0] };
+    },
+  },
+  {
+    type: 'ReduceMean', category: 'avgpool',
+    linear(ctx) {
+      const { map, outSize, count } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
+      return { kernel: reduceKernel(map, outSize, 1 / count), live: [0] };
+    },
+  },
+  {
+    type: 'ReduceSum', category: 'sum',
+    linear(ctx) {
+      const { map, outSize } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
+      return { kernel: reduceKernel(map, outSize, 1), live: [0] };
+    },
+  },
+  {
+    type: 'MaxPool', category: 'maxpool',
+    vjp(ctx, [g]) {
+      needsNoIndices(ctx.node);
+      const { table, planes } = poolTable(ctx);
+      const x = f32(ctx.value(ctx.node.inputs[0]));
+      return [scatter(maxRoute(x, planes, table), g!, x.length)];
+    },
+  },
+  {
+    type: 'GlobalMaxPool', category: 'maxpool',
+    vjp(ctx, [g]) {
+      const { planes, size } = globalPlanes(ctx);
+      const x = f32(ctx.value(ctx.node.inputs[0]));
+      const table: WindowTable = { inSize: size, outSize: 1, kSize: size, idx: Int32Array.from({ length: size }, (_, i) => i) };
+      return [scatter(maxRoute(x, planes, table), g!, x.length)];
+    },
+  },
+];

@@ -1,0 +1,57 @@
+/** The one registry table: every op onnx-lrp knows, from one file per op family. */
+import { Graph, Node } from '../ir/graph';
+import { Category, OpDef, UnsupportedError } from './op';
+import { ops as activation } from './activation';
+import { ops as arith } from './arith';
+import { ops as conv } from './conv';
+import { ops as gemm } from './gemm';
+import { ops as pool } from './pool';
+import { ops as routing } from './routing';
+import { ops as shape } from './shape';
+import { ops as softmax } from './softmax';
+
+export const FAMILIES: Readonly<Record<string, readonly OpDef[]>> = { gemm, conv, pool, activation, arith, routing, softmax, shape };
+
+const TABLE = new Map<string, OpDef>();
+for (const defs of Object.values(FAMILIES)) {
+  for (const d of defs) TABLE.set(`${d.domain ?? ''}::${d.type}`, d);
+}
+
+export function findOp(opType: string, domain = ''): OpDef | undefined {
+  return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
+}
+
+export function opFor(node: Node, graph: Graph): OpDef {
+  const d = findOp(node.opType, node.domain);
+  if (!d) {
+    const dom = node.domain || 'ai.onnx';
+    throw new UnsupportedError(`unsupported op ${node.opType} (node '${node.name}', domain ${dom}, opset ${graph.opsets[node.domain] ?? graph.opsets[''] ?? '?'})`);
+  }
+  return d;
+}
+
+export function categoryOf(node: Node, graph: Graph): Category {
+  const d = opFor(node, graph);
+  return typeof d.category === 'function' ? d.category(node, graph) : d.category;
+}
+
+/** Every node the registry cannot handle, with the reason (for `inspect`, before anything runs). */
+export function unsupportedNodes(graph: Graph): { node: Node; reason: string }[] {
+  const out: { node: Node; reason: string }[] = [];
+  for (const n of graph.nodes) {
+    try {
+      categoryOf(n, graph);
+    } catch (e) {
+      out.push({ node: n, reason: (e as Error).message });
+    }
+  }
+  return out;
+}
+
+export function supportedOps(): { type: string; domain: string; family: string; category: string }[] {
+  const out: { type: string; domain: string; family: string; category: string }[] = [];
+  for (const [family, defs] of Object.entries(FAMILIES)) {
+    for (const d of defs) out.push({ type: d.type, domain: d.domain ?? '', family, category: typeof d.category === 'function' ? 'depends on inputs' : d.category });
+  }
+  return out;
+}

@@ -1,0 +1,193 @@
+/** Ops that only move values: Reshape, Flatten, Squeeze, Unsqueeze, Cast, Transpose, Concat, Split, Slice,
+ * Pad, Gather, Expand, Tile. Relevance is routed back exactly like the gradient (a scatter-add through the
+ * map from each output element to the input element it reads). */
+import { Tensor, toNumbers } from '../tensor';
+import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, fail, strides } from './op';
+
+const dimsOf = (ctx: NodeContext, name: string) => ctx.value(name).dims;
+
+/** out element → in element, by coordinates. `f` fills the input coordinate and returns false for "none". */
+function mapByCoords(outDims: readonly number[], inDims: readonly number[], f: (out: number[], inp: number[]) => boolean): Int32Array {
+  const n = outDims.reduce((a, b) => a * b, 1);
+  const map = new Int32Array(n);
+  const oc = new Array<number>(outDims.length).fill(0);
+  const ic = new Array<number>(inDims.length).fill(0);
+  const is = strides(inDims);
+  for (let o = 0; o < n; o++) {
+    let rem = o;
+    for (let d = outDims.length - 1; d >= 0; d--) { oc[d] = rem % outDims[d]; rem = Math.floor(rem / outDims[d]); }
+    if (!f(oc, ic)) { map[o] = -1; continue; }
+    let i = 0;
+    for (let d = 0; d < inDims.length; d++) i += ic[d] * is[d];
+    map[o] = i;
+  }
+  return map;
+}
+
+function scatter(map: Int32Array, g: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let o = 0; o < map.length; o++) if (map[o] >= 0) out[map[o]] += g[o];
+  return out;
+}
+
+/** Same data, new shape. */
+const reshapeLike = (type: string): OpDef => ({
+  type, category: 'routing',
+  vjp: (ctx, [g]) => [Float32Array.from(g!), ...ctx.node.inputs.slice(1).map(() => null)],
+});
+
+const normAxis = (a: number, rank: number) => (a < 0 ? a + rank : a);
+
+function inputOrAttr(ctx: NodeContext, i: number, attr: string): number[] | undefined {
+  const { node } = ctx;
+  if (node.inputs[i]) return toNumbers(ctx.value(node.inputs[i]));
+  if (node.attrs[attr] !== undefined) return attrInts(node, attr, []);
+  return undefined;
+}
+
+export const ops: OpDef[] = [
+  reshapeLike('Reshape'),
+  reshapeLike('Flatten'),
+  reshapeLike('Squeeze'),
+  reshapeLike('Unsqueeze'),
+  reshapeLike('Cast'),
+  {
+    type: 'Transpose', category: 'routing',
+    vjp(ctx, [g]) {
+      const xd = dimsOf(ctx, ctx.node.inputs[0]);
+      const perm = attrInts(ctx.node, 'perm', xd.map((_, i) => xd.length - 1 - i));
+      const yd = perm.map((p) => xd[p]);
+      return [scatter(mapByCoords(yd, xd, (o, i) => { perm.forEach((p, d) => { i[p] = o[d]; }); return true; }), g!, g!.length)];
+    },
+  },
+  {
+    type: 'Concat', category: 'routing',
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const yd = dimsOf(ctx, node.outputs[0]);
+      const axis = normAxis(attrInt(node, 'axis', 0), yd.length);
+      const outer = yd.slice(0, axis).reduce((a, b) => a * b, 1);
+      const inner = yd.slice(axis + 1).reduce((a, b) => a * b, 1);
+      let offset = 0;
+      return node.inputs.map((name) => {
+        const len = dimsOf(ctx, name)[axis];
+        const r = new Float32Array(outer * len * inner);
+        for (let o = 0; o < outer; o++) {
+          r.set(g!.subarray((o * yd[axis] + offset) * inner, (o * yd[axis] + offset + len) * inner), o * len * inner);
+        }
+        offset += len;
+        return ctx.isConstant(name) ? null : r;
+      });
+    },
+  },
+  {
+    type: 'Split', category: 'routing',
+    vjp(ctx, gs) {
+      const { node } = ctx;
+      const xd = dimsOf(ctx, node.inputs[0]);
+      const axis = normAxis(attrInt(node, 'axis', 0), xd.length);
+      const outer = xd.slice(0, axis).reduce((a, b) => a * b, 1);
+      const inner = xd.slice(axis + 1).reduce((a, b) => a * b, 1);
+      const gx = new Float32Array(xd.reduce((a, b) => a * b, 1));
+      let offset = 0;
+      node.outputs.forEach((name, k) => {
+        const len = dimsOf(ctx, name)[axis];
+        const g = gs[k];
+        if (g) for (let o = 0; o < outer; o++) gx.set(g.subarray(o * len * inner, (o + 1) * len * inner), (o * xd[axis] + offset) * inner);
+        offset += len;
+      });
+      return [gx, ...node.inputs.slice(1).map(() => null)];
+    },
+  },
+  {
+    type: 'Slice', category: 'routing',
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const xd = dimsOf(ctx, node.inputs[0]);
+      const yd = dimsOf(ctx, node.outputs[0]);
+      const starts = inputOrAttr(ctx, 1, 'starts') ?? [];
+      const axes = (ctx.opset >= 10 ? inputOrAttr(ctx, 3, 'axes') : attrInts(node, 'axes', [])) ?? [];
+      const steps = (ctx.opset >= 10 ? inputOrAttr(ctx, 4, 'steps') : undefined) ?? [];
+      const begin = xd.map(() => 0);
+      const step = xd.map(() => 1);
+      starts.forEach((s, k) => {
+        const a = normAxis(axes.length ? axes[k] : k, xd.length);
+        const st = steps[k] ?? 1;
+        let b = s < 0 ? s + xd[a] : s;
+        b = st > 0 ? Math.min(Math.max(b, 0), xd[a]) : Math.min(Math.max(b, 0), xd[a] - 1);
+        begin[a] = b;
+        step[a] = st;
+      });
+      const map = mapByCoords(yd, xd, (o, i) => { for (let d = 0; d < xd.length; d++) i[d] = begin[d] + o[d] * step[d]; return true; });
+      return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), ...node.inputs.slice(1).map(() => null)];
+    },
+  },
+  {
+    type: 'Pad', category: 'routing',
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const xd = dimsOf(ctx, node.inputs[0]);
+      const yd = dimsOf(ctx, node.outputs[0]);
+      const mode = attrString(node, 'mode', 'constant');
+      const raw = (ctx.opset >= 11 ? inputOrAttr(ctx, 1, 'pads') : attrInts(node, 'pads', attrInts(node, 'paddings', []))) ?? [];
+      const axes = (ctx.opset >= 18 && node.inputs[3] ? toNumbers(ctx.value(node.inputs[3])) : xd.map((_, i) => i)).map((a) => normAxis(a, xd.length));
+      const begin = xd.map(() => 0);
+      axes.forEach((a, k) => { begin[a] = raw[k]; });
+      const map = mapByCoords(yd, xd, (o, i) => {
+        for (let d = 0; d < xd.length; d++) {
+          let c = o[d] - begin[d];
+          const n = xd[d];
+          if (c < 0 || c >= n) {
+            if (mode === 'constant') return false;
+            if (mode === 'edge') c = Math.min(Math.max(c, 0), n - 1);
+            else if (mode === 'reflect') { const p = 2 * (n - 1) || 1; c = ((c % p) + p) % p; if (c >= n) c = p - c; }
+            else if (mode === 'wrap') c = ((c % n) + n) % n;
+            else fail(node, `pad mode '${mode}' is not supported`);
+          }
+          i[d] = c;
+        }
+        return true;
+      });
+      return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), ...node.inputs.slice(1).map(() => null)];
+    },
+  },
+  {
+    type: 'Gather', category: 'routing',
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const xd = dimsOf(ctx, node.inputs[0]);
+      const idxT: Tensor = ctx.value(node.inputs[1]);
+      const idx = toNumbers(idxT);
+      const axis = normAxis(attrInt(node, 'axis', 0), xd.length);
+      const yd = [...xd.slice(0, axis), ...idxT.dims, ...xd.slice(axis + 1)];
+      const q = idxT.dims.length;
+      const is = strides(idxT.dims);
+      const map = mapByCoords(yd, xd, (o, i) => {
+        let k = 0;
+        for (let d = 0; d < q; d++) k += o[axis + d] * is[d];
+        for (let d = 0; d < axis; d++) i[d] = o[d];
+        i[axis] = idx[k] < 0 ? idx[k] + xd[axis] : idx[k];
+        for (let d = axis + 1; d < xd.length; d++) i[d] = o[d + q - 1];
+        return true;
+      });
+      return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), null];
+    },
+  },
+  {
+    type: 'Expand', category: 'routing',
+    vjp(ctx, [g]) {
+      const xd = dimsOf(ctx, ctx.node.inputs[0]);
+      const yd = dimsOf(ctx, ctx.node.outputs[0]);
+      return [scatter(broadcastMap(xd, yd), g!, xd.reduce((a, b) => a * b, 1)), null];
+    },
+  },
+  {
+    type: 'Tile', category: 'routing',
+    vjp(ctx, [g]) {
+      const xd = dimsOf(ctx, ctx.node.inputs[0]);
+      const yd = dimsOf(ctx, ctx.node.outputs[0]);
+      const map = mapByCoords(yd, xd, (o, i) => { for (let d = 0; d < xd.length; d++) i[d] = o[d] % xd[d]; return true; });
+      return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), null];
+    },
+  },
+];

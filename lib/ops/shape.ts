@@ -1,0 +1,9 @@
+/** Ops that compute shapes, indices and constants: they carry no relevance. */
+import { OpDef } from './op';
+
+const shape = (type: string): OpDef => ({ type, category: 'shape' });
+
+export const ops: OpDef[] = [
+  'Shape', 'Size', 'Constant', 'ConstantOfShape', 'Range', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual',
+  'Not', 'And', 'Or', 'Where', 'NonZero', 'ArgMax', 'ArgMin', 'Floor', 'Ceil', 'Round',
+].map(shape);

@@ -1,0 +1,7 @@
+/** Softmax and LogSoftmax: explained models end in logits, so a final one is stripped by a canonizer. */
+import { OpDef } from './op';
+
+export const ops: OpDef[] = [
+  { type: 'Softmax', category: 'softmax' },
+  { type: 'LogSoftmax', category: 'softmax' },
+];

@@ -1,0 +1,162 @@
+/** The rule plan: node → rule with parameters, as data. Built from a composite and an optional user rule map
+ * (by op type, by category, by node-name glob, for the first layer; first match wins). */
+import { Graph, Node } from '../ir/graph';
+import { Category, LINEAR_CATEGORIES } from '../ops/op';
+import { categoryOf } from '../ops/registry';
+import { RULE_NAMES, RuleParams, createRule, isRuleName } from '../rules';
+import { CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
+
+export interface PlanEntry {
+  node: string;
+  op: string;
+  category: Category;
+  rule: NodeRule;
+  params: RuleParams;
+  first?: boolean;
+  /** where the choice came from: 'composite', 'default', or 'rule-map #k' */
+  source: string;
+}
+
+export interface RulePlan {
+  composite: string;
+  mode: 'lrp' | 'gradient' | 'gradient_x_input';
+  options: CompositeOptions;
+  entries: PlanEntry[];
+}
+
+/** A user rule map (the JSON format the README documents). */
+export interface RuleMap {
+  composite?: string;
+  options?: CompositeOptions;
+  rules?: RuleMapEntry[];
+}
+
+export interface RuleMapEntry {
+  op?: string;
+  category?: Category;
+  name?: string;
+  first?: boolean;
+  rule: NodeRule;
+  params?: RuleParams;
+}
+
+export interface PlanOptions {
+  composite?: string;
+  options?: CompositeOptions;
+  ruleMap?: RuleMap;
+}
+
+const ALLOWED: Record<Category, readonly string[]> = {
+  conv: RULE_NAMES, dense: RULE_NAMES, avgpool: RULE_NAMES, sum: RULE_NAMES,
+  activation: ['pass', 'gradient', 'guided', 'deconvnet'],
+  affine: ['pass', 'gradient'],
+  gate: ['uniform', 'gradient'],
+  maxpool: ['gradient'],
+  routing: ['gradient'],
+  shape: [],
+  softmax: [],
+};
+
+const DEFAULTS: Record<Category, RuleChoice | null> = {
+  conv: null, dense: null,
+  avgpool: { rule: 'norm' }, sum: { rule: 'norm' },
+  activation: { rule: 'pass' }, affine: { rule: 'pass' }, gate: { rule: 'uniform' },
+  maxpool: { rule: 'gradient' }, routing: { rule: 'gradient' }, shape: null, softmax: null,
+};
+
+export function globToRegExp(glob: string): RegExp {
+  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${esc}$`);
+}
+
+/** Nodes that carry relevance: reachable from a graph input without passing through a shape computation. */
+export function relevanceNodes(graph: Graph): { node: Node; category: Category }[] {
+  const live = new Set(graph.inputs.map((i) => i.name));
+  const out: { node: Node; category: Category }[] = [];
+  for (const node of graph.nodes) {
+    if (!node.inputs.some((i) => live.has(i))) continue;
+    const category = categoryOf(node, graph);
+    if (category === 'shape') continue;
+    out.push({ node, category });
+    for (const o of node.outputs) if (o) live.add(o);
+  }
+  return out;
+}
+
+export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
+  const name = opts.ruleMap?.composite ?? opts.composite ?? 'epsilon_plus_flat';
+  const composite = getComposite(name);
+  const options: CompositeOptions = { ...(opts.ruleMap?.options ?? {}), ...(opts.options ?? {}) };
+  const userRules = (opts.ruleMap?.rules ?? []).map((r, k) => ({ ...r, k, re: r.name ? globToRegExp(r.name) : null }));
+  const nodes = relevanceNodes(graph);
+  const linear = nodes.filter((n) => n.category === 'conv' || n.category === 'dense');
+  const firstFor = (kinds: string[]) => linear.find((n) => kinds.includes(n.category))?.node.name;
+  const compositeFirst = composite.first ? firstFor(composite.first.kinds) : undefined;
+  const anyFirst = firstFor(['conv', 'dense']);
+
+  const entries: PlanEntry[] = nodes.map(({ node, category }) => {
+    if (category === 'softmax') {
+      throw new Error(`node '${node.name}' (${node.opType}): a Softmax inside the graph is not supported yet (only a final one, which is stripped)`);
+    }
+    const isFirst = node.name === anyFirst;
+    let choice: RuleChoice | null = null;
+    let source = 'composite';
+    for (const r of userRules) {
+      if (r.op && r.op !== node.opType) continue;
+      if (r.category && r.category !== category) continue;
+      if (r.re && !r.re.test(node.name)) continue;
+      if (r.first && !isFirst) continue;
+      choice = { rule: r.rule, params: r.params };
+      source = `rule-map #${r.k}`;
+      break;
+    }
+    if (!choice) {
+      if (composite.mode !== 'lrp') {
+        choice = { rule: category === 'activation' ? composite.activation ?? 'gradient' : 'gradient' };
+      } else if (composite.first && node.name === compositeFirst) {
+        choice = composite.first.choice(options);
+      } else if (category === 'conv' && composite.conv) {
+        choice = composite.conv(options);
+      } else if (category === 'dense' && composite.dense) {
+        choice = composite.dense(options);
+      } else {
+        choice = DEFAULTS[category];
+        source = 'default';
+        if (choice?.rule === 'norm' && options.normEpsilon !== undefined) choice = { rule: 'norm', params: { epsilon: options.normEpsilon } };
+      }
+    }
+    if (!choice) throw new Error(`node '${node.name}' (${node.opType}): no rule for category ${category}`);
+    if (!ALLOWED[category].includes(choice.rule)) {
+      throw new Error(`node '${node.name}' (${node.opType}, ${category}): rule '${choice.rule}' does not apply; use one of ${ALLOWED[category].join(', ')}`);
+    }
+    let params: RuleParams = choice.params ?? {};
+    if (isRuleName(choice.rule) && (LINEAR_CATEGORIES as string[]).includes(category)) {
+      params = createRule({ rule: choice.rule, params }, `node '${node.name}'`).params as RuleParams;
+    }
+    return { node: node.name, op: node.opType, category, rule: choice.rule, params, ...(isFirst ? { first: true } : {}), source };
+  });
+  return { composite: name, mode: composite.mode, options, entries };
+}
+
+/** Checks a parsed rule-map JSON value and returns it typed; errors name the offending entry. */
+export function parseRuleMap(value: unknown, source = 'rule map'): RuleMap {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${source}: expected a JSON object with "rules"`);
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!['composite', 'options', 'rules'].includes(k)) throw new Error(`${source}: unknown key '${k}' (allowed: composite, options, rules)`);
+  if (v.composite !== undefined) getComposite(String(v.composite));
+  const rules = v.rules ?? [];
+  if (!Array.isArray(rules)) throw new Error(`${source}: "rules" must be a list`);
+  rules.forEach((r, k) => {
+    if (!r || typeof r !== 'object') throw new Error(`${source}: rules[${k}] must be an object`);
+    const e = r as Record<string, unknown>;
+    for (const key of Object.keys(e)) {
+      if (!['op', 'category', 'name', 'first', 'rule', 'params'].includes(key)) throw new Error(`${source}: rules[${k}] has unknown key '${key}'`);
+    }
+    if (typeof e.rule !== 'string') throw new Error(`${source}: rules[${k}] needs "rule"`);
+    if (!isRuleName(e.rule) && !['uniform', 'guided', 'deconvnet'].includes(e.rule)) {
+      throw new Error(`${source}: rules[${k}]: unknown rule '${e.rule}'; known rules: ${[...RULE_NAMES, 'uniform', 'guided', 'deconvnet'].join(', ')}`);
+    }
+    if (isRuleName(e.rule)) createRule({ rule: e.rule, params: (e.params ?? {}) as RuleParams }, `${source}: rules[${k}]`);
+  });
+  return v as RuleMap;
+}

@@ -1,0 +1,138 @@
+/** The propagation core: walk the IR in reverse, apply each node's planned rule, and add relevance where a
+ * value feeds several consumers. Relevance lives in a map keyed by value name; nothing is stored on nodes and
+ * activations are never mutated. */
+import { Graph, Node } from '../ir/graph';
+import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
+import { opFor } from '../ops/registry';
+import { PlanEntry, RulePlan } from '../plan/plan';
+import { createRule, RuleName } from '../rules';
+import { Tensor } from '../tensor';
+
+export interface NodeConservation {
+  node: string;
+  op: string;
+  rule: string;
+  /** per sample: relevance entering the node (at its outputs) and leaving it (at its live inputs) */
+  in: number[];
+  out: number[];
+}
+
+export interface Propagation {
+  relevance: Map<string, Float32Array>;
+  conservation: NodeConservation[];
+}
+
+function perSample(r: Float32Array, batch: number): number[] {
+  const n = r.length / batch;
+  const s = new Array<number>(batch).fill(0);
+  for (let i = 0; i < r.length; i++) s[Math.floor(i / n)] += r[i];
+  return s;
+}
+
+function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor>): NodeContext {
+  return {
+    node,
+    opset: graph.opsets[node.domain] ?? graph.opsets[''],
+    value(name) {
+      const v = values.get(name) ?? graph.constant(name);
+      if (!v) throw new Error(`node '${node.name}' (${node.opType}): no value for input '${name}'`);
+      return v;
+    },
+    has: (name) => values.has(name) || graph.isConstant(name),
+    isConstant: (name) => graph.isConstant(name),
+  };
+}
+
+/** Relevance for each input of `node` (null where none flows). */
+async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[]): Promise<(Float32Array | null)[]> {
+  const { node } = ctx;
+  const op = opFor(node, { opsets: { '': ctx.opset } } as unknown as Graph);
+  const live = liveInputs(ctx);
+  const R = rOut[0];
+  switch (entry.category) {
+    case 'conv': case 'dense': case 'avgpool': case 'sum': {
+      const lin = op.linear!(ctx);
+      const xs = lin.live.map((i) => f32(ctx.value(node.inputs[i])));
+      const x = xs.length === 1 ? xs[0] : concat(xs);
+      const rule = createRule({ rule: entry.rule as RuleName, params: entry.params }, `node '${node.name}'`);
+      const rIn = await rule.apply({ kernel: lin.kernel, x, xDims: ctx.value(node.inputs[lin.live[0]]).dims }, R!);
+      const out: (Float32Array | null)[] = node.inputs.map(() => null);
+      let off = 0;
+      lin.live.forEach((i, k) => { out[i] = rIn.subarray(off, off + xs[k].length); off += xs[k].length; });
+      return out;
+    }
+    case 'activation': case 'affine': {
+      const i = live[0];
+      const x = f32(ctx.value(node.inputs[i]));
+      let r: Float32Array;
+      if (entry.rule === 'pass') r = Float32Array.from(R!);
+      else {
+        const d = op.derivative!(ctx, x, f32(ctx.value(node.outputs[0])));
+        r = R!.map((v, k) => v * d[k]);
+        if (entry.rule === 'guided') r = r.map((v, k) => (v > 0 && x[k] > 0 ? v : 0));
+        if (entry.rule === 'deconvnet') r = R!.map((v) => (v > 0 ? v : 0));
+      }
+      if (r.length !== x.length) r = reduceTo(r, ctx.value(node.inputs[i]).dims, ctx.value(node.outputs[0]).dims);
+      const out: (Float32Array | null)[] = node.inputs.map(() => null);
+      out[i] = r;
+      return out;
+    }
+    case 'gate': {
+      if (entry.rule === 'gradient') return op.vjp!(ctx, rOut);
+      // uniform: each live factor gets an equal share, summed over the dims it was broadcast along
+      const y = ctx.value(node.outputs[0]).dims;
+      return node.inputs.map((n, i) => (live.includes(i) ? reduceTo(R!.map((v) => v / live.length), ctx.value(n).dims, y) : null));
+    }
+    case 'maxpool': case 'routing':
+      return op.vjp!(ctx, rOut);
+    default:
+      throw new Error(`node '${node.name}' (${node.opType}): no relevance treatment for category ${entry.category}`);
+  }
+}
+
+function concat(xs: Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+  let off = 0;
+  for (const x of xs) { out.set(x, off); off += x.length; }
+  return out;
+}
+
+function reduceTo(r: Float32Array, inDims: readonly number[], outDims: readonly number[]): Float32Array {
+  const map = broadcastMap(inDims, outDims);
+  const out = new Float32Array(inDims.reduce((a, b) => a * b, 1));
+  for (let o = 0; o < map.length; o++) out[map[o]] += r[o];
+  return out;
+}
+
+/** Propagates `seed` (relevance at one output value) back to the graph inputs. */
+export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMap<string, Tensor>, seed: { value: string; relevance: Float32Array }, batch: number): Promise<Propagation> {
+  const rel = new Map<string, Float32Array>([[seed.value, seed.relevance]]);
+  const byNode = new Map(plan.entries.map((e) => [e.node, e]));
+  const conservation: NodeConservation[] = [];
+  for (let k = graph.nodes.length - 1; k >= 0; k--) {
+    const node = graph.nodes[k];
+    const entry = byNode.get(node.name);
+    const rOut = node.outputs.map((o) => rel.get(o) ?? null);
+    if (!entry || rOut.every((r) => r === null)) continue;
+    const ctx = contextFor(node, graph, values);
+    const filled = rOut.map((r, i) => r ?? (node.outputs[i] && values.has(node.outputs[i]) ? new Float32Array(values.get(node.outputs[i])!.data.length) : null));
+    const rIn = await nodeRelevance(ctx, entry, filled);
+    const sumIn = new Array<number>(batch).fill(0);
+    for (const r of rOut) if (r) perSample(r, batch).forEach((v, s) => { sumIn[s] += v; });
+    const sumOut = new Array<number>(batch).fill(0);
+    rIn.forEach((r, i) => {
+      const name = node.inputs[i];
+      if (!r || !name || graph.isConstant(name)) return;
+      perSample(r, batch).forEach((v, s) => { sumOut[s] += v; });
+      const acc = rel.get(name);
+      if (acc) {
+        const sum = new Float32Array(acc.length);
+        for (let j = 0; j < acc.length; j++) sum[j] = acc[j] + r[j];
+        rel.set(name, sum);
+      } else rel.set(name, r);
+    });
+    conservation.push({ node: node.name, op: node.opType, rule: entry.rule, in: sumIn, out: sumOut });
+  }
+  conservation.reverse();
+  return { relevance: rel, conservation };
+}
