@@ -1,0 +1,127 @@
+/** Node edge of the renderer: the ONLY module that imports jimp. Decodes and encodes image files
+ * and draws text; everything else works on plain {width, height, rgba} images (lib/render/raster.ts). */
+
+import { promises as fs } from 'fs';
+import { Jimp, loadFont, measureText } from 'jimp';
+import { RGBAImage, checkImage, resizeBilinear } from './raster';
+
+export type { RGBAImage } from './raster';
+export { resizeBilinear as resize, overlay, toGrayscale } from './raster';
+
+type Font = Awaited<ReturnType<typeof loadFont>>;
+
+/** Decode PNG/JPEG/BMP/GIF/TIFF from a file path or bytes. `name` labels bytes in error messages. */
+export async function decodeImage(src: string | Uint8Array | ArrayBuffer, name?: string): Promise<RGBAImage> {
+  const label = typeof src === 'string' ? src : name ?? '<bytes>';
+  let bytes: Buffer;
+  try {
+    bytes = typeof src === 'string' ? await fs.readFile(src)
+      : src instanceof ArrayBuffer ? Buffer.from(src) : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+  } catch (e) {
+    throw new Error(`cannot read image '${label}': ${(e as Error).message}`);
+  }
+  try {
+    const img = await Jimp.read(bytes);
+    const { width, height, data } = img.bitmap;
+    return { width, height, rgba: new Uint8ClampedArray(data) };
+  } catch (e) {
+    throw new Error(`cannot decode image '${label}': ${(e as Error).message}`);
+  }
+}
+
+function toJimp(img: RGBAImage) {
+  checkImage(img);
+  // A fresh (unpooled, offset 0) buffer: jimp reads `data.buffer` without the view's byteOffset.
+  const data = Buffer.alloc(img.rgba.length);
+  data.set(img.rgba);
+  return Jimp.fromBitmap({ width: img.width, height: img.height, data });
+}
+
+export async function encodePng(img: RGBAImage): Promise<Buffer> {
+  return toJimp(img).getBuffer('image/png');
+}
+
+export async function writePng(path: string, img: RGBAImage): Promise<void> {
+  await fs.writeFile(path, await encodePng(img));
+}
+
+/** Built-in bitmap font sizes (Open Sans, black, shipped in @jimp/plugin-print: works offline). */
+export type FontSize = 8 | 10 | 12 | 14 | 16 | 32;
+
+const fonts = new Map<FontSize, Promise<Font>>();
+
+function font(size: FontSize): Promise<Font> {
+  const cached = fonts.get(size);
+  if (cached) return cached;
+  // 'jimp/fonts' is an exports-map subpath the project's moduleResolution cannot type; it resolves at run time.
+  const paths = require('jimp/fonts') as Record<string, string>;
+  const file = paths[`SANS_${size}_BLACK`];
+  if (!file) throw new Error(`no built-in font of size ${size} (8, 10, 12, 14, 16, 32)`);
+  const f = loadFont(file);
+  fonts.set(size, f);
+  return f;
+}
+
+export interface GridCell {
+  image: RGBAImage;
+  caption?: string;
+}
+
+export interface GridOptions {
+  /** Cell image size; default: the largest cell. Images of another size are resized (bilinear). */
+  cellWidth?: number;
+  cellHeight?: number;
+  rowTitles?: string[];
+  colTitles?: string[];
+  /** Pixels between cells and around the grid. Default 4. */
+  padding?: number;
+  fontSize?: FontSize;
+}
+
+/** Fit `text` into `maxWidth` pixels, cutting it with '..' if needed. */
+function fitText(f: Font, text: string, maxWidth: number): string {
+  if (measureText(f, text) <= maxWidth) return text;
+  let s = text;
+  while (s.length > 0 && measureText(f, s + '..') > maxWidth) s = s.slice(0, -1);
+  return s + '..';
+}
+
+/** One labelled image: rows × columns of equal-size cells, a caption line under each cell,
+ * optional row titles (left) and column titles (top), white background. Missing cells stay blank. */
+export async function grid(cells: (GridCell | null | undefined)[][], opts: GridOptions = {}): Promise<RGBAImage> {
+  const all = cells.flat().filter((c): c is GridCell => !!c);
+  if (all.length === 0) throw new Error('grid: no cells');
+  const f = await font(opts.fontSize ?? 10);
+  const pad = opts.padding ?? 4, lineH = f.common.lineHeight;
+  const cw = opts.cellWidth ?? Math.max(...all.map((c) => c.image.width));
+  const ch = opts.cellHeight ?? Math.max(...all.map((c) => c.image.height));
+  const rows = cells.length, cols = Math.max(...cells.map((r) => r.length), opts.colTitles?.length ?? 0);
+  const hasCaptions = all.some((c) => c.caption !== undefined);
+  const rowTitleW = opts.rowTitles?.length ? Math.max(...opts.rowTitles.map((t) => measureText(f, t))) + pad : 0;
+  const colTitleH = opts.colTitles?.length ? lineH : 0;
+  const cellH = ch + (hasCaptions ? lineH : 0);
+  const width = pad + rowTitleW + cols * (cw + pad);
+  const height = pad + colTitleH + rows * (cellH + pad);
+
+  const canvas = new Jimp({ width, height, color: 0xffffffff });
+  const out = canvas.bitmap.data;
+  const x0 = (c: number) => pad + rowTitleW + c * (cw + pad);
+  const y0 = (r: number) => pad + colTitleH + r * (cellH + pad);
+  cells.forEach((row, r) => row.forEach((cell, c) => {
+    if (!cell) return;
+    checkImage(cell.image, `grid cell (${r},${c})`);
+    const img = cell.image.width === cw && cell.image.height === ch ? cell.image : resizeBilinear(cell.image, cw, ch);
+    for (let y = 0; y < ch; y++) {
+      for (let x = 0; x < cw; x++) {
+        const s = (y * cw + x) * 4, d = ((y0(r) + y) * width + x0(c) + x) * 4, a = img.rgba[s + 3] / 255;
+        // Composite over the white background.
+        for (let k = 0; k < 3; k++) out[d + k] = Math.round(a * img.rgba[s + k] + (1 - a) * 255);
+        out[d + 3] = 255;
+      }
+    }
+    if (cell.caption) canvas.print({ font: f, x: x0(c), y: y0(r) + ch, text: fitText(f, cell.caption, cw) });
+  }));
+  opts.colTitles?.forEach((t, c) => canvas.print({ font: f, x: x0(c), y: pad, text: fitText(f, t, cw) }));
+  opts.rowTitles?.forEach((t, r) => canvas.print({ font: f, x: pad, y: y0(r) + Math.max(0, Math.floor((ch - lineH) / 2)), text: t }));
+  return { width, height, rgba: new Uint8ClampedArray(canvas.bitmap.data) };
+}
