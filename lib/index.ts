@@ -22,3 +22,14 @@ export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary 
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node';
 export { ortBackend } from './forward/ort';
+export { boundsOf, labelOf } from './metadata';
+export type { ModelMetadata } from './metadata';
+export { readMetadata } from './node';
+export { heatmap, heatmap1d, normalize, reduceChannels, colorize } from './render/heatmap';
+export type { HeatmapOptions, ChannelReduction, Normalization } from './render/heatmap';
+export { names as COLORMAPS, getColormap } from './render/colormap';
+export { overlay, resizeBilinear, toGrayscale } from './render/raster';
+export type { RGBAImage } from './render/raster';
+export { imageToTensor, tensorToImage, imageOptionsFromMetadata } from './io/image';
+export type { ImageInputOptions } from './io/image';
+export { decodeImage, encodePng, writePng, grid } from './render/jimp';

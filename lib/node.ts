@@ -64,3 +64,17 @@ export function writeNpy(file: string, t: Tensor): void {
   fs.writeFileSync(tmp, encodeNpy(t));
   fs.renameSync(tmp, file);
 }
+
+/** The metadata JSON beside a model (`model.onnx` → `model.json`), if present. */
+export function readMetadata(modelFile: string, explicit?: string): import('./metadata').ModelMetadata | undefined {
+  const file = explicit ?? modelFile.replace(/\.onnx$/i, '') + '.json';
+  if (!fs.existsSync(file)) {
+    if (explicit) throw new Error(`${explicit}: metadata file not found`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/** onnx-lrp command line: explain, inspect. */
+import { explainCommand } from './commands/explain';
+import { inspectCommand } from './commands/inspect';
+import { UsageError, runMain } from './commands/common';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  explain: { run: explainCommand, summary: 'explain a model\'s prediction for an input with LRP (or a gradient method)' },
+  inspect: { run: inspectCommand, summary: 'show a model\'s IR, unsupported ops, canonizer actions and rule plan' },
+};
+
+function help(): string {
+  return [
+    'usage: onnx-lrp <command> [options]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`),
+    '',
+    'Run `onnx-lrp <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+runMain(async () => {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(help());
+    return;
+  }
+  if (cmd === '--version') {
+    console.log(require('../../package.json').version);
+    return;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) throw new UsageError(`unknown command '${cmd}'\n\n${help()}`);
+  await c.run(rest);
+});

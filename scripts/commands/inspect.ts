@@ -1,0 +1,68 @@
+/** `onnx-lrp inspect MODEL [--composite NAME]`: IR summary, unsupported ops (before any run), canonizer
+ * actions, and the rule plan. */
+import { COMPOSITE_NAMES, CompositeOptions, boundsOf, buildPlan, canonize, loadModelFile, readMetadata, unsupportedNodes } from '../../lib';
+import { UsageError, parse } from './common';
+
+const USAGE = `usage: onnx-lrp inspect MODEL [--composite NAME] [--json]
+
+Shows the model's inputs and outputs, an op histogram, every node onnx-lrp cannot handle, what the
+canonizers rewrote, and the rule plan (node → rule) for a composite (default epsilon_plus_flat).`;
+
+const dims = (d: readonly unknown[] | null) => (d ? `[${d.map((x) => x ?? '?').join(', ')}]` : '[?]');
+
+export async function inspectCommand(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parse(argv, { composite: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+  const [file] = positionals;
+  if (!file) throw new UsageError(`missing MODEL\n\n${USAGE}`);
+  const composite = (v.composite as string | undefined) ?? 'epsilon_plus_flat';
+  if (!COMPOSITE_NAMES.includes(composite)) throw new UsageError(`unknown composite '${composite}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);
+  const model = loadModelFile(file);
+  let unsupported = unsupportedNodes(model.graph);
+  const hist = new Map<string, number>();
+  for (const n of model.graph.nodes) hist.set(n.opType, (hist.get(n.opType) ?? 0) + 1);
+  let canon: ReturnType<typeof canonize> | null = null;
+  let planError: string | null = null;
+  let plan = null;
+  try {
+    canon = canonize(model.graph);
+    unsupported = unsupportedNodes(canon.graph); // judged after constant folding (weights behind a Reshape become constants)
+    const b = boundsOf(readMetadata(file));
+    const options: CompositeOptions = b ? { low: b.low, high: b.high } : { low: -1e9, high: 1e9 };
+    if (!b && composite === 'epsilon_gamma_box') planError = 'no bounds in metadata: pass --low/--high when explaining (the plan below uses placeholders)';
+    if (!unsupported.length) plan = buildPlan(canon.graph, { composite, options });
+  } catch (e) {
+    planError = (e as Error).message;
+  }
+  const g = model.graph;
+  if (v.json) {
+    console.log(JSON.stringify({
+      file, irVersion: model.irVersion, producer: model.producer, opsets: g.opsets,
+      inputs: g.inputs, outputs: g.outputs, nodes: g.nodes.length, initializers: g.constants.size,
+      ops: Object.fromEntries(hist), unsupported: unsupported.map((u) => ({ node: u.node.name, op: u.node.opType, domain: u.node.domain, reason: u.reason })),
+      canonizer: canon?.actions ?? [], plan: plan?.entries ?? null, planError,
+    }, null, 2));
+  } else {
+    console.log(`${file}`);
+    console.log(`  producer ${model.producer || '?'}, IR version ${model.irVersion}, opsets ${Object.entries(g.opsets).map(([d, n]) => `${d || 'ai.onnx'}:${n}`).join(' ')}`);
+    console.log(`  ${g.nodes.length} nodes, ${g.constants.size} initializers`);
+    for (const i of g.inputs) console.log(`  input  ${i.name} ${i.dtype} ${dims(i.dims)}`);
+    for (const o of g.outputs) console.log(`  output ${o.name} ${o.dtype} ${dims(o.dims)}`);
+    console.log(`\nops: ${[...hist].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}×${n}`).join(', ')}`);
+    console.log(`\nunsupported: ${unsupported.length ? '' : 'none'}`);
+    for (const u of unsupported) console.log(`  ${u.reason}`);
+    if (canon) {
+      console.log(`\ncanonizers: ${canon.actions.length ? '' : 'nothing to rewrite'}`);
+      for (const a of canon.actions) console.log(`  ${a}`);
+    }
+    if (plan) {
+      console.log(`\nrule plan (${composite}):`);
+      const w = Math.max(...plan.entries.map((e) => e.node.length), 4);
+      for (const e of plan.entries) {
+        const p = Object.entries(e.params).filter(([, x]) => x !== false && x !== undefined).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(' ');
+        console.log(`  ${e.node.padEnd(w)}  ${e.op.padEnd(18)} ${e.category.padEnd(10)} ${e.rule}${p ? ` (${p})` : ''}${e.first ? '  [first layer]' : ''}`);
+      }
+    }
+    if (planError) console.log(`\nplan: ${planError}`);
+  }
+  if (unsupported.length) throw new Error(`${file}: ${unsupported.length} node(s) cannot be explained (listed above)`);
+}

@@ -1,0 +1,59 @@
+/** End to end: relevance maps and per-layer sums against golden files made by an independent PyTorch
+ * implementation (scripts/golden/make_golden.py, regenerated only by that script). */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { openModel, readNpy } from '../../lib';
+import { FIXTURES } from '../helpers/paths';
+
+const DIR = path.join(FIXTURES, 'golden');
+
+interface GoldenCase {
+  id: string; composite: string; outputRelevance: 'logit' | 'one';
+  params: { epsilon?: number; gamma?: number; low?: number | number[]; high?: number | number[]; zeroBias?: boolean };
+  relevance: string; inputSum: number[]; layerSums: number[][];
+}
+interface Golden { model: string; files: string[]; input: string; targets: number[]; logits: number[][]; cases: GoldenCase[] }
+
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
+
+describe('golden relevance (independent PyTorch reference)', () => {
+  it('has golden files', () => expect(goldens.length).to.be.greaterThan(5));
+  for (const gf of goldens) {
+    const g: Golden = JSON.parse(fs.readFileSync(path.join(DIR, gf), 'utf8'));
+    for (const file of g.files) {
+      describe(file, () => {
+        const explainer = openModel(path.join(DIR, file));
+        const x = readNpy(path.join(DIR, g.input));
+        after(() => explainer.release());
+        for (const c of g.cases) {
+          it(`${c.id}`, async () => {
+            const { epsilon, gamma, low, high, zeroBias } = c.params;
+            const r = await explainer.explain(x, {
+              composite: c.composite, options: { epsilon, gamma, low, high, zeroBias }, target: g.targets, outputRelevance: c.outputRelevance,
+            });
+            const logits = g.logits.flat();
+            expect(relL2(r.output.data, logits)).to.be.below(1e-5);
+            const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;
+            expect(relL2(r.relevance.data, ref), 'relative L2 of the input relevance').to.be.below(1e-4);
+            // per-sample input sums
+            r.conservation.inputRelevance.forEach((s, k) => expect(s).to.be.closeTo(c.inputSum[k], 1e-4 * Math.max(1, Math.abs(c.inputSum[k]))));
+            // per-layer sums: what each linear layer (forward order) returns to its input
+            const layers = r.conservation.nodes.filter((n) => r.plan.entries.find((e) => e.node === n.node && (e.category === 'conv' || e.category === 'dense')));
+            expect(layers.length, 'linear layers').to.equal(c.layerSums[0].length);
+            c.layerSums.forEach((sums, s) => sums.forEach((v, i) => {
+              expect(layers[i].out[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v)));
+            }));
+          });
+        }
+      });
+    }
+  }
+});
