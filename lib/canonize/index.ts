@@ -5,10 +5,12 @@ import { mergeBatchNorm } from './batchnorm';
 import { removeIdentity, simplifyPads } from './cleanup';
 import { foldConstants } from './constants';
 import { explicitSums, stripSoftmax } from './output';
+import { foldShapeSubgraphs } from './shapes';
 import { Canonized, Canonizer } from './rewrite';
 
 export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
   { name: 'fold-constants', run: foldConstants },
+  { name: 'fold-shape-subgraphs', run: foldShapeSubgraphs },
   { name: 'remove-identity', run: removeIdentity },
   { name: 'simplify-pads', run: simplifyPads },
   { name: 'merge-batchnorm', run: mergeBatchNorm },
