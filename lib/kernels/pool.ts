@@ -3,13 +3,15 @@
 import { LinearKernel, WeightMod } from './kernel';
 import { WindowTable } from './window';
 
-export function avgPoolKernel(batch: number, channels: number, t: WindowTable, countIncludePad: boolean): LinearKernel {
+/** `padCounts` (count_include_pad): per output, the taps inside input + pads (a window may run past the end
+ * padding under ceil_mode, and onnxruntime does not count those). */
+export function avgPoolKernel(batch: number, channels: number, t: WindowTable, countIncludePad: boolean, padCounts?: Float64Array): LinearKernel {
   const { outSize: O, inSize: I, kSize: K, idx } = t;
   const weight = new Float64Array(O);
   for (let o = 0; o < O; o++) {
     let cnt = 0;
     for (let k = 0; k < K; k++) if (idx[k * O + o] >= 0) cnt++;
-    weight[o] = 1 / (countIncludePad ? K : Math.max(cnt, 1));
+    weight[o] = 1 / (countIncludePad ? padCounts?.[o] ?? K : Math.max(cnt, 1));
   }
   const planes = batch * channels;
   return {

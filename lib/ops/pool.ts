@@ -6,7 +6,25 @@ import { WindowTable, resolvePads, windowTable } from '../kernels/window';
 import { toNumbers } from '../tensor';
 import { OpDef, NodeContext, attrInt, attrInts, attrString, f32, fail, strides } from './op';
 
-function poolTable(ctx: NodeContext): { table: WindowTable; planes: number } {
+/** Per output position: taps that fall inside the input or its declared pads (count_include_pad divisor). */
+function paddedCounts(inSpatial: number[], outSpatial: number[], kernel: number[], st: number[], dil: number[], padB: number[], padE: number[]): Float64Array {
+  const perDim = outSpatial.map((n, d) => Array.from({ length: n }, (_, o) => {
+    let c = 0;
+    for (let k = 0; k < kernel[d]; k++) if (o * st[d] - padB[d] + k * dil[d] < inSpatial[d] + padE[d]) c++;
+    return c;
+  }));
+  const total = outSpatial.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(total);
+  for (let o = 0; o < total; o++) {
+    let rem = o;
+    let c = 1;
+    for (let d = outSpatial.length - 1; d >= 0; d--) { c *= perDim[d][rem % outSpatial[d]]; rem = Math.floor(rem / outSpatial[d]); }
+    out[o] = c;
+  }
+  return out;
+}
+
+function poolTable(ctx: NodeContext): { table: WindowTable; planes: number; counts: Float64Array } {
   const { node } = ctx;
   const x = ctx.value(node.inputs[0]);
   const y = ctx.value(node.outputs[0]);
@@ -18,8 +36,9 @@ function poolTable(ctx: NodeContext): { table: WindowTable; planes: number } {
   const dil = attrInts(node, 'dilations', new Array(D).fill(1));
   const inSpatial = x.dims.slice(2);
   const pads = resolvePads(attrString(node, 'auto_pad', 'NOTSET'), inSpatial, kernel, st, dil, attrInts(node, 'pads', []));
-  const table = windowTable({ inSpatial, outSpatial: y.dims.slice(2), kernel, strides: st, dilations: dil, padsBegin: pads.begin });
-  return { table, planes: x.dims[0] * x.dims[1] };
+  const outSpatial = y.dims.slice(2);
+  const table = windowTable({ inSpatial, outSpatial, kernel, strides: st, dilations: dil, padsBegin: pads.begin });
+  return { table, planes: x.dims[0] * x.dims[1], counts: paddedCounts(inSpatial, outSpatial, kernel, st, dil, pads.begin, pads.end) };
 }
 
 function maxRoute(x: Float32Array, planes: number, t: WindowTable): Int32Array {
@@ -93,9 +112,9 @@ export const ops: OpDef[] = [
   {
     type: 'AveragePool', category: 'avgpool',
     linear(ctx) {
-      const { table, planes } = poolTable(ctx);
+      const { table, planes, counts } = poolTable(ctx);
       const x = ctx.value(ctx.node.inputs[0]);
-      return { kernel: avgPoolKernel(x.dims[0], planes / x.dims[0], table, attrInt(ctx.node, 'count_include_pad', 0) === 1), live: [0] };
+      return { kernel: avgPoolKernel(x.dims[0], planes / x.dims[0], table, attrInt(ctx.node, 'count_include_pad', 0) === 1, counts), live: [0] };
     },
   },
   {

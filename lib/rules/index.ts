@@ -10,10 +10,10 @@ export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; cr
   alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], create: (p) => alphaBeta(p) },
   gamma: { params: ['gamma', 'epsilon', 'zeroBias'], create: (p) => gamma(p) },
   zBox: { params: ['low', 'high', 'epsilon', 'zeroBias'], create: (p) => zBox(p) },
-  flat: { params: ['epsilon'], create: (p) => flat(p) },
+  flat: { params: ['epsilon', 'zeroBias'], create: (p) => flat(p) },
   wSquare: { params: ['epsilon', 'zeroBias'], create: (p) => wSquare(p) },
   pass: { params: [], create: () => pass() },
-  norm: { params: ['epsilon'], create: (p) => norm(p) },
+  norm: { params: ['epsilon', 'zeroBias'], create: (p) => norm(p) },
   gradient: { params: [], create: () => gradient() },
 };
 
@@ -25,12 +25,12 @@ export interface RuleSpec {
 }
 
 export function isRuleName(n: string): n is RuleName {
-  return n in RULES;
+  return Object.hasOwn(RULES, n);
 }
 
 /** Builds a rule, checking the name and that every parameter is one the rule takes. */
 export function createRule(spec: RuleSpec, where = ''): LinearRule {
-  const entry = RULES[spec.rule];
+  const entry = isRuleName(spec.rule) ? RULES[spec.rule] : undefined;
   const at = where ? ` (${where})` : '';
   if (!entry) throw new Error(`unknown rule '${spec.rule}'${at}; known rules: ${RULE_NAMES.join(', ')}`);
   for (const k of Object.keys(spec.params ?? {})) {

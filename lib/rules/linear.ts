@@ -150,7 +150,8 @@ export function expandBounds(b: Bounds, dims: readonly number[], total: number, 
 }
 
 /** zBox(low, high): R_j = Σ_k (x_j w_jk − l_j w⁺_jk − h_j w⁻_jk) / stab(Σ_j(…) + b_k) R_k. The bias enters
- * the denominator once, as in Zennit (RULES.md leaves it open). */
+ * the denominator once, as in Zennit (RULES.md leaves it open). Computed as (x−l)·w⁺ + (x−h)·w⁻, the same sum
+ * without the float32 cancellation of three separate products when x is near a bound. */
 export function zBox(p: RuleParams = {}): LinearRule {
   if (p.low === undefined || p.high === undefined) throw new Error('rule zBox: needs low and high (scalars or one per input channel)');
   for (const [n, v] of [['low', p.low], ['high', p.high]] as const) {
@@ -160,12 +161,11 @@ export function zBox(p: RuleParams = {}): LinearRule {
   return {
     name: 'zBox', params: { low: p.low, high: p.high, epsilon: eps, zeroBias: !!p.zeroBias },
     async apply({ kernel: k, x, xDims }, R) {
-      const l = expandBounds(p.low!, xDims, x.length, 'low');
-      const h = expandBounds(p.high!, xDims, x.length, 'high');
-      const z = sub(sub(await k.forward(x, mod.id, biasMod(p.zeroBias, mod.id)), await k.forward(l, mod.pos, null)), await k.forward(h, mod.neg, null));
+      const xl = sub(x, expandBounds(p.low!, xDims, x.length, 'low'));
+      const xh = sub(x, expandBounds(p.high!, xDims, x.length, 'high'));
+      const z = add(await k.forward(xl, mod.pos, biasMod(p.zeroBias, mod.id)), await k.forward(xh, mod.neg, null));
       const s = quotient(R, z, eps);
-      const a = mul(x, await k.transposed(s, mod.id));
-      return sub(sub(a, mul(l, await k.transposed(s, mod.pos))), mul(h, await k.transposed(s, mod.neg)));
+      return add(mul(xl, await k.transposed(s, mod.pos)), mul(xh, await k.transposed(s, mod.neg)));
     },
   };
 }
