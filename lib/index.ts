@@ -6,6 +6,8 @@ export { loadModel, ModelLoadError, MIN_OPSET } from './onnx/load';
 export type { LoadedModel } from './onnx/load';
 export { saveModel } from './onnx/save';
 export { canonize, CANONIZERS } from './canonize';
+export { dequantizeGraph, dequantize, QuantizedError } from './canonize/quantized';
+export type { QuantizedOptions } from './canonize/quantized';
 export { findOp, unsupportedNodes, supportedOps } from './ops/registry';
 export { UnsupportedError } from './ops/op';
 export type { Category } from './ops/op';

@@ -6,10 +6,12 @@ import { removeIdentity, simplifyPads } from './cleanup';
 import { foldConstants } from './constants';
 import { explicitSums, stripSoftmax } from './output';
 import { foldShapeSubgraphs } from './shapes';
+import { quantizedToFloat } from './quantized';
 import { Canonized, Canonizer } from './rewrite';
 
 export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
   { name: 'fold-constants', run: foldConstants },
+  { name: 'dequantize', run: quantizedToFloat },
   { name: 'fold-shape-subgraphs', run: foldShapeSubgraphs },
   { name: 'remove-identity', run: removeIdentity },
   { name: 'simplify-pads', run: simplifyPads },
