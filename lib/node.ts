@@ -27,8 +27,14 @@ export function loadModelFile(file: string): LoadedModel {
       }
       let data: Buffer;
       try {
-        data = fs.readFileSync(target);
-      } catch {
+        const real = fs.realpathSync(target);
+        const realRel = path.relative(fs.realpathSync(dir), real);
+        if (realRel.startsWith('..') || path.isAbsolute(realRel)) {
+          throw new ModelLoadError(`${file}: external data '${location}' is a link that leaves the model's folder; refused`);
+        }
+        data = fs.readFileSync(real);
+      } catch (e) {
+        if (e instanceof ModelLoadError) throw e;
         throw new ModelLoadError(`${file}: external data file '${location}' cannot be read`);
       }
       const end = length === undefined ? data.length : offset + length;

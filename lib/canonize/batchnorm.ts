@@ -4,6 +4,7 @@
 import { Graph, Node } from '../ir/graph';
 import { Tensor, toNumbers } from '../tensor';
 import { Canonized, freshName, pruneConstants, removeNode, replaceNode, soleConsumer } from './rewrite';
+import { isPerOutput } from './bias';
 
 /** Index of the output channel each weight element scales with, or null if the layout is unsupported. */
 function outChannelOf(layer: Node, w: Tensor): ((i: number) => number) | null {
@@ -49,6 +50,14 @@ function outChannels(layer: Node, w: Tensor): number {
   }
 }
 
+/** Is the value known to be 2-D (a Flatten, Gemm or a 2-D graph input)? */
+function isTwoDimensional(graph: Graph, value: string): boolean {
+  const p = graph.producer(value);
+  if (p) return p.opType === 'Flatten' || p.opType === 'Gemm';
+  const info = graph.inputs.find((i) => i.name === value) ?? graph.valueInfo.get(value);
+  return info?.dims?.length === 2;
+}
+
 export function mergeBatchNorm(graph: Graph): Canonized {
   const spec = graph.toSpec();
   const actions: string[] = [];
@@ -60,6 +69,9 @@ export function mergeBatchNorm(graph: Graph): Canonized {
     if (soleConsumer(graph, layer.outputs[0]) !== bn) continue;
     if (!graph.isConstant(layer.inputs[1]) || (layer.inputs[2] && !graph.isConstant(layer.inputs[2]))) continue;
     if (layer.opType === 'Gemm' && ((layer.attrs.alpha ?? 1) !== 1 || (layer.attrs.beta ?? 1) !== 1)) continue;
+    if (layer.inputs[2] && !isPerOutput(graph.constant(layer.inputs[2])!.dims)) continue; // Gemm C varying by row
+    // BatchNormalization normalises axis 1: for a MatMul that is the weight's output axis only on 2-D inputs
+    if (layer.opType === 'MatMul' && !isTwoDimensional(graph, layer.inputs[0])) continue;
     const w = graph.constant(layer.inputs[1])!;
     const ch = outChannelOf(layer, w);
     if (!ch) continue;

@@ -5,7 +5,7 @@ import { toNumbers } from '../tensor';
 import { Canonized, freshName, pruneConstants, removeNode, replaceNode, soleConsumer } from './rewrite';
 
 /** The constant as one value per output channel, or null if it varies along another axis. */
-function perChannel(layer: Node, dims: readonly number[], values: number[], M: number): number[] | null {
+function perChannel(layer: Node, dims: readonly number[], values: number[], M: number, weightRank: number): number[] | null {
   if (values.length === 1) return new Array(M).fill(values[0]);
   if (values.length !== M) return null;
   const nonOne = dims.map((d, i) => (d !== 1 ? i : -1)).filter((i) => i >= 0);
@@ -14,12 +14,16 @@ function perChannel(layer: Node, dims: readonly number[], values: number[], M: n
   // Conv output [N, M, ...spatial]: the channel axis is 1 (counted from the front of a full-rank tensor);
   // Gemm/MatMul output [..., M]: the last axis.
   if (layer.opType === 'Conv' || layer.opType === 'ConvTranspose') {
-    const spatial = (layer.attrs.kernel_shape as number[] | undefined)?.length;
-    if (spatial !== undefined && fromEnd !== spatial + 1) return null;
-    if (spatial === undefined && fromEnd < 2) return null;
+    const spatial = weightRank - 2;
+    if (fromEnd !== spatial + 1 || dims.length > spatial + 2) return null;
     return values;
   }
   return fromEnd === 1 ? values : null;
+}
+
+/** A bias that is one value per output channel (or a scalar), not a full matrix. */
+export function isPerOutput(dims: readonly number[]): boolean {
+  return dims.slice(0, -1).every((d) => d === 1);
 }
 
 export function foldBiasAdd(graph: Graph): Canonized {
@@ -38,11 +42,12 @@ export function foldBiasAdd(graph: Graph): Canonized {
     const w = graph.constant(layer.inputs[1])!;
     if (layer.opType === 'MatMul' && w.dims.length !== 2) continue;
     if (layer.opType === 'Gemm' && (layer.attrs.beta ?? 1) !== 1) continue;
+    if (layer.inputs[2] && !isPerOutput(graph.constant(layer.inputs[2])!.dims)) continue; // a Gemm C that varies by row
     const M = layer.opType === 'Conv' ? w.dims[0]
       : layer.opType === 'ConvTranspose' ? w.dims[1] * ((layer.attrs.group as number | undefined) ?? 1)
         : layer.opType === 'Gemm' && layer.attrs.transB === 1 ? w.dims[0] : w.dims[1];
     const c = graph.constant(add.inputs[constIdx])!;
-    const add1 = perChannel(layer, c.dims, toNumbers(c), M);
+    const add1 = perChannel(layer, c.dims, toNumbers(c), M, w.dims.length);
     if (!add1) continue;
     // the constant must not raise the output's rank
     if (layer.opType !== 'MatMul' && c.dims.length > (layer.opType === 'Gemm' ? 2 : 2 + ((layer.attrs.kernel_shape as number[] | undefined)?.length ?? 2))) continue;

@@ -7,13 +7,14 @@ import { Canonized, pruneConstants, removeNode, replaceNode, replaceUses, soleCo
 export function removeIdentity(graph: Graph): Canonized {
   const spec = graph.toSpec();
   const actions: string[] = [];
-  for (const node of graph.nodes) {
-    if (node.opType !== 'Identity' && node.opType !== 'Dropout') continue;
-    if (node.outputs.slice(1).some((o) => o && graph.consumers(o).length)) continue; // Dropout mask used
+  for (const original of graph.nodes) {
+    if (original.opType !== 'Identity' && original.opType !== 'Dropout') continue;
+    const node = spec.nodes.find((n) => n.name === original.name)!; // inputs may have been renamed by an earlier removal
+    if (node.outputs.slice(1).some((o) => o && (graph.consumers(o).length || graph.isOutput(o)))) continue; // Dropout mask used
     if (node.opType === 'Dropout' && node.inputs[2] && !graph.isConstant(node.inputs[2])) continue; // training_mode live
     const out = node.outputs[0];
     const inp = node.inputs[0];
-    if (graph.isOutput(out) && (graph.isOutput(inp) || graph.inputs.some((i) => i.name === inp))) continue;
+    if (spec.outputs.some((o) => o.name === out) && (spec.outputs.some((o) => o.name === inp) || graph.inputs.some((i) => i.name === inp))) continue;
     removeNode(spec, node);
     replaceUses(spec, out, inp);
     actions.push(`removed ${node.opType} '${node.name}'`);
@@ -44,13 +45,14 @@ export function simplifyPads(graph: Graph): Canonized {
   const spec = graph.toSpec();
   const actions: string[] = [];
   const opset = graph.opsets[''] ?? 13;
-  for (const node of graph.nodes) {
-    if (node.opType !== 'Pad') continue;
+  for (const original of graph.nodes) {
+    if (original.opType !== 'Pad') continue;
+    const node = spec.nodes.find((n) => n.name === original.name)!;
     const pads = padAmounts(graph, opset, node);
     if (!pads) continue;
     const mode = (node.attrs.mode as string | undefined) ?? 'constant';
     if (pads.every((p) => p === 0)) {
-      if (graph.isOutput(node.outputs[0])) continue;
+      if (graph.isOutput(node.outputs[0]) && (graph.isOutput(node.inputs[0]) || graph.inputs.some((i) => i.name === node.inputs[0]))) continue;
       removeNode(spec, node);
       replaceUses(spec, node.outputs[0], node.inputs[0]);
       actions.push(`removed all-zero Pad '${node.name}'`);

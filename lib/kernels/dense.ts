@@ -1,4 +1,5 @@
-/** Dense kernel: z[n,m] = Σ_k x[n,k]·W[k,m] + b[m], batched over rows. Serves Gemm and MatMul. */
+/** Dense kernel: z[n,m] = Σ_k x[n,k]·W[k,m] + b[m] (or b[n,m] when the bias has rows·M values), batched over
+ * rows. Serves Gemm and MatMul. */
 import { LinearKernel, ModifiedWeights, WeightMod } from './kernel';
 
 export function denseKernel(rows: number, K: number, M: number, weightKM: Float32Array, bias: Float32Array | null): LinearKernel {
@@ -21,7 +22,8 @@ export function denseKernel(rows: number, K: number, M: number, weightKM: Float3
         }
         if (B && bm) {
           const b = B.get(bm);
-          for (let m = 0; m < M; m++) z[zo + m] += b[m];
+          const bo = b.length === M ? 0 : zo;
+          for (let m = 0; m < M; m++) z[zo + m] += b[bo + m];
         }
       }
       return z;

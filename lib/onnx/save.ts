@@ -46,7 +46,7 @@ function attributeProto(name: string, v: AttrValue, type?: number): onnx.Attribu
 /** Attributes whose ONNX type is float even when the value happens to be an integer. */
 const FLOAT_ATTRS = new Set([
   'alpha', 'beta', 'gamma', 'epsilon', 'momentum', 'bias', 'lambd', 'max', 'min', 'ratio', 'scale', 'value_float',
-  'value_floats', 'spatial_scale', 'threshold', 'k', 'size',
+  'value_floats', 'spatial_scale', 'threshold', 'k',
 ]);
 
 export interface SaveOptions {

@@ -30,6 +30,7 @@ function constDerivative(ctx: NodeContext, x: Float32Array, f: (c: number) => nu
   const { node } = ctx;
   const liveIdx = node.inputs.findIndex((n) => n && !ctx.isConstant(n));
   const other = node.inputs.findIndex((n, i) => i !== liveIdx && n);
+  if (other < 0) return new Float32Array(x.length).fill(1); // Sum of a single input: identity
   const xd = ctx.value(node.inputs[liveIdx]).dims;
   const y = ctx.value(node.outputs[0]);
   if (y.data.length !== x.length) fail(node, `broadcasting the live input [${xd}] up to [${y.dims}] is not supported`);

@@ -1,7 +1,7 @@
 /** Gemm and MatMul with a constant weight operand: dense layers. */
 import { Graph, Node } from '../ir/graph';
 import { denseKernel } from '../kernels/dense';
-import { OpDef, NodeContext, attrFloat, attrInt, f32, fail, isConst } from './op';
+import { OpDef, NodeContext, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
 
 function gemmLinear(ctx: NodeContext) {
   const { node } = ctx;
@@ -20,10 +20,19 @@ function gemmLinear(ctx: NodeContext) {
   for (let k = 0; k < K; k++) for (let m = 0; m < M; m++) w[k * M + m] = alpha * (transB ? bw[m * K + k] : bw[k * M + m]);
   let bias: Float32Array | null = null;
   if (node.inputs[2]) {
-    const c = f32(ctx.value(node.inputs[2]));
-    if (c.length !== M && c.length !== 1) fail(node, `bias C of ${c.length} values cannot be a per-output bias of ${M}`);
-    bias = new Float32Array(M);
-    for (let m = 0; m < M; m++) bias[m] = beta * (c.length === 1 ? c[0] : c[m]);
+    const cT = ctx.value(node.inputs[2]);
+    const c = f32(cT);
+    const perColumn = cT.dims.slice(0, -1).every((d) => d === 1) && (c.length === M || c.length === 1);
+    if (perColumn) {
+      bias = new Float32Array(M);
+      for (let m = 0; m < M; m++) bias[m] = beta * (c.length === 1 ? c[0] : c[m]);
+    } else {
+      // C broadcast to the full [N, M] output: a bias per row and column
+      if (cT.dims.length > 2) fail(node, `bias C of shape [${cT.dims}] does not broadcast to [${N},${M}]`);
+      const map = broadcastMap(cT.dims, [N, M]);
+      bias = new Float32Array(N * M);
+      for (let i = 0; i < N * M; i++) bias[i] = beta * c[map[i]];
+    }
   }
   return { kernel: denseKernel(N, K, M, w, bias), live: [0] };
 }
