@@ -62,6 +62,8 @@ export class ExplainError extends Error {
 
 export class Explainer {
   private session: InferenceSession | null = null;
+  /** a second session without the exposed intermediate values: outputs only (predict) */
+  private plain: InferenceSession | null = null;
   private exposed: string[] = [];
 
   private constructor(
@@ -123,6 +125,24 @@ export class Explainer {
     return values;
   }
 
+  /** Runs the model for its graph outputs only (no intermediate values exposed: much faster than `forward`);
+   * returns the named output (default: the first), e.g. the logits of a batch of perturbed inputs. */
+  async predict(input: Tensor | Record<string, Tensor>, output?: string): Promise<Tensor & { data: Float32Array }> {
+    const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    this.plain ??= await this.backend.create(saveModel(this.graph), { threads: this.threads });
+    const name = output ?? this.graph.outputs[0].name;
+    if (!this.graph.isOutput(name)) throw new ExplainError(`${this.source}: no output '${name}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    const out = (await this.plain.run(feeds, [name])).get(name)!;
+    return float32(out.dims, out.data as Float32Array);
+  }
+
+  /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
+   * e.g. the model with randomised weights for a sanity check. */
+  derive(graph: Graph, source = `${this.source} (derived)`): Explainer {
+    return new Explainer(source, this.original, graph, [], this.backend, this.threads);
+  }
+
   /** Explains one input tensor (batch first) or a map of named inputs. */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
     const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
@@ -170,6 +190,8 @@ export class Explainer {
   async release(): Promise<void> {
     await this.session?.release();
     this.session = null;
+    await this.plain?.release();
+    this.plain = null;
   }
 }
 

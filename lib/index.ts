@@ -35,3 +35,5 @@ export type { RGBAImage } from './render/raster';
 export { imageToTensor, tensorToImage, imageOptionsFromMetadata } from './io/image';
 export type { ImageInputOptions } from './io/image';
 export { decodeImage, encodePng, writePng, grid } from './render/jimp';
+export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion } from './methods';
+export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration } from './methods';

@@ -1,0 +1,163 @@
+/** Gradient-based attributions through the project's own backward pass over the IR (the `gradient`,
+ * `gradient_x_input`, `guided_backprop` and `deconvnet` composites of the explainer): plain gradients,
+ * SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al. 2017). Browser-safe. */
+import { Explainer, Explanation, OutputRelevance } from '../explain';
+import { Tensor, float32 } from '../tensor';
+import { F32Tensor, batchOf, gaussian, predictRows, prng, resolveTargets, toF32Tensor } from './util';
+
+/** The gradient-type composites of the explainer. */
+export const GRADIENT_COMPOSITES = ['gradient', 'gradient_x_input', 'guided_backprop', 'deconvnet'] as const;
+export type GradientComposite = (typeof GRADIENT_COMPOSITES)[number];
+
+export interface GradientOptions {
+  target?: number | number[];
+  /** seed at the output: 'one' (default: the one-hot, so the map is d logit_target / d input) or 'logit' */
+  outputRelevance?: OutputRelevance;
+  /** rows per explain call (default 64) */
+  batchSize?: number;
+}
+
+/** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks. */
+export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation }> {
+  const { batch, per } = batchOf(x);
+  const bs = Math.max(1, opts.batchSize ?? 64);
+  const outputRelevance = opts.outputRelevance ?? 'one';
+  if (batch <= bs) {
+    const e = await explainer.explain(x, { composite, target: targets, outputRelevance });
+    return { relevance: e.relevance, explanation: e };
+  }
+  const out = new Float32Array(batch * per);
+  for (let s = 0; s < batch; s += bs) {
+    const end = Math.min(batch, s + bs);
+    const chunk = float32([end - s, ...x.dims.slice(1)], x.data.subarray(s * per, end * per));
+    const e = await explainer.explain(chunk, { composite, target: targets.slice(s, end), outputRelevance });
+    out.set(e.relevance.data, s * per);
+  }
+  return { relevance: float32(x.dims, out) };
+}
+
+/** SmoothGrad and Integrated Gradients always seed with the one-hot ('one'): a per-copy logit seed would weight
+ * the copies by their own scores. */
+export interface SmoothGradOptions extends GradientOptions {
+  /** noisy copies per input (default 16) */
+  samples?: number;
+  /** σ of the Gaussian noise as a fraction of each sample's value range max(x) − min(x) (default 0.15) */
+  noise?: number;
+  /** PRNG seed of the noise (default 0) */
+  seed?: number;
+  /** what to average (default 'gradient'; 'gradient_x_input' multiplies each noisy gradient by its noisy input) */
+  base?: GradientComposite;
+}
+
+/** SmoothGrad: the average of the gradient over `samples` copies of the input with Gaussian noise
+ * N(0, (noise · (max x − min x))²) per sample; the targets are those of the noise-free input. */
+export async function smoothGrad(explainer: Explainer, input: Tensor, opts: SmoothGradOptions & { targets?: number[] } = {}): Promise<F32Tensor> {
+  const x = toF32Tensor(input);
+  const { batch, per } = batchOf(x);
+  const n = opts.samples ?? 16;
+  const level = opts.noise ?? 0.15;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`smoothgrad: samples must be a positive integer, got ${n}`);
+  if (!(level >= 0)) throw new Error(`smoothgrad: noise must be ≥ 0 (a fraction of the input range), got ${level}`);
+  const targets = opts.targets ?? resolveTargets(await explainer.predict(x), undefined).targets;
+  const normal = gaussian(prng(opts.seed ?? 0));
+  const noisy = new Float32Array(batch * n * per);
+  const rowTargets: number[] = [];
+  for (let s = 0; s < batch; s++) {
+    const xs = x.data.subarray(s * per, (s + 1) * per);
+    let lo = Infinity, hi = -Infinity;
+    for (const v of xs) { if (v < lo) lo = v; if (v > hi) hi = v; }
+    const sigma = level * (hi - lo);
+    for (let k = 0; k < n; k++) {
+      const off = (s * n + k) * per;
+      for (let i = 0; i < per; i++) noisy[off + i] = xs[i] + sigma * normal();
+      rowTargets.push(targets[s]);
+    }
+  }
+  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const out = new Float32Array(batch * per);
+  for (let s = 0; s < batch; s++) {
+    for (let k = 0; k < n; k++) {
+      const off = (s * n + k) * per;
+      for (let i = 0; i < per; i++) out[s * per + i] += g.relevance.data[off + i] / n;
+    }
+  }
+  return float32(x.dims, out);
+}
+
+export type Integration = 'riemann_left' | 'riemann_right' | 'riemann_middle' | 'trapezoid';
+export const INTEGRATIONS: readonly Integration[] = ['riemann_left', 'riemann_right', 'riemann_middle', 'trapezoid'];
+
+export interface IntegratedGradientsOptions extends GradientOptions {
+  /** the baseline x′: a tensor shaped like the input (or like one sample), or a constant (default 0) */
+  baseline?: Tensor | number;
+  /** integration steps m (default 32) */
+  steps?: number;
+  /** quadrature rule (default 'trapezoid': m + 1 points, end points weighted ½) */
+  integration?: Integration;
+}
+
+/** Points α_k in [0, 1] and weights w_k (Σ w_k = 1) of a quadrature rule with m steps. */
+export function quadrature(m: number, rule: Integration): { alphas: number[]; weights: number[] } {
+  if (!Number.isInteger(m) || m < 1) throw new Error(`integrated gradients: steps must be a positive integer, got ${m}`);
+  const ks = [...Array(m).keys()];
+  switch (rule) {
+    case 'riemann_left': return { alphas: ks.map((k) => k / m), weights: ks.map(() => 1 / m) };
+    case 'riemann_right': return { alphas: ks.map((k) => (k + 1) / m), weights: ks.map(() => 1 / m) };
+    case 'riemann_middle': return { alphas: ks.map((k) => (k + 0.5) / m), weights: ks.map(() => 1 / m) };
+    case 'trapezoid': {
+      const alphas = [...Array(m + 1).keys()].map((k) => k / m);
+      return { alphas, weights: alphas.map((_, k) => (k === 0 || k === m ? 0.5 / m : 1 / m)) };
+    }
+    default: throw new Error(`integrated gradients: unknown integration '${rule as string}' (${INTEGRATIONS.join(', ')})`);
+  }
+}
+
+/** The baseline broadcast to the input's shape. */
+export function baselineFor(x: F32Tensor, baseline: Tensor | number | undefined): Float32Array {
+  const out = new Float32Array(x.data.length);
+  if (baseline === undefined || typeof baseline === 'number') return out.fill(baseline ?? 0);
+  const b = toF32Tensor(baseline, 'baseline');
+  const { per } = batchOf(x);
+  if (b.data.length === x.data.length) out.set(b.data);
+  else if (b.data.length === per) for (let s = 0; s < x.data.length / per; s++) out.set(b.data, s * per);
+  else throw new Error(`baseline of shape [${b.dims.join('x')}] does not match the input [${x.dims.join('x')}] or one sample of it`);
+  return out;
+}
+
+/** Integrated Gradients: (x − x′) ⊙ Σ_k w_k ∇f(x′ + α_k (x − x′)), all steps of all samples batched through
+ * the explainer. Completeness: Σ attributions ≈ f(x) − f(x′) (up to the quadrature error). */
+export async function integratedGradients(explainer: Explainer, input: Tensor, opts: IntegratedGradientsOptions & { targets?: number[] } = {}): Promise<{ relevance: F32Tensor; delta: number[]; sums: number[] }> {
+  const x = toF32Tensor(input);
+  const { batch, per } = batchOf(x);
+  const base = baselineFor(x, opts.baseline);
+  const { alphas, weights } = quadrature(opts.steps ?? 32, opts.integration ?? 'trapezoid');
+  const m = alphas.length;
+  const targets = opts.targets ?? resolveTargets(await explainer.predict(x), undefined).targets;
+  const path = new Float32Array(batch * m * per);
+  const rowTargets: number[] = [];
+  for (let s = 0; s < batch; s++) {
+    for (let k = 0; k < m; k++) {
+      const off = (s * m + k) * per, a = alphas[k];
+      for (let i = 0; i < per; i++) path[off + i] = base[s * per + i] + a * (x.data[s * per + i] - base[s * per + i]);
+      rowTargets.push(targets[s]);
+    }
+  }
+  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const out = new Float32Array(batch * per);
+  for (let s = 0; s < batch; s++) {
+    for (let k = 0; k < m; k++) {
+      const off = (s * m + k) * per, w = weights[k];
+      for (let i = 0; i < per; i++) out[s * per + i] += w * g.relevance.data[off + i];
+    }
+    for (let i = s * per; i < (s + 1) * per; i++) out[i] *= x.data[i] - base[i];
+  }
+  // completeness check: f(x) − f(x′) against Σ attributions (seed 'one': the target logit itself)
+  const both = new Float32Array(2 * batch * per);
+  both.set(x.data);
+  both.set(base, batch * per);
+  const logits = await predictRows(explainer, float32([2 * batch, ...x.dims.slice(1)], both), opts.batchSize ?? 64);
+  const classes = logits.data.length / (2 * batch);
+  const delta = targets.map((t, s) => logits.data[s * classes + t] - logits.data[(batch + s) * classes + t]);
+  const sums = targets.map((_, s) => { let v = 0; for (let i = s * per; i < (s + 1) * per; i++) v += out[i]; return v; });
+  return { relevance: float32(x.dims, out), delta, sums };
+}

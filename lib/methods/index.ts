@@ -1,0 +1,161 @@
+/** One entry point for every attribution: the baseline methods (METHODS) and every LRP composite (delegated to
+ * `Explainer.explain`). Every result is a map shaped like the input, so the heatmap and grid code work
+ * unchanged. Browser-safe. */
+import { Explainer, Explanation, OutputRelevance } from '../explain';
+import { COMPOSITE_NAMES, CompositeOptions } from '../plan/composites';
+import { RuleMap } from '../plan/plan';
+import { Tensor, float32 } from '../tensor';
+import { cam, gradCam } from './cam';
+import { GRADIENT_COMPOSITES, GradientComposite, Integration, gradientOf, integratedGradients, smoothGrad } from './gradient';
+import { occlusion } from './occlusion';
+import { F32Tensor, prng, resolveTargets, toF32Tensor } from './util';
+
+export interface AttributeOptions {
+  /** a METHODS name or an LRP composite name (COMPOSITE_NAMES) */
+  method: string;
+  /** one class, or one per sample; default: the predicted class */
+  target?: number | number[];
+  /** LRP composites: 'logit' (default) or 'one'. gradient, gradient_x_input, guided_backprop, deconvnet:
+   * 'one' (default: the true gradient) or 'logit'. Ignored by the other methods. */
+  outputRelevance?: OutputRelevance;
+  /** LRP: rule parameters (epsilon, gamma, low/high …) and an optional user rule map */
+  options?: CompositeOptions;
+  ruleMap?: RuleMap;
+  /** LRP and single-pass gradient methods: keep every value's relevance (Explanation.values) */
+  keepAll?: boolean;
+  /** smoothgrad: noisy copies (default 16), σ as a fraction of the input range (default 0.15), averaged map
+   * (default 'gradient') */
+  samples?: number;
+  noise?: number;
+  base?: GradientComposite;
+  /** smoothgrad noise, random map (default 0) */
+  seed?: number;
+  /** integrated_gradients: baseline (tensor or constant, default 0), steps (default 32), rule (default trapezoid) */
+  baseline?: Tensor | number;
+  steps?: number;
+  integration?: Integration;
+  /** occlusion: patch (default 4), stride (default: the patch), fill value (default 0, or one per channel) */
+  patch?: number | [number, number];
+  stride?: number | [number, number];
+  fill?: number | number[];
+  /** gradcam: node or value name (default: the activation after the last Conv) */
+  layer?: string;
+  /** rows per explain / onnxruntime call for the batched methods */
+  batchSize?: number;
+}
+
+export interface Attribution {
+  method: string;
+  /** the map, shaped like the input */
+  relevance: F32Tensor;
+  predictions: number[];
+  targets: number[];
+  /** the target logits of the input */
+  scores: number[];
+  /** LRP composites and single-pass gradient methods: the full explanation (plan, conservation …) */
+  explanation?: Explanation;
+  /** method-specific facts: IG completeness, the CAM / Grad-CAM layer, … */
+  details?: Record<string, unknown>;
+}
+
+type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: number[]) => Promise<{ relevance: F32Tensor; explanation?: Explanation; details?: Record<string, unknown> }>;
+
+export interface MethodDef {
+  name: string;
+  description: string;
+  /** option names the method reads (besides target) */
+  params: readonly (keyof AttributeOptions)[];
+  /** 4-D [N, C, H, W] input needed */
+  spatial?: boolean;
+  run: Run;
+}
+
+const single = (composite: GradientComposite): Run => async (explainer, x, o, targets) => {
+  if (o.keepAll) {
+    const e = await explainer.explain(x, { composite, target: targets, outputRelevance: o.outputRelevance ?? 'one', keepAll: true });
+    return { relevance: e.relevance, explanation: e };
+  }
+  return gradientOf(explainer, x, composite, targets, o);
+};
+
+/** The baseline methods. Every LRP composite name is accepted by `attribute` as well. */
+export const METHODS: Readonly<Record<string, MethodDef>> = {
+  gradient: { name: 'gradient', description: 'saliency: d logit_target / d input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient') },
+  gradient_x_input: { name: 'gradient_x_input', description: 'gradient × input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient_x_input') },
+  guided_backprop: { name: 'guided_backprop', description: 'guided backpropagation (Springenberg et al. 2015)', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('guided_backprop') },
+  deconvnet: { name: 'deconvnet', description: 'deconvnet (Zeiler & Fergus 2014)', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('deconvnet') },
+  smoothgrad: {
+    name: 'smoothgrad', description: 'SmoothGrad (Smilkov et al. 2017): gradient averaged over noisy copies', params: ['samples', 'noise', 'seed', 'base', 'batchSize'],
+    run: async (e, x, o, targets) => ({ relevance: await smoothGrad(e, x, { ...o, targets }), details: { samples: o.samples ?? 16, noise: o.noise ?? 0.15, seed: o.seed ?? 0 } }),
+  },
+  integrated_gradients: {
+    name: 'integrated_gradients', description: 'Integrated Gradients (Sundararajan et al. 2017)', params: ['baseline', 'steps', 'integration', 'batchSize'],
+    run: async (e, x, o, targets) => {
+      const r = await integratedGradients(e, x, { ...o, targets });
+      return { relevance: r.relevance, details: { steps: o.steps ?? 32, integration: o.integration ?? 'trapezoid', sums: r.sums, delta: r.delta } };
+    },
+  },
+  occlusion: {
+    name: 'occlusion', description: 'occlusion (Zeiler & Fergus 2014): mean drop of the target logit under a sliding patch', params: ['patch', 'stride', 'fill', 'batchSize'], spatial: true,
+    run: async (e, x, o, targets) => ({ relevance: await occlusion(e, x, { ...o, targets }), details: { patch: o.patch ?? 4, stride: o.stride ?? o.patch ?? 4, fill: o.fill ?? 0 } }),
+  },
+  cam: {
+    name: 'cam', description: 'CAM (Zhou et al. 2016): class-weighted sum of the feature maps before global average pooling', params: [], spatial: true,
+    run: async (e, x, _o, targets) => {
+      const r = await cam(e, x, { targets });
+      return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
+    },
+  },
+  gradcam: {
+    name: 'gradcam', description: 'Grad-CAM (Selvaraju et al. 2017) at a 4-D activation (default: after the last Conv)', params: ['layer', 'batchSize'], spatial: true,
+    run: async (e, x, o, targets) => {
+      const r = await gradCam(e, x, { targets, layer: o.layer, batchSize: o.batchSize });
+      return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
+    },
+  },
+  random: {
+    name: 'random', description: 'uniform random map in [0, 1) (seeded): the baseline every method must beat', params: ['seed'],
+    run: async (_e, x, o) => {
+      const rng = prng(o.seed ?? 0);
+      return { relevance: float32(x.dims, Float32Array.from(x.data, () => rng())) };
+    },
+  },
+};
+
+export const METHOD_NAMES = Object.keys(METHODS);
+
+/** Every name `attribute` accepts: the LRP composites (not the gradient ones, which METHODS has), then METHODS. */
+export const ATTRIBUTION_NAMES: readonly string[] = [
+  ...COMPOSITE_NAMES.filter((c) => !(GRADIENT_COMPOSITES as readonly string[]).includes(c)), ...METHOD_NAMES,
+];
+
+export function isLrpComposite(name: string): boolean {
+  return COMPOSITE_NAMES.includes(name) && !(name in METHODS);
+}
+
+/** Attributes the model's output for `input` (one tensor, batch first) with a method or an LRP composite. */
+export async function attribute(explainer: Explainer, input: Tensor, opts: AttributeOptions): Promise<Attribution> {
+  const x = toF32Tensor(input);
+  const name = opts.method;
+  if (isLrpComposite(name) || (opts.ruleMap && !(name in METHODS))) {
+    const e = await explainer.explain(x, {
+      composite: opts.ruleMap ? undefined : name, ruleMap: opts.ruleMap, options: opts.options, target: opts.target,
+      outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
+    });
+    return { method: name, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e };
+  }
+  const def = METHODS[name];
+  if (!def) throw new Error(`unknown method '${name}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
+  if (def.spatial && x.dims.length !== 4) throw new Error(`${explainer.source}: method ${name} needs a 4-D input [N, C, H, W]; got shape [${x.dims.join('x')}]`);
+  const t = resolveTargets(await explainer.predict(x), opts.target);
+  const r = await def.run(explainer, x, opts, t.targets);
+  return { method: name, relevance: r.relevance, predictions: t.predictions, targets: t.targets, scores: t.scores, explanation: r.explanation, details: r.details };
+}
+
+export { cam, gradCam, findCamHead, defaultGradCamLayer, resolveLayer, CamError } from './cam';
+export type { CamHead, CamResult } from './cam';
+export { gradientOf, smoothGrad, integratedGradients, quadrature, baselineFor, GRADIENT_COMPOSITES, INTEGRATIONS } from './gradient';
+export type { GradientComposite, Integration, SmoothGradOptions, IntegratedGradientsOptions } from './gradient';
+export { occlusion, windowStarts } from './occlusion';
+export type { OcclusionOptions } from './occlusion';
+export { prng, gaussian, permutation, upsampleBilinear, channelSum, resolveTargets } from './util';
