@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-/** onnx-lrp command line: explain, inspect. */
+/** onnx-lrp command line: explain, inspect, audit. */
 import { explainCommand } from './commands/explain';
 import { inspectCommand } from './commands/inspect';
+import { auditCommand } from './commands/audit';
 import { UsageError, runMain } from './commands/common';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   explain: { run: explainCommand, summary: 'explain a model\'s prediction for an input with LRP (or a gradient method)' },
   inspect: { run: inspectCommand, summary: 'show a model\'s IR, unsupported ops, canonizer actions and rule plan' },
+  audit: { run: auditCommand, summary: 'explain every input in a folder: heatmaps, summary.csv/json, index.html' },
 };
 
 function help(): string {
@@ -17,6 +19,7 @@ function help(): string {
     ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.summary}`),
     '',
     'Run `onnx-lrp <command> --help` for a command\'s options.',
+    'Exit codes: 0 success, 1 the model, an input or the run failed, 2 usage error.',
   ].join('\n');
 }
 

@@ -6,12 +6,15 @@ import { RGBAImage, checkImage, crop, luma, resizeBilinear } from '../render/ras
 
 export type { RGBAImage } from '../render/raster';
 
+export type ResizeMode = 'stretch' | 'center-crop' | 'none';
+
 export interface ImageInputOptions {
   /** [height, width] of the model input. Default: the image's own size. */
   size?: [number, number];
   /** 'stretch' (default): resize to `size` ignoring aspect ratio. 'center-crop': resize so the
-   * image covers size/cropFraction (shorter side first, torchvision Resize(int)), then center-crop `size`. */
-  resize?: 'stretch' | 'center-crop';
+   * image covers size/cropFraction (shorter side first, torchvision Resize(int)), then center-crop `size`.
+   * 'none': no resampling; an image of another size than `size` is an error. */
+  resize?: ResizeMode;
   /** Fraction of the resized image kept by 'center-crop' (torchvision ImageNet eval: 224/256 = 0.875). Default 1. */
   cropFraction?: number;
   /** 'rgb' (default, alpha dropped) or 'grayscale' (ITU-R 601 luma, 1 channel). */
@@ -72,9 +75,34 @@ export function fitImage(img: RGBAImage, opts: Pick<ImageInputOptions, 'size' | 
   if (!(Number.isInteger(H) && Number.isInteger(W) && H > 0 && W > 0)) throw new Error(`image: invalid size [${H},${W}]`);
   const mode = opts.resize ?? 'stretch';
   if (mode === 'stretch') return resizeBilinear(img, W, H);
-  if (mode !== 'center-crop') throw new Error(`image: resize must be 'stretch' or 'center-crop', got '${mode as string}'`);
+  if (mode === 'none') {
+    if (img.width !== W || img.height !== H) {
+      throw new Error(`image is ${img.width}x${img.height} (width x height), the model expects ${W}x${H}; resizing is off (resize 'stretch' or 'center-crop' would fit it)`);
+    }
+    return img;
+  }
+  if (mode !== 'center-crop') throw new Error(`image: resize must be 'stretch', 'center-crop' or 'none', got '${mode as string}'`);
   const g = centerCropGeometry(img, [H, W], opts.cropFraction ?? 1);
   return crop(resizeBilinear(img, g.resized[1], g.resized[0]), g.left, g.top, W, H);
+}
+
+/** A rectangle in pixel coordinates (may be fractional). */
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/** The part of the source image that the model input covers after fitImage (the whole image unless
+ * 'center-crop' cut something off), in source pixel coordinates. */
+export function sourceRegion(src: { width: number; height: number }, opts: Pick<ImageInputOptions, 'size' | 'resize' | 'cropFraction'>): Region {
+  const whole = { left: 0, top: 0, width: src.width, height: src.height };
+  if (!opts.size || (opts.resize ?? 'stretch') !== 'center-crop') return whole;
+  const [H, W] = opts.size;
+  const g = centerCropGeometry(src, [H, W], opts.cropFraction ?? 1);
+  const sx = g.resized[1] / src.width, sy = g.resized[0] / src.height;
+  return { left: g.left / sx, top: g.top / sy, width: W / sx, height: H / sy };
 }
 
 /** Decoded image → float32 input tensor [1,C,H,W] (or [1,H,W,C]). */
@@ -129,7 +157,7 @@ export interface ImageInputMetadata {
   valueRange?: [number, number];
   mean?: number[];
   std?: number[];
-  resize?: 'stretch' | 'center-crop';
+  resize?: ResizeMode;
   cropFraction?: number;
 }
 

@@ -64,6 +64,7 @@ function font(size: FontSize): Promise<Font> {
 
 export interface GridCell {
   image: RGBAImage;
+  /** Text under the image; '\n' starts another line. Printable ASCII (the built-in fonts have no other glyphs). */
   caption?: string;
 }
 
@@ -96,10 +97,10 @@ export async function grid(cells: (GridCell | null | undefined)[][], opts: GridO
   const cw = opts.cellWidth ?? Math.max(...all.map((c) => c.image.width));
   const ch = opts.cellHeight ?? Math.max(...all.map((c) => c.image.height));
   const rows = cells.length, cols = Math.max(...cells.map((r) => r.length), opts.colTitles?.length ?? 0);
-  const hasCaptions = all.some((c) => c.caption !== undefined);
+  const captionLines = Math.max(0, ...all.map((c) => (c.caption === undefined ? 0 : c.caption.split('\n').length)));
   const rowTitleW = opts.rowTitles?.length ? Math.max(...opts.rowTitles.map((t) => measureText(f, t))) + pad : 0;
   const colTitleH = opts.colTitles?.length ? lineH : 0;
-  const cellH = ch + (hasCaptions ? lineH : 0);
+  const cellH = ch + captionLines * lineH;
   const width = pad + rowTitleW + cols * (cw + pad);
   const height = pad + colTitleH + rows * (cellH + pad);
 
@@ -119,7 +120,9 @@ export async function grid(cells: (GridCell | null | undefined)[][], opts: GridO
         out[d + 3] = 255;
       }
     }
-    if (cell.caption) canvas.print({ font: f, x: x0(c), y: y0(r) + ch, text: fitText(f, cell.caption, cw) });
+    cell.caption?.split('\n').forEach((line, k) => {
+      if (line) canvas.print({ font: f, x: x0(c), y: y0(r) + ch + k * lineH, text: fitText(f, line, cw) });
+    });
   }));
   opts.colTitles?.forEach((t, c) => canvas.print({ font: f, x: x0(c), y: pad, text: fitText(f, t, cw) }));
   opts.rowTitles?.forEach((t, r) => canvas.print({ font: f, x: pad, y: y0(r) + Math.max(0, Math.floor((ch - lineH) / 2)), text: t }));

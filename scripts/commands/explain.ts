@@ -1,91 +1,132 @@
-/** `onnx-lrp explain MODEL --input X.npy --composite NAME …` */
+/** `onnx-lrp explain MODEL INPUT... [--composite A,B] [--out DIR] …`: images or .npy tensors in; predictions,
+ * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as fs from 'fs';
-import { COMPOSITE_NAMES, CompositeOptions, boundsOf, openModel, parseRuleMap, readMetadata, readNpy, writeNpy } from '../../lib';
-import { UsageError, integerList, number, numbers, parse } from './common';
+import * as path from 'path';
+import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, writeInputFiles, writeNpy } from '../../lib';
+import {
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
+  parseMethods, parseOutputRelevance, parseRenderFlags,
+} from './common';
 
-const USAGE = `usage: onnx-lrp explain MODEL --input X.npy [options]
+const USAGE = `usage: onnx-lrp explain MODEL INPUT... [options]
 
-Explains the model's output for the input with Layer-wise Relevance Propagation.
+Explains the model's output for each input with Layer-wise Relevance Propagation (or a gradient method).
+INPUT: an image (.png, .jpg, .jpeg, .bmp; preprocessed to the model's input) or a tensor (.npy: float32,
+C order, batch first). Prints prediction, score and relevance conservation; --out writes per input a heatmap
+and an overlay PNG and .npy relevance per composite, a JSON record, and a comparison grid for several composites.
 
 options:
-  --input FILE           input tensor as .npy (float32, C order, batch first); or give it as a positional
-  --composite NAME       ${COMPOSITE_NAMES.join(', ')}
-                         (default epsilon_plus_flat)
-  --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon')
-  --gamma G              gamma of the gamma rule
-  --low L --high H       zBox bounds of the normalised input: a number or one per channel (comma-separated);
-                         default: from the model's metadata JSON
-  --zero-bias            drop biases in every parametric rule
-  --rule-map FILE.json   a user rule map (see README)
-  --target K             class to explain (one, or one per sample comma-separated); default: the prediction
-  --output-relevance M   logit (default: the target logit times a one-hot) or one (the one-hot)
-  --metadata FILE        model metadata JSON (default: MODEL with .json)
-  --save-npy OUT.npy     write the input relevance (float32, same shape as the input)
-  --json OUT.json        write a JSON record (prediction, target, score, plan, conservation)
-  --quiet                print nothing but errors`;
+  --input FILE           an input (repeatable; same as a positional INPUT)
+${METHOD_USAGE}
+                         (several values, comma-separated: one per sample of a batched .npy)
+  --out DIR              write heatmaps, overlays, relevance, records and grids into DIR
+  --save-npy OUT.npy     write the input relevance (one input, one composite)
+  --json OUT.json        write a JSON record of the run (one input, one composite)
+  --quiet                print nothing but errors
+
+${IMAGE_USAGE}
+
+${RENDER_USAGE}
+
+exit codes: 0 success, 1 the model, an input or the run failed, 2 usage error.
+examples:
+  onnx-lrp explain models/fashion-vgg.onnx models/samples/*.png --composite epsilon_plus_flat,epsilon_gamma_box --out out/
+  onnx-lrp explain model.onnx --input x.npy --composite epsilon_gamma_box --low=-0.81 --high=2.02 --save-npy r.npy`;
+
+const fmt = (x: number) => x.toPrecision(6);
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    input: { type: 'string' }, composite: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' },
-    low: { type: 'string' }, high: { type: 'string' }, 'zero-bias': { type: 'boolean' }, 'rule-map': { type: 'string' },
-    target: { type: 'string' }, 'output-relevance': { type: 'string' }, metadata: { type: 'string' },
-    'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
+    input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS,
+    out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
   if (!modelFile) throw new UsageError(`missing MODEL\n\n${USAGE}`);
-  const inputFile = (v.input as string | undefined) ?? rest[0];
-  if (!inputFile) throw new UsageError(`missing --input X.npy\n\n${USAGE}`);
-  if (rest.length > (v.input ? 0 : 1)) throw new UsageError(`unexpected arguments: ${rest.slice(v.input ? 0 : 1).join(' ')}`);
-  const composite = (v.composite as string | undefined) ?? 'epsilon_plus_flat';
-  if (!COMPOSITE_NAMES.includes(composite)) throw new UsageError(`unknown composite '${composite}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);
-  const mode = (v['output-relevance'] as string | undefined) ?? 'logit';
-  if (mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
+  const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
+  if (!inputs.length) throw new UsageError(`missing INPUT (an image or .npy file)\n\n${USAGE}`);
   const meta = readMetadata(modelFile, v.metadata as string | undefined);
-  const bounds = boundsOf(meta);
-  const options: CompositeOptions = {
-    epsilon: number(v.epsilon as string | undefined, '--epsilon'),
-    gamma: number(v.gamma as string | undefined, '--gamma'),
-    low: numbers(v.low as string | undefined, '--low') ?? bounds?.low,
-    high: numbers(v.high as string | undefined, '--high') ?? bounds?.high,
-    zeroBias: v['zero-bias'] ? true : undefined,
-  };
-  let ruleMap;
-  if (v['rule-map']) {
-    const f = v['rule-map'] as string;
-    let text: string;
-    try { text = fs.readFileSync(f, 'utf8'); } catch { throw new Error(`${f}: cannot read the rule map`); }
-    let json: unknown;
-    try { json = JSON.parse(text); } catch (e) { throw new Error(`${f}: not valid JSON (${(e as Error).message})`); }
-    ruleMap = parseRuleMap(json, f);
-  }
+  const { methods } = parseMethods(v, meta);
+  const mode = parseOutputRelevance(v);
   const target = integerList(v.target as string | undefined, '--target');
-  const input = readNpy(inputFile);
+  const imageFlags = parseImageFlags(v);
+  const render = parseRenderFlags(v);
+  const labels = parseLabels(v, meta);
+  const out = v.out as string | undefined;
+  if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1)) {
+    throw new UsageError('--save-npy and --json take one input and one composite; use --out DIR for several');
+  }
+  const quiet = !!v.quiet;
+  const stems = uniqueStems(inputs);
   const explainer = openModel(modelFile);
+  let failed = 0;
   try {
-    const r = await explainer.explain(input, { composite: ruleMap ? undefined : composite, options, ruleMap, target, outputRelevance: mode });
-    if (v['save-npy']) writeNpy(v['save-npy'] as string, r.relevance);
-    const record = {
-      model: modelFile, input: inputFile, composite: r.plan.composite, options: r.plan.options, outputRelevance: r.outputRelevance,
-      samples: r.targets.map((t, s) => ({
-        prediction: r.predictions[s], predictionLabel: meta?.labels?.[r.predictions[s]],
-        target: t, targetLabel: meta?.labels?.[t], score: r.scores[s],
-        relevanceIn: r.conservation.outputRelevance[s], relevanceAtInput: r.conservation.inputRelevance[s], absorbed: r.conservation.absorbed[s],
-      })),
-      relevanceFile: v['save-npy'] ?? null,
-      plan: r.plan.entries,
-      conservation: r.conservation.nodes,
-    };
-    if (v.json) fs.writeFileSync(v.json as string, JSON.stringify(record, null, 2));
-    if (!v.quiet) {
-      for (const [s, x] of record.samples.entries()) {
-        const lbl = (k: number, l?: string) => (l ? `${k} (${l})` : `${k}`);
-        console.log(`sample ${s}: predicted ${lbl(x.prediction, x.predictionLabel)}, explaining ${lbl(x.target, x.targetLabel)}, logit ${x.score.toPrecision(5)}`);
-        console.log(`  relevance: ${x.relevanceIn.toPrecision(6)} at the output → ${x.relevanceAtInput.toPrecision(6)} at the input (${(100 * x.absorbed).toFixed(2)}% absorbed by biases and stabilisers)`);
+    const imageOptions = imageOptionsFor(explainer, meta, imageFlags);
+    for (const [i, file] of inputs.entries()) {
+      try {
+        const loaded = await loadInput(file, imageOptions);
+        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode });
+        const first = ie.results[0].explanation;
+        const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
+        if (!quiet) {
+          for (const [s, t] of first.targets.entries()) {
+            const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
+            console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
+            for (const { method, explanation: e } of ie.results) {
+              const c = e.conservation;
+              console.log(`  ${method.title}: relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`);
+            }
+          }
+        }
+        if (out) {
+          const rec = await writeInputFiles(out, stems[i], ie, {
+            model: modelFile, labels, render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'],
+          });
+          if (!quiet) console.log(`  wrote ${countFiles(rec)} files to ${out} (${stems[i]}.*; record ${path.join(out, `${stems[i]}.record.json`)})`);
+        }
+        if (v['save-npy']) {
+          writeNpy(v['save-npy'] as string, first.relevance);
+          if (!quiet) console.log(`wrote ${v['save-npy']} [${first.relevance.dims.join('x')}] float32`);
+        }
+        if (v.json) {
+          const record = {
+            model: modelFile, input: file, composite: first.plan.composite, options: first.plan.options, outputRelevance: first.outputRelevance,
+            samples: first.targets.map((t, s) => ({
+              prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
+              target: t, targetLabel: labels?.[t], score: first.scores[s],
+              relevanceIn: first.conservation.outputRelevance[s], relevanceAtInput: first.conservation.inputRelevance[s], absorbed: first.conservation.absorbed[s],
+            })),
+            relevanceFile: v['save-npy'] ?? null,
+            plan: first.plan.entries,
+            conservation: first.conservation.nodes,
+          };
+          fs.writeFileSync(v.json as string, JSON.stringify(record, null, 2));
+          if (!quiet) console.log(`wrote ${v.json}`);
+        }
+      } catch (e) {
+        if (inputs.length === 1) throw e;
+        failed++;
+        console.error(`onnx-lrp: ${(e as Error).message}`);
       }
-      if (v['save-npy']) console.log(`wrote ${v['save-npy']} [${r.relevance.dims.join('x')}] float32`);
-      if (v.json) console.log(`wrote ${v.json}`);
     }
   } finally {
     await explainer.release();
   }
+  if (failed) throw new Error(`${failed} of ${inputs.length} inputs could not be explained (see above)`);
+}
+
+function countFiles(rec: ExplanationRecord): number {
+  let n = 1;
+  for (const s of rec.samples) n += Object.values(s.files).filter(Boolean).length + s.methods.reduce((a, m) => a + Object.values(m.files).filter(Boolean).length, 0);
+  return n;
+}
+
+/** Output stems: the input's name without extension; made unique with a counter when names repeat. */
+function uniqueStems(files: string[]): string[] {
+  const seen = new Map<string, number>();
+  return files.map((f) => {
+    const base = path.basename(f).replace(/\.[^.]*$/, '') || 'input';
+    const k = seen.get(base) ?? 0;
+    seen.set(base, k + 1);
+    return k ? `${base}-${k + 1}` : base;
+  });
 }

@@ -1,11 +1,11 @@
-/** The command line: explain and inspect, their successes and their errors (exit codes, messages). */
+/** The command line: explain, inspect and audit, their successes and their errors (exit codes, messages). */
 import { expect } from 'chai';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readNpy } from '../../lib';
-import { ROOT } from '../helpers/paths';
+import { decodeImage, readNpy, tensorToImage, writePng } from '../../lib';
+import { MODELS, ROOT } from '../helpers/paths';
 
 const CLI = path.join(ROOT, 'dist/scripts/cli.js');
 const G = path.join(ROOT, 'spec/fixtures/golden');
@@ -78,5 +78,140 @@ describe('CLI', () => {
     expect(r.out).to.contain('merged BatchNormalization');
     expect(r.out).to.contain('alphaBeta');
     expect(r.out).to.contain('unsupported: none');
+  });
+  describe('images, --out, audit', () => {
+    const model = path.join(G, 'cnn_bn-op17.onnx');
+    let imgs: string;
+    before(async () => {
+      imgs = path.join(tmp, 'imgs');
+      fs.mkdirSync(path.join(imgs, 'sub'), { recursive: true });
+      const x = readNpy(path.join(G, 'cnn_bn.input.npy'));
+      await writePng(path.join(imgs, 'a.png'), tensorToImage(x, { valueRange: [-3, 3], index: 0 }));
+      await writePng(path.join(imgs, 'sub', 'b.png'), tensorToImage(x, { valueRange: [-3, 3], index: 1 }));
+      fs.writeFileSync(path.join(tmp, 'labels.json'), JSON.stringify('abcdefghij'.split('').map((c) => `class-${c}`)));
+      fs.writeFileSync(path.join(tmp, 'broken.png'), 'not an image at all');
+    });
+
+    it('--help on every command (exit 0)', () => {
+      for (const c of ['explain', 'inspect', 'audit']) {
+        const r = run(c, '--help');
+        expect(r.code, c).to.equal(0);
+        expect(r.out).to.contain(`usage: onnx-lrp ${c}`);
+      }
+      expect(run('audit', '--help').out).to.contain('--out DIR').and.to.contain('Resumable');
+      expect(run('explain', '--help').out).to.contain('--cmap').and.to.contain('--resize').and.to.contain('--labels');
+      expect(run('nope').code).to.equal(2);
+    });
+
+    it('explain images with several composites writes heatmaps, overlays, .npy, a JSON record and a grid', async () => {
+      const out = path.join(tmp, 'ex');
+      const r = run('explain', model, path.join(imgs, 'a.png'), path.join(imgs, 'sub', 'b.png'), '--composite', 'epsilon_plus_flat,epsilon_gamma_box',
+        '--low=-3', '--high=3', '--labels', path.join(tmp, 'labels.json'), '--out', out, '--cmap', 'coldnhot', '--overlay', '0.4', '--percentile', '99', '--display-size', '64');
+      expect(r.code, r.err).to.equal(0);
+      expect(r.out).to.contain('a.png: predicted').and.to.contain('epsilon_gamma_box: relevance');
+      for (const stem of ['a', 'b']) {
+        for (const c of ['epsilon_plus_flat', 'epsilon_gamma_box']) {
+          for (const f of [`${stem}.${c}.heatmap.png`, `${stem}.${c}.overlay.png`, `${stem}.${c}.relevance.npy`]) expect(fs.existsSync(path.join(out, f)), f).to.equal(true);
+        }
+      }
+      const heat = await decodeImage(path.join(out, 'a.epsilon_plus_flat.heatmap.png'));
+      expect([heat.width, heat.height]).to.deep.equal([64, 64]);
+      const grid = await decodeImage(path.join(out, 'a.grid.png'));
+      expect(grid.width).to.be.greaterThan(3 * 100);
+      expect(readNpy(path.join(out, 'a.epsilon_gamma_box.relevance.npy')).dims).to.deep.equal([1, 3, 16, 16]);
+      const rec = JSON.parse(fs.readFileSync(path.join(out, 'a.record.json'), 'utf8'));
+      expect(rec).to.include({ model, input: path.join(imgs, 'a.png'), kind: 'image', outputRelevance: 'logit' });
+      const s = rec.samples[0];
+      expect(s.targetLabel).to.equal(`class-${'abcdefghij'[s.target]}`);
+      expect(s.score).to.be.a('number');
+      expect(s.methods.map((m: { composite: string }) => m.composite)).to.deep.equal(['epsilon_plus_flat', 'epsilon_gamma_box']);
+      expect(s.methods[1].options).to.include({ low: -3, high: 3 });
+      expect(s.methods[1].rules.some((e: { rule: string }) => e.rule === 'zBox')).to.equal(true);
+      expect(s.methods[0].conservation).to.have.keys('outputRelevance', 'inputRelevance', 'absorbed', 'worstNode');
+    });
+
+    it('explain errors: undecodable image (1), wrong size with --resize none (1), bad --cmap/--overlay/--resize (2), missing input (1)', () => {
+      const bad = run('explain', model, path.join(tmp, 'broken.png'));
+      expect(bad.code).to.equal(1);
+      expect(bad.err).to.contain('broken.png').and.to.match(/cannot decode/);
+      const size = run('explain', model, path.join(imgs, 'a.png'), '--size', '8', '--resize', 'none');
+      expect(size.code).to.equal(1);
+      expect(size.err).to.match(/16x16.*8x8/);
+      expect(run('explain', model, path.join(imgs, 'a.png'), '--cmap', 'rainbow').code).to.equal(2);
+      expect(run('explain', model, path.join(imgs, 'a.png'), '--overlay', '2').code).to.equal(2);
+      expect(run('explain', model, path.join(imgs, 'a.png'), '--resize', 'squash').code).to.equal(2);
+      expect(run('explain', model, path.join(imgs, 'a.png'), '--composite', 'epsilon,nope').code).to.equal(2);
+      const missing = run('explain', model, path.join(tmp, 'nope.png'));
+      expect(missing.code).to.equal(1);
+      expect(missing.err).to.contain('nope.png');
+      // one bad input among good ones: the others are still explained, exit 1
+      const mixed = run('explain', model, path.join(tmp, 'broken.png'), path.join(imgs, 'a.png'), '--out', path.join(tmp, 'mixed'));
+      expect(mixed.code).to.equal(1);
+      expect(fs.existsSync(path.join(tmp, 'mixed', 'a.record.json'))).to.equal(true);
+    });
+
+    it('audit: exit 0, summaries and report; a rerun resumes; a bad input gives exit 1 with the reason recorded', () => {
+      const out = path.join(tmp, 'audit');
+      const r = run('audit', model, imgs, '--out', out, '--composite', 'epsilon,epsilon_plus_flat');
+      expect(r.code, r.err).to.equal(0);
+      expect(r.out).to.contain('2 inputs').and.to.contain('index.html');
+      expect(r.err).to.match(/2\/2 100%/); // progress lines (stderr is not a TTY here)
+      for (const f of ['summary.csv', 'summary.json', 'index.html', 'sub/b.epsilon.overlay.png']) expect(fs.existsSync(path.join(out, f)), f).to.equal(true);
+      const again = run('audit', model, imgs, '--out', out, '--composite', 'epsilon,epsilon_plus_flat');
+      expect(again.code).to.equal(0);
+      expect(again.out).to.contain('2 kept from an earlier run');
+      fs.copyFileSync(path.join(tmp, 'broken.png'), path.join(imgs, 'sub', 'broken.png'));
+      try {
+        const withBad = run('audit', model, imgs, '--out', out, '--composite', 'epsilon,epsilon_plus_flat');
+        expect(withBad.code).to.equal(1);
+        expect(withBad.out).to.contain('failed: sub/broken.png: cannot decode image');
+        const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+        expect(summary.counts).to.include({ inputs: 3, failed: 1, resumed: 2 });
+      } finally {
+        fs.rmSync(path.join(imgs, 'sub', 'broken.png'));
+      }
+    });
+
+    it('audit errors: missing --out/FOLDER or unknown composite (2); missing folder, missing model, bad target (1)', () => {
+      expect(run('audit', model, imgs).code).to.equal(2);
+      expect(run('audit', model, '--out', path.join(tmp, 'x')).code).to.equal(2);
+      expect(run('audit', model, imgs, '--out', imgs).code).to.equal(2);
+      expect(run('audit', model, imgs, '--out', path.join(tmp, 'x'), '--composite', 'nope').code).to.equal(2);
+      const nf = run('audit', model, path.join(tmp, 'nofolder'), '--out', path.join(tmp, 'x'));
+      expect(nf.code).to.equal(1);
+      expect(nf.err).to.contain('nofolder');
+      const nm = run('audit', path.join(tmp, 'nomodel.onnx'), imgs, '--out', path.join(tmp, 'x'));
+      expect(nm.code).to.equal(1);
+      expect(nm.err).to.contain('nomodel.onnx');
+      const bt = run('audit', model, imgs, '--out', path.join(tmp, 'x'), '--target', '10');
+      expect(bt.code).to.equal(1);
+      expect(bt.err).to.contain('target 10 is out of range');
+    });
+
+    it('inspect errors: missing model (1), unknown composite (2)', () => {
+      const r = run('inspect', path.join(tmp, 'nope.onnx'));
+      expect(r.code).to.equal(1);
+      expect(r.err).to.contain('nope.onnx');
+      expect(run('inspect', model, '--composite', 'nope').code).to.equal(2);
+      const ok = run('inspect', model);
+      expect(ok.out).to.match(/ops: .*Conv×/);
+    });
+
+    it('the shipped models: explain a sample image and audit the samples folder', function () {
+      const samples = path.join(MODELS, 'samples');
+      const shipped = ['fashion-vgg', 'fashion-resnet', 'fashion-mlp', 'fashion-mobilenet'].map((m) => path.join(MODELS, `${m}.onnx`)).filter((f) => fs.existsSync(f));
+      if (!shipped.length || !fs.existsSync(samples)) {
+        console.log('      (skipped: models/*.onnx or models/samples/ not there yet)');
+        this.skip();
+      }
+      const images = fs.readdirSync(samples).filter((f) => /\.(png|jpe?g|bmp)$/i.test(f)).slice(0, 1).map((f) => path.join(samples, f));
+      for (const m of shipped) {
+        const r = run('explain', m, ...images, '--composite', 'epsilon_plus_flat,epsilon_gamma_box', '--out', path.join(tmp, 'shipped', path.basename(m)));
+        expect(r.code, `${m}: ${r.err}`).to.equal(0);
+        expect(r.out).to.match(/predicted \d+ \(/); // class names from the metadata
+      }
+      const a = run('audit', shipped[0], samples, '--out', path.join(tmp, 'shipped-audit'), '--composite', 'epsilon_plus_flat', '--no-npy');
+      expect(a.code, a.err).to.equal(0);
+    });
   });
 });

@@ -1,0 +1,246 @@
+/** Node-only: audits — explain every input in a folder (recursively), write per-input files, summary.csv,
+ * summary.json and index.html. Resumable: an input whose record (written last, atomically) matches the
+ * current settings and whose files are all there is not explained again. Inputs that cannot be explained
+ * are recorded with the reason and the audit goes on. */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Explainer, OutputRelevance } from '../explain';
+import { ImageInputOptions } from '../io/image';
+import { ModelMetadata, boundsOf } from '../metadata';
+import { openModel, readMetadata } from '../node';
+import { CompositeOptions } from '../plan/composites';
+import { RenderOptions } from '../render/display';
+import { AUDIT_MARKER, FileWriteError, listInputs, writeFileAtomic } from './files';
+import { Method, explainInput, imageOptionsFor, loadInput, methodsFor } from './input';
+import { ExplanationRecord, writeInputFiles } from './record';
+import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
+
+export interface AuditOptions {
+  model: string;
+  /** folder searched recursively for .png/.jpg/.jpeg/.bmp/.npy inputs */
+  folder: string;
+  /** output folder (created); must not be the input folder itself (it may lie inside it: it is skipped) */
+  out: string;
+  /** LRP composites (default ['epsilon_plus_flat']); or give `methods` */
+  composites?: string[];
+  methods?: Method[];
+  /** rule parameters; zBox bounds default to the metadata's */
+  options?: CompositeOptions;
+  /** class to explain for every input (default: each input's prediction) */
+  target?: number;
+  outputRelevance?: OutputRelevance;
+  /** metadata object or JSON file (default: MODEL with .json, if present) */
+  metadata?: ModelMetadata | string;
+  /** class names (default: the metadata's) */
+  labels?: string[];
+  /** preprocessing overrides */
+  image?: ImageInputOptions;
+  render?: RenderOptions;
+  /** comparison grid per input (default: when there are several methods) */
+  grid?: boolean;
+  /** write .npy relevance (default true) */
+  npy?: boolean;
+  /** explain every input again, ignoring earlier records */
+  force?: boolean;
+  /** stop after the current input; the summary is written with complete: false */
+  signal?: AbortSignal;
+  /** an already opened explainer for `model` (not released by the audit) */
+  explainer?: Explainer;
+}
+
+export interface AuditProgress {
+  /** inputs found */
+  total: number;
+  /** inputs handled so far (explained, failed or resumed) */
+  done: number;
+  ok: number;
+  failed: number;
+  resumed: number;
+  /** the input just handled (relative path) and how it went */
+  current?: string;
+  status?: 'ok' | 'error' | 'resumed';
+  error?: string;
+  elapsedMs: number;
+  /** inputs explained per second (resumed ones excluded) */
+  rate: number;
+  /** estimated time left, null before the first explained input */
+  etaMs: number | null;
+  finished: boolean;
+}
+
+export interface AuditResult extends AuditSummary {
+  /** absolute paths of the written summary files */
+  files: { json: string; csv: string; html: string };
+}
+
+export class AuditError extends Error {
+  override name = 'AuditError';
+}
+
+const SUMMARY_EVERY_MS = 30_000;
+
+function statKey(file: string): string {
+  try {
+    const st = fs.statSync(file);
+    return `${st.size}:${Math.round(st.mtimeMs)}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** Output stem per input: the relative path without extension; the extension is kept when two inputs of a
+ * folder share a name (a.png, a.jpg → a-png, a-jpg). */
+export function outputStems(rels: string[]): Map<string, string> {
+  const strip = (r: string) => r.slice(0, r.length - path.posix.extname(r).length);
+  const count = new Map<string, number>();
+  for (const r of rels) count.set(strip(r).toLowerCase(), (count.get(strip(r).toLowerCase()) ?? 0) + 1);
+  return new Map(rels.map((r) => [r, count.get(strip(r).toLowerCase())! > 1 ? `${strip(r)}-${path.posix.extname(r).slice(1)}` : strip(r)]));
+}
+
+function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRecord, resumed: boolean): AuditRow[] {
+  const p = (f?: string) => (f === undefined ? undefined : relDir ? `${relDir}/${f}` : f);
+  const record = `${stemRel}.record.json`;
+  if (rec.error !== undefined) return [{ input: rel, status: 'error', error: rec.error, record, files: {}, methods: {}, resumed }];
+  return rec.samples.map((s) => ({
+    input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
+    prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
+    record, files: { input: p(s.files.input), grid: p(s.files.grid) }, resumed,
+    methods: Object.fromEntries(s.methods.map((m) => [m.title, {
+      composite: m.composite, relevanceSum: m.conservation.inputRelevance, conservationError: m.conservation.absorbed,
+      files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) },
+    }])),
+  }));
+}
+
+/** A previous record for this input, if it was made with the same settings and its files are all there. */
+function previous(out: string, stemRel: string, fingerprint: string): ExplanationRecord | null {
+  const file = path.join(out, `${stemRel}.record.json`);
+  let rec: ExplanationRecord;
+  try {
+    rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (rec.fingerprint !== fingerprint) return null;
+  const dir = path.dirname(file);
+  for (const s of rec.samples ?? []) {
+    const files = [...Object.values(s.files), ...s.methods.flatMap((m) => Object.values(m.files))].filter((f): f is string => !!f);
+    if (files.some((f) => !fs.existsSync(path.join(dir, f)))) return null;
+  }
+  return rec;
+}
+
+/** Explains every input under `opts.folder`; `onProgress` is called after the scan and after each input. */
+export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) => void): Promise<AuditResult> {
+  const folder = path.resolve(opts.folder), out = path.resolve(opts.out);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(folder);
+  } catch {
+    throw new AuditError(`${opts.folder}: input folder not found`);
+  }
+  if (!st.isDirectory()) throw new AuditError(`${opts.folder}: not a folder`);
+  if (out === folder) throw new AuditError(`the output folder must not be the input folder (${opts.folder}); outputs would be read as inputs`);
+  const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata);
+  const bounds = boundsOf(meta);
+  const options: CompositeOptions = { ...opts.options, low: opts.options?.low ?? bounds?.low, high: opts.options?.high ?? bounds?.high };
+  const methods = opts.methods ?? methodsFor(opts.composites ?? ['epsilon_plus_flat'], options);
+  if (!methods.length) throw new AuditError('no composite or method to audit with');
+  const titles = methods.map((m) => m.title);
+  if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
+  const labels = opts.labels ?? meta?.labels;
+  const explainer = opts.explainer ?? openModel(opts.model);
+  const started = new Date();
+  const t0 = Date.now();
+  try {
+    for (const m of methods) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
+    const outDims = explainer.graph.outputs[0]?.dims;
+    const classes = outDims?.[outDims.length - 1];
+    if (opts.target !== undefined && typeof classes === 'number' && !(Number.isInteger(opts.target) && opts.target >= 0 && opts.target < classes)) {
+      throw new AuditError(`target ${opts.target} is out of range: the output has ${classes} classes (0–${classes - 1})`);
+    }
+    const imageOptions = imageOptionsFor(explainer, meta, opts.image);
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
+    const rels = await listInputs(folder, { exclude: [out] });
+    const stems = outputStems(rels);
+    const settings = JSON.stringify({
+      model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'logit',
+      imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
+    });
+    const rowsByInput: AuditRow[][] = [];
+    const progress: AuditProgress = { total: rels.length, done: 0, ok: 0, failed: 0, resumed: 0, elapsedMs: 0, rate: 0, etaMs: null, finished: false };
+    let explained = 0, explainMs = 0, lastSummary = Date.now();
+    const summaryFiles = { json: path.join(out, 'summary.json'), csv: path.join(out, 'summary.csv'), html: path.join(out, 'index.html') };
+    const writeSummary = async (complete: boolean): Promise<AuditResult> => {
+      const inputs = rowsByInput.flat();
+      const s: AuditSummary = {
+        version: 1, model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
+        outputRelevance: opts.outputRelevance ?? 'logit', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
+        counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
+        inputs,
+      };
+      await writeFileAtomic(summaryFiles.json, JSON.stringify(s, null, 2));
+      await writeFileAtomic(summaryFiles.csv, summaryCsv(s));
+      await writeFileAtomic(summaryFiles.html, indexHtml(s));
+      lastSummary = Date.now();
+      return { ...s, files: summaryFiles };
+    };
+    onProgress?.({ ...progress });
+    let complete = true;
+    for (const rel of rels) {
+      if (opts.signal?.aborted) { complete = false; break; }
+      const abs = path.join(folder, ...rel.split('/'));
+      const stemRel = stems.get(rel)!;
+      const relDir = path.posix.dirname(stemRel) === '.' ? '' : path.posix.dirname(stemRel);
+      const dir = path.join(out, ...relDir.split('/').filter(Boolean));
+      const stem = path.posix.basename(stemRel);
+      const fingerprint = createHash('sha256').update(settings).update(`\n${rel}\n${statKey(abs)}`).digest('hex').slice(0, 20);
+      const prev = opts.force ? null : previous(out, stemRel, fingerprint);
+      let rows: AuditRow[];
+      const t = Date.now();
+      if (prev) {
+        rows = rowsOf(rel, relDir, stemRel, prev, true);
+        progress.resumed++;
+        progress.status = 'resumed';
+        progress.error = undefined;
+      } else {
+        let record: ExplanationRecord;
+        try {
+          const input = await loadInput(abs, imageOptions);
+          const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
+          record = await writeInputFiles(dir, stem, ie, { model: opts.model, labels, render: opts.render, grid: opts.grid, npy: opts.npy, inputName: rel, fingerprint });
+        } catch (e) {
+          if (e instanceof FileWriteError) throw e; // the output folder is at fault, not the input
+          const reason = (e as Error).message.split(abs).join(rel);
+          record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'logit', samples: [], fingerprint, error: reason };
+          await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
+        }
+        rows = rowsOf(rel, relDir, stemRel, record, false);
+        explained++;
+        explainMs += Date.now() - t;
+        progress.status = record.error !== undefined ? 'error' : 'ok';
+        progress.error = record.error;
+      }
+      rowsByInput.push(rows);
+      if (rows.some((r) => r.status !== 'ok')) progress.failed++;
+      else if (!prev) progress.ok++;
+      progress.done++;
+      progress.current = rel;
+      progress.elapsedMs = Date.now() - t0;
+      progress.rate = explainMs > 0 ? (1000 * explained) / explainMs : 0;
+      progress.etaMs = progress.rate > 0 ? (1000 * (progress.total - progress.done)) / progress.rate : null;
+      onProgress?.({ ...progress });
+      if (Date.now() - lastSummary > SUMMARY_EVERY_MS) await writeSummary(false);
+    }
+    const result = await writeSummary(complete);
+    progress.finished = true;
+    progress.elapsedMs = Date.now() - t0;
+    progress.etaMs = 0;
+    onProgress?.({ ...progress });
+    return result;
+  } finally {
+    if (!opts.explainer) await explainer.release();
+  }
+}

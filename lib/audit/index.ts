@@ -1,0 +1,10 @@
+/** Node-only (uses fs): explaining files, writing heatmaps and records, audits over folders. */
+export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, writeFileAtomic } from './files';
+export { explainImage, explainInput, imageOptionsFor, loadInput, methodsFor, sampleRelevance } from './input';
+export type { ExplainImageOptions, ExplainInputOptions, ImageExplanation, InputExplanation, InputView, LoadedInput, Method, MethodResult } from './input';
+export { slug, writeInputFiles } from './record';
+export type { ConservationRecord, ExplanationRecord, MethodRecord, SampleRecord, WriteOptions } from './record';
+export { href, indexHtml, summaryCsv } from './report';
+export type { AuditMethodResult, AuditRow, AuditSummary } from './report';
+export { AuditError, audit, outputStems } from './audit';
+export type { AuditOptions, AuditProgress, AuditResult } from './audit';

@@ -1,0 +1,156 @@
+/** Node-only: inputs from files (images, .npy) to explanations — preprocessing from a model's metadata,
+ * explaining with one or several methods, and the one-call `explainImage`. */
+import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../explain';
+import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
+import { ModelMetadata } from '../metadata';
+import { readNpy } from '../node';
+import { CompositeOptions } from '../plan/composites';
+import { RuleMap } from '../plan/plan';
+import { isImageShaped, sliceSample } from '../render/display';
+import { decodeImage } from '../render/jimp';
+import { RGBAImage } from '../render/raster';
+import { Tensor, float32, toFloat32 } from '../tensor';
+import { isImageFile } from './files';
+
+/** One column of results: an LRP composite (with options) or a rule map, under a title. */
+export interface Method {
+  title: string;
+  composite?: string;
+  options?: CompositeOptions;
+  ruleMap?: RuleMap;
+}
+
+/** Methods for a list of composite names (all with the same options), plus a rule map if given. */
+export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }): Method[] {
+  const out: Method[] = composites.map((c) => ({ title: c, composite: c, options }));
+  if (ruleMap) out.push({ title: ruleMap.title ?? 'rule-map', ruleMap: ruleMap.map, options });
+  return out;
+}
+
+/** Preprocessing for `explainer`'s first input: the graph's input shape (size, channels, layout), then the
+ * metadata JSON's `input` (layout, channels, value range, mean/std, resize), then `overrides`. */
+export function imageOptionsFor(explainer: Explainer | null, meta?: ModelMetadata, overrides: ImageInputOptions = {}): ImageInputOptions {
+  const graphDims = explainer?.graph.inputs[0]?.dims;
+  const shape = meta?.input?.shape ?? (graphDims && graphDims.length === 4 ? [...graphDims] : undefined);
+  try {
+    return imageOptionsFromMetadata({ ...(meta?.input ?? {}), shape } as Parameters<typeof imageOptionsFromMetadata>[0], overrides);
+  } catch (e) {
+    // a shape images cannot fill (e.g. 5 channels): keep normalisation, let the model's shape check report it
+    return imageOptionsFromMetadata({ ...(meta?.input ?? {}), shape: undefined } as Parameters<typeof imageOptionsFromMetadata>[0], overrides);
+  }
+}
+
+/** What one sample is shown over: the source image (decoded file, or the input tensor turned back into
+ * pixels) and the part of it the model saw. Empty for non-image inputs. */
+export interface InputView {
+  source?: RGBAImage;
+  region?: Region;
+}
+
+export interface LoadedInput {
+  /** file path, or a name for in-memory images */
+  file: string;
+  kind: 'image' | 'npy';
+  /** the model input, batch first */
+  tensor: Tensor & { data: Float32Array };
+  /** one per sample */
+  views: InputView[];
+  /** preprocessing used (images), or used to display (.npy) */
+  imageOptions: ImageInputOptions;
+}
+
+/** Reads an image (PNG/JPEG/BMP, preprocessed with `imageOptions`) or a .npy tensor. */
+export async function loadInput(src: string | { name: string; image: RGBAImage }, imageOptions: ImageInputOptions = {}): Promise<LoadedInput> {
+  const file = typeof src === 'string' ? src : src.name;
+  if (typeof src !== 'string' || isImageFile(file)) {
+    const img = typeof src === 'string' ? await decodeImage(src) : src.image;
+    let tensor;
+    try {
+      tensor = imageToTensor(img, imageOptions);
+    } catch (e) {
+      throw new Error(`${file}: ${(e as Error).message}`);
+    }
+    return { file, kind: 'image', tensor, views: [{ source: img, region: sourceRegion(img, imageOptions) }], imageOptions };
+  }
+  if (!/\.npy$/i.test(file)) throw new Error(`${file}: unknown input type (images: .png, .jpg, .jpeg, .bmp; tensors: .npy)`);
+  const t = readNpy(file);
+  if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') throw new Error(`${file}: ${t.dtype} tensor; inputs must be float32`);
+  const tensor = t.dtype === 'float32' ? (t as Tensor & { data: Float32Array }) : float32(t.dims, toFloat32(t));
+  const n = tensor.dims[0] ?? 1;
+  const views: InputView[] = [];
+  for (let s = 0; s < n; s++) {
+    let source: RGBAImage | undefined;
+    if (isImageShaped(tensor.dims, imageOptions.layout)) {
+      try { source = tensorToImage(tensor, { ...imageOptions, index: s }); } catch { source = undefined; }
+    }
+    views.push(source ? { source } : {});
+  }
+  return { file, kind: 'npy', tensor, views, imageOptions };
+}
+
+export interface MethodResult {
+  method: Method;
+  explanation: Explanation;
+}
+
+export interface ExplainInputOptions {
+  methods: Method[];
+  target?: number | number[];
+  outputRelevance?: OutputRelevance;
+}
+
+export interface InputExplanation {
+  input: LoadedInput;
+  results: MethodResult[];
+}
+
+/** Explains a loaded input with every method (one forward and backward pass each). */
+export async function explainInput(explainer: Explainer, input: LoadedInput, opts: ExplainInputOptions): Promise<InputExplanation> {
+  if (!opts.methods.length) throw new Error('no method to explain with');
+  const results: MethodResult[] = [];
+  for (const method of opts.methods) {
+    let explanation: Explanation;
+    try {
+      explanation = await explainer.explain(input.tensor, {
+        composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
+        target: opts.target, outputRelevance: opts.outputRelevance,
+      });
+    } catch (e) {
+      const m = (e as Error).message;
+      throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });
+    }
+    results.push({ method, explanation });
+  }
+  return { input, results };
+}
+
+export interface ExplainImageOptions extends ExplainOptions {
+  /** preprocessing overrides (size, resize, channels, layout, valueRange, mean, std) */
+  image?: ImageInputOptions;
+  /** the model's metadata JSON (see readMetadata) for its preprocessing */
+  metadata?: ModelMetadata;
+}
+
+export interface ImageExplanation extends Explanation {
+  /** the decoded source image and the part of it the model saw */
+  image: RGBAImage;
+  region: Region;
+  /** the model input made from it */
+  input: Tensor & { data: Float32Array };
+  imageOptions: ImageInputOptions;
+}
+
+/** Explains an image file (or a decoded image) with one composite or rule map; preprocessing comes from the
+ * model's input shape, `metadata` and `image` overrides. */
+export async function explainImage(explainer: Explainer, image: string | RGBAImage, opts: ExplainImageOptions = {}): Promise<ImageExplanation> {
+  const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
+  const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions);
+  const { image: _i, metadata: _m, ...explainOpts } = opts;
+  const r = await explainer.explain(loaded.tensor, explainOpts);
+  return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };
+}
+
+/** Sample `s` of an explanation's relevance (batch of 1). */
+export function sampleRelevance(e: Explanation, s: number): Tensor & { data: Float32Array } {
+  return sliceSample(e.relevance, s);
+}

@@ -1,0 +1,163 @@
+/** Node-only: the files written for one explained input (heatmap and overlay PNGs, .npy relevance, a
+ * comparison grid, and a JSON record written last), every one atomically. */
+import * as path from 'path';
+import { Explanation, OutputRelevance } from '../explain';
+import { ImageInputOptions } from '../io/image';
+import { encodeNpy } from '../io/npy';
+import { CompositeOptions } from '../plan/composites';
+import { ComparisonColumn, comparisonGrid } from '../render/compare';
+import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
+import { encodePng } from '../render/jimp';
+import { InputExplanation } from './input';
+import { writeFileAtomic } from './files';
+
+export interface ConservationRecord {
+  /** relevance put at the output (the target logit, or 1) */
+  outputRelevance: number;
+  /** Σ relevance at the input */
+  inputRelevance: number;
+  /** (output − input) / |output|: the share absorbed by biases and stabilisers */
+  absorbed: number;
+  /** the node whose own |absorbed| share is largest */
+  worstNode?: { node: string; op: string; rule: string; absorbed: number };
+}
+
+export interface MethodRecord {
+  title: string;
+  composite: string;
+  mode: string;
+  /** rule parameters (epsilon, gamma, low/high, zeroBias …) */
+  options: CompositeOptions;
+  ruleMap: boolean;
+  /** node → rule and its parameters */
+  rules: { node: string; op: string; rule: string; params: Record<string, unknown>; source: string }[];
+  conservation: ConservationRecord;
+  /** written files, relative to the record's folder */
+  files: { heatmap?: string; overlay?: string; relevance?: string };
+}
+
+export interface SampleRecord {
+  sample: number;
+  prediction: number;
+  predictionLabel?: string;
+  target: number;
+  targetLabel?: string;
+  /** logit of the target */
+  score: number;
+  files: { input?: string; grid?: string };
+  methods: MethodRecord[];
+}
+
+export interface ExplanationRecord {
+  version: 1;
+  model: string;
+  input: string;
+  kind: 'image' | 'npy';
+  inputShape: number[];
+  preprocessing?: ImageInputOptions;
+  outputRelevance: OutputRelevance;
+  samples: SampleRecord[];
+  /** set by audits: what the record was made from (rerun skips it when unchanged) */
+  fingerprint?: string;
+  /** an input that could not be explained */
+  error?: string;
+}
+
+export interface WriteOptions {
+  /** model path as recorded */
+  model: string;
+  labels?: string[];
+  render?: RenderOptions;
+  /** comparison grid: default when there are several methods */
+  grid?: boolean;
+  /** .npy relevance: default true */
+  npy?: boolean;
+  /** PNGs (input, heatmap, overlay): default true */
+  images?: boolean;
+  /** input name recorded (default the input's file) */
+  inputName?: string;
+  fingerprint?: string;
+}
+
+/** Safe file-name part for a method title. */
+export function slug(title: string): string {
+  return title.replace(/[^A-Za-z0-9_.-]+/g, '_').replace(/^[._]+/, '') || 'method';
+}
+
+const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+
+function conservationOf(e: Explanation, s: number): ConservationRecord {
+  let worst: ConservationRecord['worstNode'];
+  for (const n of e.conservation.nodes) {
+    const a = n.absorbed[s];
+    if (Number.isFinite(a) && (!worst || Math.abs(a) > Math.abs(worst.absorbed))) worst = { node: n.node, op: n.op, rule: n.rule, absorbed: a };
+  }
+  return { outputRelevance: e.conservation.outputRelevance[s], inputRelevance: e.conservation.inputRelevance[s], absorbed: e.conservation.absorbed[s], worstNode: worst };
+}
+
+/** Writes `<stem>[-s].input.png`, `<stem>[-s].<method>.{heatmap.png,overlay.png,relevance.npy}`,
+ * `<stem>[-s].grid.png` (several methods) into `dir`, then `<stem>.record.json`; returns the record. */
+export async function writeInputFiles(dir: string, stem: string, ie: InputExplanation, opts: WriteOptions): Promise<ExplanationRecord> {
+  const { input, results } = ie;
+  const first = results[0].explanation;
+  const n = first.targets.length;
+  const wantGrid = opts.grid ?? results.length > 1, wantNpy = opts.npy ?? true, wantImages = opts.images ?? true;
+  const render = { ...opts.render, layout: opts.render?.layout ?? input.imageOptions.layout };
+  const label = (k: number) => opts.labels?.[k];
+  const samples: SampleRecord[] = [];
+  for (let s = 0; s < n; s++) {
+    const base = n > 1 ? `${stem}-${s}` : stem;
+    const view = input.views[s] ?? {};
+    const target = first.targets[s], score = first.scores[s];
+    const rec: SampleRecord = {
+      sample: s, prediction: first.predictions[s], predictionLabel: label(first.predictions[s]), target, targetLabel: label(target), score, files: {}, methods: [],
+    };
+    const columns: ComparisonColumn[] = [];
+    for (const { method, explanation: e } of results) {
+      const rel = sliceSample(e.relevance, s);
+      const files: MethodRecord['files'] = {};
+      const name = `${base}.${slug(method.title)}`;
+      if (wantImages) {
+        const r = renderRelevance(rel, view, render);
+        if (r.input && !rec.files.input) {
+          rec.files.input = `${base}.input.png`;
+          await writeFileAtomic(path.join(dir, rec.files.input), await encodePng(r.input));
+        }
+        files.heatmap = `${name}.heatmap.png`;
+        await writeFileAtomic(path.join(dir, files.heatmap), await encodePng(r.heatmap));
+        if (r.overlay) {
+          files.overlay = `${name}.overlay.png`;
+          await writeFileAtomic(path.join(dir, files.overlay), await encodePng(r.overlay));
+        }
+      }
+      if (wantNpy) {
+        files.relevance = `${name}.relevance.npy`;
+        await writeFileAtomic(path.join(dir, files.relevance), encodeNpy(rel));
+      }
+      const c = conservationOf(e, s);
+      rec.methods.push({
+        title: method.title, composite: e.plan.composite, mode: e.plan.mode, options: e.plan.options, ruleMap: !!method.ruleMap,
+        rules: e.plan.entries.map((p) => ({
+          node: p.node, op: p.op, rule: p.rule, source: p.source,
+          params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
+        })),
+        conservation: c, files,
+      });
+      columns.push({ title: method.title, relevance: rel, caption: `${label(target) ?? `class ${target}`} ${fmt(score)}\nsum ${fmt(c.inputRelevance)} (${(100 * c.absorbed).toFixed(0)}% absorbed)` });
+    }
+    if (wantGrid && wantImages) {
+      rec.files.grid = `${base}.grid.png`;
+      const predicted = label(rec.prediction) ?? `class ${rec.prediction}`;
+      const g = await comparisonGrid([{ image: view.source, region: view.region, caption: `${predicted} ${fmt(first.output.data[s * (first.output.data.length / n) + rec.prediction])}\n(prediction)`, columns }], { ...render, displaySize: undefined, cellSize: 140 });
+      await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));
+    }
+    samples.push(rec);
+  }
+  const record: ExplanationRecord = {
+    version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
+    preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: first.outputRelevance, samples,
+    fingerprint: opts.fingerprint,
+  };
+  await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
+  return record;
+}
