@@ -3,6 +3,7 @@
 import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../explain';
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
 import { ModelMetadata } from '../metadata';
+import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from '../methods';
 import { readNpy } from '../node';
 import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
@@ -12,17 +13,27 @@ import { RGBAImage } from '../render/raster';
 import { Tensor, float32, toFloat32 } from '../tensor';
 import { isImageFile } from './files';
 
-/** One column of results: an LRP composite (with options) or a rule map, under a title. */
+/** One column of results, under a title: an LRP composite (with options), a rule map, or a baseline
+ * attribution method from lib/methods (gradient, smoothgrad, integrated_gradients, occlusion, cam, gradcam …). */
 export interface Method {
   title: string;
   composite?: string;
   options?: CompositeOptions;
   ruleMap?: RuleMap;
+  /** a METHODS name, run with `attribute()` */
+  attribution?: string;
+  /** its parameters (samples, steps, patch, layer, seed …) */
+  attributionOptions?: Omit<AttributeOptions, 'method' | 'target'>;
 }
 
-/** Methods for a list of composite names (all with the same options), plus a rule map if given. */
-export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }): Method[] {
+/** Methods for a list of composite names (all with the same options), then baseline methods (METHOD_NAMES),
+ * then a rule map if given. */
+export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }, attributions: string[] = []): Method[] {
   const out: Method[] = composites.map((c) => ({ title: c, composite: c, options }));
+  for (const a of attributions) {
+    if (!METHODS[a]) throw new Error(`unknown method '${a}'; known methods: ${METHOD_NAMES.join(', ')}`);
+    out.push({ title: a, attribution: a });
+  }
   if (ruleMap) out.push({ title: ruleMap.title ?? 'rule-map', ruleMap: ruleMap.map, options });
   return out;
 }
@@ -90,7 +101,16 @@ export async function loadInput(src: string | { name: string; image: RGBAImage }
 
 export interface MethodResult {
   method: Method;
-  explanation: Explanation;
+  /** the map, shaped like the input */
+  relevance: Tensor & { data: Float32Array };
+  predictions: number[];
+  targets: number[];
+  /** target logits */
+  scores: number[];
+  /** LRP (and single-pass gradient) results: plan, conservation, logits */
+  explanation?: Explanation;
+  /** method-specific facts (CAM layer, IG completeness …) */
+  details?: Record<string, unknown>;
 }
 
 export interface ExplainInputOptions {
@@ -109,17 +129,21 @@ export async function explainInput(explainer: Explainer, input: LoadedInput, opt
   if (!opts.methods.length) throw new Error('no method to explain with');
   const results: MethodResult[] = [];
   for (const method of opts.methods) {
-    let explanation: Explanation;
     try {
-      explanation = await explainer.explain(input.tensor, {
-        composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
-        target: opts.target, outputRelevance: opts.outputRelevance,
-      });
+      if (method.attribution) {
+        const a = await attribute(explainer, input.tensor, { ...method.attributionOptions, method: method.attribution, target: opts.target });
+        results.push({ method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details });
+      } else {
+        const e = await explainer.explain(input.tensor, {
+          composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
+          target: opts.target, outputRelevance: opts.outputRelevance,
+        });
+        results.push({ method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e });
+      }
     } catch (e) {
       const m = (e as Error).message;
       throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });
     }
-    results.push({ method, explanation });
   }
   return { input, results };
 }

@@ -1,14 +1,14 @@
 /** Node-only: the files written for one explained input (heatmap and overlay PNGs, .npy relevance, a
  * comparison grid, and a JSON record written last), every one atomically. */
 import * as path from 'path';
-import { Explanation, OutputRelevance } from '../explain';
+import { OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
 import { ComparisonColumn, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { encodePng } from '../render/jimp';
-import { InputExplanation } from './input';
+import { InputExplanation, MethodResult } from './input';
 import { writeFileAtomic } from './files';
 
 export interface ConservationRecord {
@@ -16,22 +16,27 @@ export interface ConservationRecord {
   outputRelevance: number;
   /** Σ relevance at the input */
   inputRelevance: number;
-  /** (output − input) / |output|: the share absorbed by biases and stabilisers */
-  absorbed: number;
+  /** (output − input) / |output|: the share absorbed by biases and stabilisers (null without a rule plan) */
+  absorbed: number | null;
   /** the node whose own |absorbed| share is largest */
   worstNode?: { node: string; op: string; rule: string; absorbed: number };
 }
 
 export interface MethodRecord {
   title: string;
+  /** the LRP composite (or rule map's base composite), or the baseline method's name */
   composite: string;
+  /** 'lrp', 'gradient', 'gradient_x_input', or 'attribution' (a lib/methods baseline) */
   mode: string;
-  /** rule parameters (epsilon, gamma, low/high, zeroBias …) */
-  options: CompositeOptions;
+  /** rule parameters (epsilon, gamma, low/high, zeroBias …), or the baseline's parameters */
+  options: CompositeOptions | Record<string, unknown>;
   ruleMap: boolean;
-  /** node → rule and its parameters */
+  /** node → rule and its parameters (empty for baselines without a rule plan) */
   rules: { node: string; op: string; rule: string; params: Record<string, unknown>; source: string }[];
+  /** relevance put in and found at the input; `absorbed` is null for baselines (no conservation to speak of) */
   conservation: ConservationRecord;
+  /** baseline facts (CAM layer, IG completeness …) */
+  details?: Record<string, unknown>;
   /** written files, relative to the record's folder */
   files: { heatmap?: string; overlay?: string; relevance?: string };
 }
@@ -86,7 +91,14 @@ export function slug(title: string): string {
 
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
 
-function conservationOf(e: Explanation, s: number): ConservationRecord {
+function conservationOf(r: MethodResult, s: number): ConservationRecord {
+  const e = r.explanation;
+  if (!e) {
+    let sum = 0;
+    const rel = sliceSample(r.relevance, s).data;
+    for (let i = 0; i < rel.length; i++) sum += rel[i];
+    return { outputRelevance: r.scores[s], inputRelevance: sum, absorbed: null };
+  }
   let worst: ConservationRecord['worstNode'];
   for (const n of e.conservation.nodes) {
     const a = n.absorbed[s];
@@ -99,8 +111,9 @@ function conservationOf(e: Explanation, s: number): ConservationRecord {
  * `<stem>[-s].grid.png` (several methods) into `dir`, then `<stem>.record.json`; returns the record. */
 export async function writeInputFiles(dir: string, stem: string, ie: InputExplanation, opts: WriteOptions): Promise<ExplanationRecord> {
   const { input, results } = ie;
-  const first = results[0].explanation;
+  const first = results[0];
   const n = first.targets.length;
+  const logits = results.find((r) => r.explanation)?.explanation?.output;
   const wantGrid = opts.grid ?? results.length > 1, wantNpy = opts.npy ?? true, wantImages = opts.images ?? true;
   const render = { ...opts.render, layout: opts.render?.layout ?? input.imageOptions.layout };
   const label = (k: number) => opts.labels?.[k];
@@ -113,8 +126,9 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
       sample: s, prediction: first.predictions[s], predictionLabel: label(first.predictions[s]), target, targetLabel: label(target), score, files: {}, methods: [],
     };
     const columns: ComparisonColumn[] = [];
-    for (const { method, explanation: e } of results) {
-      const rel = sliceSample(e.relevance, s);
+    for (const res of results) {
+      const { method, explanation: e } = res;
+      const rel = sliceSample(res.relevance, s);
       const files: MethodRecord['files'] = {};
       const name = `${base}.${slug(method.title)}`;
       if (wantImages) {
@@ -134,28 +148,34 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
         files.relevance = `${name}.relevance.npy`;
         await writeFileAtomic(path.join(dir, files.relevance), encodeNpy(rel));
       }
-      const c = conservationOf(e, s);
+      const c = conservationOf(res, s);
       rec.methods.push({
-        title: method.title, composite: e.plan.composite, mode: e.plan.mode, options: e.plan.options, ruleMap: !!method.ruleMap,
-        rules: e.plan.entries.map((p) => ({
+        title: method.title, composite: method.attribution ?? e?.plan.composite ?? method.title, mode: method.attribution ? 'attribution' : e?.plan.mode ?? 'lrp',
+        options: method.attribution ? { ...method.attributionOptions } : e?.plan.options ?? {}, ruleMap: !!method.ruleMap,
+        rules: (e?.plan.entries ?? []).map((p) => ({
           node: p.node, op: p.op, rule: p.rule, source: p.source,
           params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
         })),
-        conservation: c, files,
+        conservation: c, details: res.details, files,
       });
-      columns.push({ title: method.title, relevance: rel, caption: `${label(target) ?? `class ${target}`} ${fmt(score)}\nsum ${fmt(c.inputRelevance)} (${(100 * c.absorbed).toFixed(0)}% absorbed)` });
+      const t = res.targets[s], sc = res.scores[s];
+      columns.push({
+        title: method.title, relevance: rel,
+        caption: `${label(t) ?? `class ${t}`} ${fmt(sc)}\nsum ${fmt(c.inputRelevance)}${c.absorbed === null ? '' : ` (${(100 * c.absorbed).toFixed(0)}% absorbed)`}`,
+      });
     }
     if (wantGrid && wantImages) {
       rec.files.grid = `${base}.grid.png`;
       const predicted = label(rec.prediction) ?? `class ${rec.prediction}`;
-      const g = await comparisonGrid([{ image: view.source, region: view.region, caption: `${predicted} ${fmt(first.output.data[s * (first.output.data.length / n) + rec.prediction])}\n(prediction)`, columns }], { ...render, displaySize: undefined, cellSize: 140 });
+      const logit = logits ? ` ${fmt(logits.data[s * (logits.data.length / n) + rec.prediction])}` : '';
+      const g = await comparisonGrid([{ image: view.source, region: view.region, caption: `${predicted}${logit}\n(prediction)`, columns }], { ...render, displaySize: undefined, cellSize: 140 });
       await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));
     }
     samples.push(rec);
   }
   const record: ExplanationRecord = {
     version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
-    preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: first.outputRelevance, samples,
+    preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: results.find((r) => r.explanation)?.explanation?.outputRelevance ?? 'logit', samples,
     fingerprint: opts.fingerprint,
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));

@@ -5,8 +5,8 @@ export interface AuditMethodResult {
   composite: string;
   /** Σ relevance at the input */
   relevanceSum: number;
-  /** (output − input relevance) / |output relevance| */
-  conservationError: number;
+  /** (output − input relevance) / |output relevance|; null for baselines without a rule plan */
+  conservationError: number | null;
   /** written files, relative to the audit's output folder */
   files: { heatmap?: string; overlay?: string; relevance?: string };
 }
@@ -91,7 +91,7 @@ export function indexHtml(s: AuditSummary, opts: { thumbnail?: number } = {}): s
     const cells = s.methods.map((m) => {
       const x = r.methods[m];
       const file = x?.files.overlay ?? x?.files.heatmap;
-      return `<td class="thumb">${img(file, `${m}: ${name}`)}<div class="cap">Σ ${num(x?.relevanceSum)} · ${x ? (100 * x.conservationError).toFixed(2) : ''}%</div></td>`;
+      return `<td class="thumb">${img(file, `${m}: ${name}`)}<div class="cap">Σ ${num(x?.relevanceSum)}${x && x.conservationError !== null ? ` · ${(100 * x.conservationError).toFixed(2)}%` : ''}</div></td>`;
     });
     return `<tr><td class="name">${link}</td><td>${cls(r.prediction, r.predictionLabel)}</td><td class="num">${num(r.score)}</td><td>${cls(r.target, r.targetLabel)}</td>`
       + `<td class="thumb">${img(r.files.input, `input: ${name}`)}</td>${cells.join('')}</tr>`;

@@ -2,7 +2,7 @@
  * the source image it was computed from (the model input may be a resized or center-cropped view of it).
  * Pure code (browser-safe). */
 
-import { Tensor, float32, sizeOf, toFloat32 } from '../tensor';
+import { Tensor, sizeOf, toFloat32 } from '../tensor';
 import { ChannelReduction, HeatmapOptions, Normalization, heatmap, heatmap1d } from './heatmap';
 import { RGBAImage, checkImage, overlay, resizeBilinear } from './raster';
 import type { Region } from '../io/image';
@@ -38,12 +38,12 @@ export function displaySize(src: { width: number; height: number }, size?: numbe
 }
 
 /** Sample `s` of a batch-first tensor, keeping a batch dimension of 1. */
-export function sliceSample<T extends Tensor>(t: T, s: number): Tensor & { data: Float32Array } {
+export function sliceSample(t: Tensor, s: number): { dtype: 'float32'; dims: number[]; data: Float32Array } {
   const n = t.dims[0] ?? 1;
   if (!(Number.isInteger(s) && s >= 0 && s < n)) throw new Error(`sample ${s} out of range for batch ${n}`);
   const per = sizeOf(t.dims.slice(1));
   const data = toFloat32(t);
-  return float32([1, ...t.dims.slice(1)], data.subarray(s * per, (s + 1) * per));
+  return { dtype: 'float32', dims: [1, ...t.dims.slice(1)], data: data.slice(s * per, (s + 1) * per) };
 }
 
 /** Whether one sample of this tensor (batch first) can be drawn as an image of 1 or 3 channels. */

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
-  COLORMAPS, COMPOSITE_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readLabels,
+  COLORMAPS, COMPOSITE_NAMES, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readLabels,
 } from '../../lib';
 
 /** exit code 2: the command line is wrong; exit code 1: the model, input or run failed. */
@@ -66,13 +66,15 @@ export function integerList(v: string | undefined, flag: string): number | numbe
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export const METHOD_FLAGS: Options = {
-  composite: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' }, low: { type: 'string' }, high: { type: 'string' },
+  composite: { type: 'string' }, method: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' }, low: { type: 'string' }, high: { type: 'string' },
   'zero-bias': { type: 'boolean' }, 'rule-map': { type: 'string' }, target: { type: 'string' }, 'output-relevance': { type: 'string' },
   metadata: { type: 'string' }, labels: { type: 'string' },
 };
 
 export const METHOD_USAGE = `  --composite A[,B…]     ${COMPOSITE_NAMES.join(', ')}
                          (default epsilon_plus_flat); several: one column each in a comparison grid
+  --method M[,N…]        baseline attribution methods as more columns: ${METHOD_NAMES.join(', ')}
+                         (also accepted in --composite)
   --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon')
   --gamma G              gamma of the gamma rule
   --low L --high H       zBox bounds of the normalised input: a number or one per channel (comma-separated);
@@ -128,9 +130,16 @@ export function readRuleMapFile(f: string): ReturnType<typeof parseRuleMap> {
 
 /** Composites (validated), rule parameters (bounds default from the metadata), rule map → methods. */
 export function parseMethods(v: Values, meta: ModelMetadata | undefined): { methods: Method[]; options: CompositeOptions } {
-  const names = ((v.composite as string | undefined) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const c of names) if (!COMPOSITE_NAMES.includes(c)) throw new UsageError(`unknown composite '${c}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);
-  if (new Set(names).size !== names.length) throw new UsageError(`--composite lists a composite twice: ${v.composite}`);
+  const list = (x: unknown) => String(x ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const given = list(v.composite);
+  const names = given.filter((c) => COMPOSITE_NAMES.includes(c));
+  const attributions = [...given.filter((c) => !COMPOSITE_NAMES.includes(c)), ...list(v.method)];
+  for (const c of attributions) {
+    if (!METHOD_NAMES.includes(c)) {
+      throw new UsageError(`unknown composite or method '${c}'; known composites: ${COMPOSITE_NAMES.join(', ')}; methods: ${METHOD_NAMES.join(', ')}`);
+    }
+  }
+  if (new Set([...names, ...attributions]).size !== names.length + attributions.length) throw new UsageError(`a composite or method is listed twice: ${[...given, ...list(v.method)].join(',')}`);
   const bounds = boundsOf(meta);
   const options: CompositeOptions = {
     epsilon: number(v.epsilon as string | undefined, '--epsilon'),
@@ -141,8 +150,8 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   };
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
-  const composites = names.length || ruleMap ? names : ['epsilon_plus_flat'];
-  return { methods: methodsFor(composites, options, ruleMap), options };
+  const composites = names.length || ruleMap || attributions.length ? names : ['epsilon_plus_flat'];
+  return { methods: methodsFor(composites, options, ruleMap, attributions), options };
 }
 
 export function parseOutputRelevance(v: Values): 'logit' | 'one' {

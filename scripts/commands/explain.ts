@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, writeInputFiles, writeNpy } from '../../lib';
+import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeInputFiles, writeNpy } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
   parseMethods, parseOutputRelevance, parseRenderFlags,
@@ -65,15 +65,21 @@ export async function explainCommand(argv: string[]): Promise<void> {
       try {
         const loaded = await loadInput(file, imageOptions);
         const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode });
-        const first = ie.results[0].explanation;
+        const first = ie.results[0];
         const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
         if (!quiet) {
           for (const [s, t] of first.targets.entries()) {
             const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
             console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
-            for (const { method, explanation: e } of ie.results) {
-              const c = e.conservation;
-              console.log(`  ${method.title}: relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`);
+            for (const { method, explanation: e, relevance } of ie.results) {
+              if (e) {
+                const c = e.conservation;
+                console.log(`  ${method.title}: relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`);
+              } else {
+                let sum = 0;
+                for (const x of sliceSample(relevance, s).data) sum += x;
+                console.log(`  ${method.title}: map sum ${fmt(sum)}`);
+              }
             }
           }
         }
@@ -88,16 +94,19 @@ export async function explainCommand(argv: string[]): Promise<void> {
           if (!quiet) console.log(`wrote ${v['save-npy']} [${first.relevance.dims.join('x')}] float32`);
         }
         if (v.json) {
+          const e = first.explanation;
           const record = {
-            model: modelFile, input: file, composite: first.plan.composite, options: first.plan.options, outputRelevance: first.outputRelevance,
+            model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
+            outputRelevance: e?.outputRelevance ?? null,
             samples: first.targets.map((t, s) => ({
               prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
               target: t, targetLabel: labels?.[t], score: first.scores[s],
-              relevanceIn: first.conservation.outputRelevance[s], relevanceAtInput: first.conservation.inputRelevance[s], absorbed: first.conservation.absorbed[s],
+              relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.conservation.absorbed[s],
             })),
             relevanceFile: v['save-npy'] ?? null,
-            plan: first.plan.entries,
-            conservation: first.conservation.nodes,
+            plan: e?.plan.entries ?? null,
+            conservation: e?.conservation.nodes ?? null,
+            details: first.details,
           };
           fs.writeFileSync(v.json as string, JSON.stringify(record, null, 2));
           if (!quiet) console.log(`wrote ${v.json}`);

@@ -130,6 +130,18 @@ describe('CLI', () => {
       expect(s.methods[0].conservation).to.have.keys('outputRelevance', 'inputRelevance', 'absorbed', 'worstNode');
     });
 
+    it('explain: baseline methods (Grad-CAM, SmoothGrad) are grid columns beside composites', () => {
+      const out = path.join(tmp, 'methods');
+      const r = run('explain', model, path.join(imgs, 'a.png'), '--composite', 'epsilon,gradcam', '--method', 'smoothgrad', '--out', out);
+      expect(r.code, r.err).to.equal(0);
+      expect(r.out).to.contain('gradcam: map sum');
+      const rec = JSON.parse(fs.readFileSync(path.join(out, 'a.record.json'), 'utf8'));
+      expect(rec.samples[0].methods.map((m: { title: string; mode: string }) => `${m.title}:${m.mode}`)).to.deep.equal(['epsilon:lrp', 'gradcam:attribution', 'smoothgrad:attribution']);
+      expect(rec.samples[0].methods[1].conservation.absorbed).to.equal(null);
+      expect(fs.existsSync(path.join(out, 'a.grid.png'))).to.equal(true);
+      expect(run('explain', model, path.join(imgs, 'a.png'), '--method', 'nope').code).to.equal(2);
+    });
+
     it('explain errors: undecodable image (1), wrong size with --resize none (1), bad --cmap/--overlay/--resize (2), missing input (1)', () => {
       const bad = run('explain', model, path.join(tmp, 'broken.png'));
       expect(bad.code).to.equal(1);
