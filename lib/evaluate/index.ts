@@ -1,0 +1,15 @@
+/** Faithfulness evaluation: region perturbation (AOPC), localisation (relevance mass accuracy, pointing game),
+ * conservation, model randomisation; plus the line plot of the curves. Browser-safe. */
+export { perturbationCurve, regionGrid, regionOrder, replacementFor, gaussianBlur, curvesToCsv, ORDERS } from './perturbation';
+export type { Order, Replacement, PerturbationOptions, PerturbationCurve } from './perturbation';
+export { localization, masksFor } from './localization';
+export type { Box, Region, LocalizationResult } from './localization';
+export { conservationReport, formatConservation } from './conservation';
+export type { ConservationReport, ConservationRow } from './conservation';
+export { modelRandomization, randomizeLayers, parametricLayers, spearman } from './randomization';
+export type { RandomizationResult, RandomizationStep } from './randomization';
+export { evaluateMethods, mergeCurves } from './suite';
+export type { MethodSpec, SuiteOptions, SuiteRow } from './suite';
+export { linePlot, PALETTE } from './plot';
+export type { Series, PlotOptions, RGB } from './plot';
+export { dynamicBatch, checkDynamicBatch } from './batch';
