@@ -2,7 +2,7 @@
  * explaining with one or several methods, and the one-call `explainImage`. */
 import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../explain';
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
-import { ModelMetadata } from '../metadata';
+import { ModelMetadata, boundsOf } from '../metadata';
 import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from '../methods';
 import { readNpy } from '../node';
 import { CompositeOptions } from '../plan/composites';
@@ -165,12 +165,14 @@ export interface ImageExplanation extends Explanation {
 }
 
 /** Explains an image file (or a decoded image) with one composite or rule map; preprocessing comes from the
- * model's input shape, `metadata` and `image` overrides. */
+ * model's input shape, `metadata` and `image` overrides; zBox bounds default to the metadata's. */
 export async function explainImage(explainer: Explainer, image: string | RGBAImage, opts: ExplainImageOptions = {}): Promise<ImageExplanation> {
   const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
   const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions);
   const { image: _i, metadata: _m, ...explainOpts } = opts;
-  const r = await explainer.explain(loaded.tensor, explainOpts);
+  const bounds = boundsOf(opts.metadata);
+  const options = bounds ? { ...explainOpts.options, low: explainOpts.options?.low ?? bounds.low, high: explainOpts.options?.high ?? bounds.high } : explainOpts.options;
+  const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
   return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };
 }
 

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  AuditProgress, AuditSummary, audit, explainImage, imageOptionsFor, openModel, readNpy, tensorToImage, writeNpy, writePng,
+  AuditProgress, AuditSummary, audit, explainImage, imageOptionsFor, openModel, readNpy, renderRelevance, tensorToImage, writeNpy, writePng,
 } from '../../lib';
 import { outputStems } from '../../lib/audit/audit';
 import { listInputs, readLabels, writeFileAtomic } from '../../lib/audit/files';
@@ -95,6 +95,12 @@ describe('audit', () => {
       const saved = readNpy(path.join(out, summary.inputs[0].methods.epsilon_alpha2_beta1.files.relevance!)).data as Float32Array;
       expect(Array.from(saved)).to.deep.equal(Array.from(r.relevance.data));
       expect(imageOptionsFor(ex, undefined, { size: [8, 8] }).size).to.deep.equal([8, 8]);
+      // the README's library lines: render over the source, bounds from metadata
+      const meta = { input: { valueRange: [0, 1] as [number, number] }, bounds: { low: -3, high: 3 } };
+      const g = await explainImage(ex, path.join(inDir, 'a.png'), { composite: 'epsilon_gamma_box', metadata: meta });
+      expect(g.plan.options).to.include({ low: -3, high: 3 });
+      const { heatmap, overlay } = renderRelevance(g.relevance, { source: g.image, region: g.region }, { colormap: 'coldnhot', opacity: 0.6 });
+      expect([heatmap.width, overlay!.width]).to.deep.equal([224, 224]);
     } finally {
       await ex.release();
     }
