@@ -3,12 +3,14 @@
 import { explainCommand } from './commands/explain';
 import { inspectCommand } from './commands/inspect';
 import { auditCommand } from './commands/audit';
+import { evaluateCommand } from './commands/evaluate';
 import { UsageError, runMain } from './commands/common';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   explain: { run: explainCommand, summary: 'explain a model\'s prediction for an input with LRP (or a gradient method)' },
   inspect: { run: inspectCommand, summary: 'show a model\'s IR, unsupported ops, canonizer actions and rule plan' },
   audit: { run: auditCommand, summary: 'explain every input in a folder: heatmaps, summary.csv/json, index.html' },
+  evaluate: { run: evaluateCommand, summary: 'faithfulness of maps: perturbation curves and AOPC, localisation, randomisation check' },
 };
 
 function help(): string {

@@ -1,0 +1,279 @@
+/** `onnx-lrp evaluate MODEL (--input X.npy | --images IDX) …`: how faithful are the maps? Region perturbation
+ * (MoRF / LeRF / random order → curves and AOPC), localisation with a mask or box, conservation of the LRP
+ * composites, and the model-randomisation sanity check. */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import {
+  ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
+  SuiteRow, Tensor, boundsOf, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
+  modelRandomization, openModel, readMetadata, readNpy, writePng,
+} from '../../lib';
+import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
+import { parseIdx } from '../../lib/io/idx';
+import { UsageError, integerList, number, numbers, parse } from './common';
+
+const USAGE = `usage: onnx-lrp evaluate MODEL (--input X.npy | --images IDX) [options]
+
+Measures how faithful attribution maps are. Region perturbation (Samek et al. 2017): the input is cut into
+square regions, the regions are replaced in order of relevance (morf: most relevant first; lerf: least relevant
+first; random), the model is re-run after every step, and the mean target score is reported as a curve and
+its AOPC (area over the perturbation curve; higher for morf = more faithful). With a mask or box: relevance
+mass accuracy and the pointing game. LRP composites also report conservation; --randomize runs the
+model-randomisation sanity check (Adebayo et al. 2018).
+
+inputs:
+  --input FILE           input tensor .npy [N, C, H, W] (float32, in the model's input space)
+  --images FILE          IDX image file (.gz read as is), e.g. MNIST's t10k-images-idx3-ubyte.gz: pixels are
+                         scaled to the metadata's input.valueRange (default [0, 1]) and normalised with its
+                         mean/std (default none)
+  --count N              images taken from the IDX file (default 100), starting at --offset K (default 0)
+  --target K             class(es) to explain (one, or one per sample); default: the prediction
+  --metadata FILE        model metadata JSON (default: MODEL with .json)
+methods:
+  --methods LIST         comma-separated; default epsilon_plus_flat,gradient,random
+                         LRP composites: ${COMPOSITE_NAMES.filter((c) => !METHOD_NAMES.includes(c)).join(', ')}
+                         methods: ${METHOD_NAMES.join(', ')}
+  --epsilon E --gamma G  LRP rule parameters
+  --low L --high H       zBox bounds (default: from the metadata)
+  --output-relevance M   logit or one (default one: maps per unit of the target logit, so that a negative logit
+                         does not flip the order)
+  --sg-samples N         SmoothGrad copies (default 16)      --sg-noise S   σ / input range (default 0.15)
+  --ig-steps N           IG steps (default 32)               --ig-baseline V  IG baseline value (default 0)
+  --occlusion-patch P    occlusion patch (default 4)         --occlusion-stride S (default: the patch)
+  --occlusion-fill V     occlusion fill (default: the perturbation's replacement when it is a value, else 0)
+  --layer NAME           Grad-CAM node or value (default: after the last Conv)
+  --seed S               seeds SmoothGrad, random maps, random orders and ties (default 0)
+perturbation:
+  --orders LIST          morf,lerf,random (default morf,lerf,random)
+  --patch P              region size in pixels (default 4)
+  --regions N            regions replaced in total (default: all)
+  --per-step K           regions replaced per step (default 1)
+  --replacement R        zeros (0 in the model's input space) | mean (per image and channel) | blur | uniform |
+                         black (the metadata's lowest input value, e.g. pixel 0 after normalisation) | a number
+                         | one number per channel (default zeros)
+  --score S              logit (default) or probability (softmax of the target)
+localisation:
+  --mask FILE.npy        mask [H, W], [N, H, W] or [N, 1, H, W] (non-zero inside)
+  --box X0,Y0,X1,Y1      a box in pixels (x1, y1 exclusive), for every input
+  --tolerance PX         pointing-game tolerance in pixels (default 0)
+checks:
+  --conservation         print the per-node conservation of every LRP composite
+  --randomize K|all      cascading randomisation of the top K parametric layers; prints Spearman rank
+                         correlations between the original and the randomised maps
+output:
+  --out DIR              curves-<order>.csv, curves-<order>.png, summary.json
+  --batch N              images per chunk (default 50)
+  --threads N            onnxruntime threads (default: onnxruntime's choice)
+  --quiet                print nothing but errors`;
+
+export interface Dataset {
+  x: Tensor & { data: Float32Array };
+  /** labels when a label file was found beside the images */
+  labels?: number[];
+}
+
+/** Reads an IDX image file (gzipped or not): images [count, H, W] from `offset`, scaled to the value range and
+ * normalised with the metadata's mean / std, as [count, 1, H, W]. Labels are read from the matching
+ * *-labels-idx1-ubyte(.gz) beside it when present. */
+export function loadIdxImages(file: string, meta: ModelMetadata | undefined, count: number, offset = 0): Dataset {
+  const read = (f: string) => {
+    const raw = fs.readFileSync(f);
+    return parseIdx(new Uint8Array(raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw), path.basename(f));
+  };
+  let idx;
+  try { idx = read(file); } catch (e) { throw new Error(`${file}: ${(e as Error).message}`); }
+  if (idx.dims.length !== 3) throw new Error(`${file}: expected images [N, H, W], got shape [${idx.dims.join('x')}]`);
+  const [total, H, W] = idx.dims;
+  if (offset + count > total) throw new Error(`${file}: ${total} images, cannot take ${count} from ${offset}`);
+  const [lo, hi] = meta?.input?.valueRange ?? [0, 1];
+  const mean = meta?.input?.mean?.[0] ?? 0, std = meta?.input?.std?.[0] ?? 1;
+  const px = idx.data.subarray(offset * H * W, (offset + count) * H * W);
+  const x = float32([count, 1, H, W], Float32Array.from(px, (v) => ((v / 255) * (hi - lo) + lo - mean) / std));
+  const labelFile = file.replace('images-idx3', 'labels-idx1');
+  let labels: number[] | undefined;
+  if (labelFile !== file && fs.existsSync(labelFile)) labels = Array.from(read(labelFile).data.subarray(offset, offset + count));
+  return { x, labels };
+}
+
+/** The input value of black: the metadata's lowest input value after normalisation. */
+export function blackValue(meta: ModelMetadata | undefined): number[] {
+  const [lo] = meta?.input?.valueRange ?? [0, 1];
+  const means = meta?.input?.mean ?? [0], stds = meta?.input?.std ?? [1];
+  return means.map((m, c) => (lo - m) / stds[c]);
+}
+
+/** A model with batch dimension 1 (mnist-8) gets a symbolic one, checked against single runs. */
+export async function batchable(explainer: Explainer, x: Tensor & { data: Float32Array }, log: (s: string) => void): Promise<Explainer> {
+  const { graph, actions } = dynamicBatch(explainer.graph);
+  if (!actions.length) return explainer;
+  const b = explainer.derive(graph, explainer.source);
+  if (x.dims[0] > 1) await checkDynamicBatch(explainer, b, float32([2, ...x.dims.slice(1)], x.data.subarray(0, 2 * x.data.length / x.dims[0])));
+  log(`note: the model has a fixed batch size of 1; evaluated with a symbolic batch (${actions.join('; ')}), checked against single runs`);
+  return b;
+}
+
+function list(v: unknown): string[] {
+  return String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const fmt = (v: number | undefined, d = 3) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+
+export async function evaluateCommand(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parse(argv, {
+    input: { type: 'string' }, images: { type: 'string' }, count: { type: 'string' }, offset: { type: 'string' }, target: { type: 'string' },
+    metadata: { type: 'string' }, methods: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' }, low: { type: 'string' },
+    high: { type: 'string' }, 'output-relevance': { type: 'string' }, 'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' },
+    'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' }, 'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' },
+    'occlusion-fill': { type: 'string' }, layer: { type: 'string' }, seed: { type: 'string' }, orders: { type: 'string' }, patch: { type: 'string' },
+    regions: { type: 'string' }, 'per-step': { type: 'string' }, replacement: { type: 'string' }, score: { type: 'string' }, mask: { type: 'string' },
+    box: { type: 'string' }, tolerance: { type: 'string' }, conservation: { type: 'boolean' }, randomize: { type: 'string' }, out: { type: 'string' },
+    batch: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
+  }, USAGE);
+  const [modelFile, ...rest] = positionals;
+  if (!modelFile) throw new UsageError(`missing MODEL\n\n${USAGE}`);
+  if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
+  if (!v.input === !v.images) throw new UsageError(`give exactly one of --input X.npy and --images IDX\n\n${USAGE}`);
+  const int = (flag: string, def: number, min = 1): number => {
+    const n = number(v[flag] as string | undefined, `--${flag}`) ?? def;
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${v[flag]}'`);
+    return n;
+  };
+  const methods = list(v.methods ?? 'epsilon_plus_flat,gradient,random');
+  for (const m of methods) if (!ATTRIBUTION_NAMES.includes(m)) throw new UsageError(`unknown method '${m}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
+  if (new Set(methods).size !== methods.length) throw new UsageError(`--methods lists a method twice: ${v.methods}`);
+  const orders = list(v.orders ?? 'morf,lerf,random') as Order[];
+  for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
+  const mode = (v['output-relevance'] as string | undefined) ?? 'one';
+  if (mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
+  const score = (v.score as string | undefined) ?? 'logit';
+  if (score !== 'logit' && score !== 'probability') throw new UsageError(`--score must be 'logit' or 'probability', got '${score}'`);
+  const meta = readMetadata(modelFile, v.metadata as string | undefined);
+  let replacement: Replacement;
+  const rep = (v.replacement as string | undefined) ?? 'zeros';
+  if (['zeros', 'mean', 'blur', 'uniform'].includes(rep)) replacement = rep as Replacement;
+  else if (rep === 'black') replacement = blackValue(meta);
+  else replacement = numbers(rep, '--replacement')!;
+  const seed = int('seed', 0, 0);
+  const bounds = boundsOf(meta);
+  const options: CompositeOptions = {
+    epsilon: number(v.epsilon as string | undefined, '--epsilon'), gamma: number(v.gamma as string | undefined, '--gamma'),
+    low: numbers(v.low as string | undefined, '--low') ?? bounds?.low, high: numbers(v.high as string | undefined, '--high') ?? bounds?.high,
+  };
+  const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
+  const attr: Omit<AttributeOptions, 'method'> = {
+    options, outputRelevance: mode, seed,
+    samples: v['sg-samples'] !== undefined ? int('sg-samples', 16) : undefined, noise: number(v['sg-noise'] as string | undefined, '--sg-noise'),
+    steps: v['ig-steps'] !== undefined ? int('ig-steps', 32) : undefined, baseline: number(v['ig-baseline'] as string | undefined, '--ig-baseline'),
+    patch: v['occlusion-patch'] !== undefined ? int('occlusion-patch', 4) : undefined,
+    stride: v['occlusion-stride'] !== undefined ? int('occlusion-stride', 4) : undefined,
+    fill: numbers(v['occlusion-fill'] as string | undefined, '--occlusion-fill') ?? fillDefault, layer: v.layer as string | undefined,
+  };
+  let region: EvaluationRegion | undefined;
+  if (v.mask && v.box) throw new UsageError('give --mask or --box, not both');
+  if (v.mask) region = readNpy(v.mask as string);
+  if (v.box) {
+    const b = numbers(v.box as string, '--box');
+    if (!Array.isArray(b) || b.length !== 4) throw new UsageError(`--box expects X0,Y0,X1,Y1, got '${v.box}'`);
+    region = b as Box;
+  }
+  const tolerance = int('tolerance', 0, 0);
+  const quiet = !!v.quiet;
+  const log = (s: string) => { if (!quiet) console.log(s); };
+  const threads = v.threads !== undefined ? int('threads', 1) : undefined;
+
+  let data: Dataset;
+  if (v.input) {
+    const t = readNpy(v.input as string);
+    if (t.dtype !== 'float32' && t.dtype !== 'float64') throw new Error(`${v.input}: expected a float tensor, got ${t.dtype}`);
+    data = { x: float32(t.dims, t.data as Float32Array) };
+  } else {
+    data = loadIdxImages(v.images as string, meta, int('count', 100), int('offset', 0, 0));
+  }
+  const target = integerList(v.target as string | undefined, '--target');
+  const opened = openModel(modelFile, { threads });
+  let explainer = opened;
+  try {
+    explainer = await batchable(opened, data.x, log);
+    const x = data.x;
+    log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);
+    const t0 = Date.now();
+    const rows = await evaluateMethods(explainer, x, {
+      methods: methods.map((m) => ({ label: m, options: { ...attr, method: m } })), orders, target, chunk: int('batch', 50), region,
+      perturbation: { patch: int('patch', 4), steps: v.regions !== undefined ? int('regions', 1) : undefined, perStep: int('per-step', 1), replacement, score, seed },
+      onProgress: (s) => { if (!quiet && process.stderr.isTTY) process.stderr.write(`\r${s}\x1b[K`); },
+    });
+    if (!quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    if (data.labels && !quiet) {
+      const pred = await explainer.predict(x);
+      const K = pred.data.length / x.dims[0];
+      let ok = 0;
+      data.labels.forEach((l, s) => { let b = 0; for (let k = 1; k < K; k++) if (pred.data[s * K + k] > pred.data[s * K + b]) b = k; if (b === l) ok++; });
+      log(`accuracy on these inputs: ${(100 * ok / data.labels.length).toFixed(1)}%`);
+    }
+    log(table(rows, orders, !!region));
+    log(`(${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const notApplicable = rows.filter((r) => r.error);
+    for (const r of notApplicable) log(`${r.label}: n/a: ${r.error}`);
+    if (v.conservation) for (const r of rows) if (r.conservation) log(`\n${formatConservation(r.conservation)}`);
+    let randomization: RandomizationResult[] | undefined;
+    if (v.randomize !== undefined) {
+      const k = v.randomize === 'all' ? undefined : int('randomize', 1);
+      randomization = [];
+      for (const m of methods) {
+        try {
+          randomization.push(await modelRandomization(explainer, x, { ...attr, method: m, target, layers: k, seed }));
+        } catch (e) {
+          log(`${m}: randomisation n/a: ${(e as Error).message}`);
+        }
+      }
+      log(`\nmodel randomisation (cascading, top layers first): mean Spearman rank correlation with the original maps, signed / absolute`);
+      for (const r of randomization) {
+        log(`${r.method.padEnd(22)} ${r.steps.map((s, i) => `top ${i + 1}: ${fmt(s.meanSpearman)} / ${fmt(s.meanSpearmanAbs)}`).join('   ')}`);
+      }
+    }
+    if (v.out) {
+      const dir = v.out as string;
+      fs.mkdirSync(dir, { recursive: true });
+      const ok = rows.filter((r) => !r.error);
+      for (const o of orders) {
+        const curves = ok.map((r) => ({ label: r.label, curve: r.curves[o] as PerturbationCurve }));
+        fs.writeFileSync(path.join(dir, `curves-${o}.csv`), curvesToCsv(curves));
+        await writePng(path.join(dir, `curves-${o}.png`), linePlot(curves.map((c) => ({ label: `${c.label} ${c.curve.aopc.toFixed(2)}`, y: c.curve.meanScore, x: c.curve.fractions })), {
+          title: `${path.basename(modelFile)}: ${o}, ${x.dims[0]} inputs`, xLabel: `fraction of ${int('patch', 4)}x${int('patch', 4)} regions replaced`, yLabel: `mean target ${score}`,
+        }));
+      }
+      const summary = {
+        model: modelFile, inputs: v.input ?? v.images, count: x.dims[0], orders, replacement, score, patch: int('patch', 4), seed,
+        methods: rows.map((r) => ({
+          label: r.label, method: r.method, error: r.error, seconds: r.seconds, aopc: r.aopc,
+          curves: Object.fromEntries(Object.entries(r.curves).map(([o, c]) => [o, { fractions: c!.fractions, meanScore: c!.meanScore }])),
+          localization: r.localization && { meanMassAccuracy: r.localization.meanMassAccuracy, pointingAccuracy: r.localization.pointingAccuracy },
+          conservation: r.conservation && { output: r.conservation.output, input: r.conservation.input, absorbed: r.conservation.absorbed, nodes: r.conservation.nodes },
+        })),
+        randomization,
+      };
+      fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(summary, null, 2));
+      log(`wrote ${dir}/ (curves-*.csv, curves-*.png, summary.json)`);
+    }
+  } finally {
+    if (explainer !== opened) await explainer.release();
+    await opened.release();
+  }
+}
+
+function table(rows: SuiteRow[], orders: Order[], localisation: boolean): string {
+  const w = Math.max(8, ...rows.map((r) => r.label.length));
+  const cols = [...orders.map((o) => `AOPC ${o}`), ...(localisation ? ['mass acc', 'pointing'] : []), 'absorbed', 'time s'];
+  const lines = [[`${'method'.padEnd(w)}`, ...cols.map((c) => c.padStart(11))].join(' ')];
+  for (const r of rows) {
+    const cells = [
+      ...orders.map((o) => fmt(r.aopc[o])),
+      ...(localisation ? [fmt(r.localization?.meanMassAccuracy), fmt(r.localization?.pointingAccuracy)] : []),
+      r.conservation ? `${(100 * r.conservation.absorbed).toFixed(1)}%` : '',
+      r.error ? 'n/a' : r.seconds.toFixed(1),
+    ];
+    lines.push([r.label.padEnd(w), ...cells.map((c) => c.padStart(11))].join(' '));
+  }
+  return lines.join('\n');
+}
