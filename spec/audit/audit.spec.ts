@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  AuditProgress, AuditSummary, audit, explainImage, imageOptionsFor, openModel, readNpy, renderRelevance, tensorToImage, writeNpy, writePng,
+  AuditProgress, AuditSummary, audit, explainImage, imageOptionsFor, loadInput, openModel, readNpy, renderRelevance, tensorToImage, writeNpy, writePng,
 } from '../../lib';
 import { outputStems } from '../../lib/audit/audit';
 import { listInputs, readLabels, writeFileAtomic } from '../../lib/audit/files';
@@ -147,6 +147,25 @@ describe('audit', () => {
     await fails({ composites: ['nope'] }, /nope/);
     await fails({ model: path.join(tmp, 'missing.onnx') }, /missing.onnx/);
     expect(fs.existsSync(path.join(tmp, 'o3', 'summary.json'))).to.equal(false);
+  });
+
+  it('loadInput reads JPEG and BMP as well as PNG, preprocessed to the model input (center-crop, grayscale, NHWC)', async () => {
+    const { Jimp } = await import('jimp');
+    const data = Buffer.alloc(40 * 20 * 4);
+    for (let i = 0; i < 800; i++) data.set([i % 40 < 20 ? 250 : 10, 128, 30, 255], 4 * i);
+    const img = Jimp.fromBitmap({ width: 40, height: 20, data });
+    for (const [ext, mime] of [['jpg', 'image/jpeg'], ['bmp', 'image/bmp']] as const) {
+      const f = path.join(tmp, `pic.${ext}`);
+      fs.writeFileSync(f, await img.getBuffer(mime));
+      const x = await loadInput(f, { size: [10, 10], resize: 'center-crop', channels: 'grayscale', layout: 'NHWC' });
+      expect(x.kind).to.equal('image');
+      expect(x.tensor.dims).to.deep.equal([1, 10, 10, 1]);
+      expect(x.views[0].region).to.deep.equal({ left: 10, top: 0, width: 20, height: 20 });
+      expect([x.views[0].source!.width, x.views[0].source!.height]).to.deep.equal([40, 20]);
+    }
+    let err: Error | undefined;
+    try { await loadInput(path.join(tmp, 'notes.txt')); } catch (e) { err = e as Error; }
+    expect(err?.message).to.match(/notes.txt: unknown input type/);
   });
 
   it('writeFileAtomic replaces a file whole; readLabels takes arrays and index objects', async () => {

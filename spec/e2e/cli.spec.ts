@@ -1,6 +1,6 @@
 /** The command line: explain, inspect and audit, their successes and their errors (exit codes, messages). */
 import { expect } from 'chai';
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -182,6 +182,24 @@ describe('CLI', () => {
       } finally {
         fs.rmSync(path.join(imgs, 'sub', 'broken.png'));
       }
+    });
+
+    it('audit killed mid-run (SIGKILL): the rerun keeps what was finished and completes the rest', async () => {
+      const folder = path.join(tmp, 'many'), out = path.join(tmp, 'killed');
+      fs.mkdirSync(folder, { recursive: true });
+      for (let i = 0; i < 8; i++) fs.copyFileSync(path.join(imgs, i % 2 ? 'a.png' : 'sub/b.png'), path.join(folder, `img${i}.png`));
+      const child = spawn(process.execPath, [CLI, 'audit', model, folder, '--out', out, '--composite', 'epsilon,epsilon_plus_flat,epsilon_alpha2_beta1'], { stdio: 'ignore' });
+      const exited = new Promise((res) => child.on('exit', res));
+      const t0 = Date.now();
+      while (!fs.existsSync(path.join(out, 'img0.record.json')) && Date.now() - t0 < 30000) await new Promise((res) => setTimeout(res, 20));
+      child.kill('SIGKILL');
+      await exited;
+      const r = run('audit', model, folder, '--out', out, '--composite', 'epsilon,epsilon_plus_flat,epsilon_alpha2_beta1');
+      expect(r.code, r.err).to.equal(0);
+      const kept = Number(/(\d+) kept from an earlier run/.exec(r.out)?.[1] ?? 0);
+      expect(kept, r.out).to.be.within(1, 7); // some kept, some redone
+      const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+      expect(summary.counts).to.include({ inputs: 8, ok: 8, failed: 0 });
     });
 
     it('audit errors: missing --out/FOLDER or unknown composite (2); missing folder, missing model, bad target (1)', () => {
