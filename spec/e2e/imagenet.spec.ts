@@ -1,0 +1,152 @@
+/** The ONNX zoo's int8 MobileNetV2 (../shared) explained through its float twin: the twin classifies the
+ * photos in ../shared/images like the integer model, its simulated-quantization version reproduces the
+ * integer model's first layer to the step, and it explains end to end with three composites. Skips with a
+ * message where ../shared is absent. The numbers it logs are the ones the README quotes
+ * (`npm run imagenet-demo` prints the same table). */
+import * as fs from 'fs';
+import * as path from 'path';
+import { expect } from 'chai';
+import { openModel, loadModelFile } from '../../lib/node';
+import { Explainer } from '../../lib/explain';
+import { dequantizeGraph } from '../../lib/canonize/quantized';
+import { saveModel } from '../../lib/onnx/save';
+import { ortBackend } from '../../lib/forward/ort';
+import { decodeImage } from '../../lib/render/jimp';
+import { imageToTensor } from '../../lib/io/image';
+import { Tensor, float32 } from '../../lib/tensor';
+import { needShared, SHARED } from '../helpers/paths';
+
+const MODEL = 'models/mobilenetv2-12-int8.onnx';
+const MEAN = [0.485, 0.456, 0.406];
+const STD = [0.229, 0.224, 0.225];
+/** the input range of RGB pixels in [0, 1] after torchvision's normalisation, per channel */
+const LOW = MEAN.map((m, c) => (0 - m) / STD[c]);
+const HIGH = MEAN.map((m, c) => (1 - m) / STD[c]);
+
+function argmax(a: ArrayLike<number>, from = 0, n = a.length): number {
+  let b = from;
+  for (let i = from + 1; i < from + n; i++) if (a[i] > a[b]) b = i;
+  return b - from;
+}
+
+function topK(a: Float32Array, from: number, n: number, k: number): number[] {
+  return [...Array(n).keys()].sort((i, j) => a[from + j] - a[from + i]).slice(0, k);
+}
+
+describe('e2e/imagenet: int8 MobileNetV2 through its float twin', function () {
+  this.timeout(120000);
+  let file: string;
+  let labels: string[];
+  let photos: { name: string; x: Tensor & { data: Float32Array } }[];
+  let batch: Tensor & { data: Float32Array };
+  let explainer: Explainer | undefined;
+
+  before(async function () {
+    file = needShared(this, MODEL);
+    labels = JSON.parse(fs.readFileSync(needShared(this, 'models/imagenet-labels.json'), 'utf8'));
+    const dir = path.join(SHARED, 'images');
+    const names = fs.readdirSync(dir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+    photos = [];
+    for (const name of names) {
+      const img = await decodeImage(path.join(dir, name));
+      photos.push({ name, x: imageToTensor(img, { size: [224, 224], resize: 'center-crop', cropFraction: 0.875, mean: MEAN, std: STD }) });
+    }
+    const n = photos.length;
+    batch = float32([n, 3, 224, 224]);
+    photos.forEach((p, i) => batch.data.set(p.x.data, i * p.x.data.length));
+    explainer = openModel(file, { threads: 2 });
+  });
+
+  after(async () => {
+    await explainer?.release();
+  });
+
+  it('canonizes to a float graph: no quantized op left, ReLU/ReLU6 made explicit', () => {
+    const g = explainer!.graph;
+    expect(g.nodes.filter((n) => /Quantize|QLinear/.test(n.opType)).map((n) => n.name)).to.deep.equal([]);
+    const count = (op: string) => g.nodes.filter((n) => n.opType === op).length;
+    expect(count('Conv')).to.equal(52);
+    expect(count('Relu') + count('Clip')).to.equal(35); // every expansion and depthwise conv of MobileNetV2
+    expect(count('Sum')).to.equal(10);
+    expect(g.outputs.map((o) => o.name)).to.deep.equal(['output']);
+  });
+
+  it('classifies the photos like the quantized model (top-1 agreement)', async () => {
+    expect(photos.length).to.be.at.least(8);
+    const session = await ortBackend.create(fs.readFileSync(file), { threads: 2 });
+    let q: Float32Array;
+    try {
+      q = (await session.run({ input: batch }, ['output'])).get('output')!.data as Float32Array;
+    } finally {
+      await session.release();
+    }
+    const t = (await explainer!.predict(batch)).data;
+    const C = 1000;
+    let agree = 0;
+    const rows: string[] = [];
+    photos.forEach((p, s) => {
+      const kq = argmax(q, s * C, C), kt = argmax(t, s * C, C);
+      let worst = 0;
+      for (let i = s * C; i < (s + 1) * C; i++) worst = Math.max(worst, Math.abs(q[i] - t[i]));
+      if (kq === kt) agree++;
+      rows.push(`${p.name.padEnd(26)} int8: ${labels[kq]} (${q[s * C + kq].toFixed(2)})  twin: ${labels[kt]} (${t[s * C + kt].toFixed(2)})  max |Δlogit| ${worst.toFixed(2)}`);
+      // where they differ, the integer model's class is still among the twin's top 5
+      expect(topK(t, s * C, C, 5), `${p.name}: twin top-5 holds the int8 top-1 '${labels[kq]}'`).to.include(kq);
+      expect(worst, `${p.name}: logits`).to.be.below(4);
+    });
+    console.log(`      top-1 agreement ${agree}/${photos.length}\n${rows.map((r) => `        ${r}`).join('\n')}`);
+    expect(agree / photos.length).to.be.at.least(0.75);
+    const dog = photos.findIndex((p) => p.name === 'dog.jpg');
+    expect(labels[argmax(t, dog * C, C)]).to.match(/malamute|husky|Eskimo dog/);
+  });
+
+  it('the simulated twin reproduces the integer model\'s first layer to the step', async () => {
+    const model = loadModelFile(file);
+    const quantSession = await ortBackend.create(saveModel(model.graph, { extraOutputs: [{ name: '474_quantized', dtype: 'uint8', dims: null }] }), { threads: 2 });
+    const sim = dequantizeGraph(model.graph, { simulate: true }).graph;
+    const simSession = await ortBackend.create(saveModel(sim, { extraOutputs: [{ name: '474_sim', dtype: 'float32', dims: null }] }), { threads: 2 });
+    try {
+      const x = photos.find((p) => p.name === 'dog.jpg')!.x;
+      const q = (await quantSession.run({ input: x }, ['474_quantized'])).get('474_quantized')!.data as Uint8Array;
+      const f = (await simSession.run({ input: x }, ['474_sim'])).get('474_sim')!.data as Float32Array;
+      const scale = model.graph.constant('474_scale')!.data[0] as number; // zero point 0
+      let off = 0;
+      for (let i = 0; i < q.length; i++) {
+        const d = Math.abs(Math.round(f[i] / scale) - q[i]);
+        expect(d, `element ${i}`).to.be.at.most(1);
+        if (d) off++;
+      }
+      expect(off / q.length, 'share of elements off by a step').to.be.below(1e-3);
+    } finally {
+      await quantSession.release();
+      await simSession.release();
+    }
+  });
+
+  const composites: [string, Record<string, unknown>][] = [
+    ['epsilon_plus_flat', {}],
+    ['epsilon_gamma_box', { low: LOW, high: HIGH }],
+    ['epsilon_alpha2_beta1', {}],
+  ];
+  for (const [composite, options] of composites) {
+    it(`explains dog.jpg with ${composite}`, async () => {
+      const x = photos.find((p) => p.name === 'dog.jpg')!.x;
+      const t0 = Date.now();
+      const r = await explainer!.explain(x, { composite, options });
+      const ms = Date.now() - t0;
+      expect(r.relevance.dims).to.deep.equal([1, 3, 224, 224]);
+      expect(r.relevance.data.every(Number.isFinite), 'finite relevance').to.equal(true);
+      expect(r.relevance.data.some((v) => v !== 0), 'non-zero relevance').to.equal(true);
+      expect(labels[r.targets[0]]).to.match(/malamute|husky|Eskimo dog/);
+      // relevance passes activations, sums (norm), pooling and reshapes unchanged: what is absorbed is absorbed
+      // by the convolutions' biases and rules
+      for (const n of r.conservation.nodes) {
+        if (['pass', 'norm', 'gradient'].includes(n.rule)) {
+          expect(Math.abs(n.in[0] - n.out[0]), `${n.node} (${n.rule})`).to.be.at.most(1e-3 * Math.abs(n.in[0]) + 1e-6);
+        }
+      }
+      const c = r.conservation;
+      console.log(`      ${composite}: ${labels[r.targets[0]]} ${r.scores[0].toFixed(3)}, input relevance ${c.inputRelevance[0].toPrecision(3)} (absorbed ${(100 * c.absorbed[0]).toFixed(2)}%), ${ms} ms`);
+    });
+  }
+});
