@@ -1,6 +1,6 @@
 /** The ONNX zoo's int8 MobileNetV2 (../shared) explained through its float twin: the twin classifies the
  * photos in ../shared/images like the integer model, its simulated-quantization version reproduces the
- * integer model's first layer to the step, and it explains end to end with three composites. Skips with a
+ * integer model's first layers to the step, and it explains end to end with three composites. Skips with a
  * message where ../shared is absent. The numbers it logs are the ones the README quotes
  * (`npm run imagenet-demo` prints the same table). */
 import * as fs from 'fs';
@@ -100,23 +100,31 @@ describe('e2e/imagenet: int8 MobileNetV2 through its float twin', function () {
     expect(labels[argmax(t, dog * C, C)]).to.match(/malamute|husky|Eskimo dog/);
   });
 
-  it('the simulated twin reproduces the integer model\'s first layer to the step', async () => {
+  it('the simulated twin reproduces the integer model\'s first six convolutions to the step', async () => {
     const model = loadModelFile(file);
-    const quantSession = await ortBackend.create(saveModel(model.graph, { extraOutputs: [{ name: '474_quantized', dtype: 'uint8', dims: null }] }), { threads: 2 });
+    // the outputs of Conv_0 … Conv_9 (all zero point 0 but Conv_4's)
+    const values = ['474', '477', '480', '483', '486', '489'];
+    const quantSession = await ortBackend.create(saveModel(model.graph, { extraOutputs: values.map((v) => ({ name: `${v}_quantized`, dtype: 'uint8' as const, dims: null })) }), { threads: 2 });
     const sim = dequantizeGraph(model.graph, { simulate: true }).graph;
-    const simSession = await ortBackend.create(saveModel(sim, { extraOutputs: [{ name: '474_sim', dtype: 'float32', dims: null }] }), { threads: 2 });
+    const simSession = await ortBackend.create(saveModel(sim, { extraOutputs: values.map((v) => ({ name: `${v}_sim`, dtype: 'float32' as const, dims: null })) }), { threads: 2 });
     try {
       const x = photos.find((p) => p.name === 'dog.jpg')!.x;
-      const q = (await quantSession.run({ input: x }, ['474_quantized'])).get('474_quantized')!.data as Uint8Array;
-      const f = (await simSession.run({ input: x }, ['474_sim'])).get('474_sim')!.data as Float32Array;
-      const scale = model.graph.constant('474_scale')!.data[0] as number; // zero point 0
-      let off = 0;
-      for (let i = 0; i < q.length; i++) {
-        const d = Math.abs(Math.round(f[i] / scale) - q[i]);
-        expect(d, `element ${i}`).to.be.at.most(1);
-        if (d) off++;
+      const qs = await quantSession.run({ input: x }, values.map((v) => `${v}_quantized`));
+      const fs_ = await simSession.run({ input: x }, values.map((v) => `${v}_sim`));
+      for (const v of values) {
+        const q = qs.get(`${v}_quantized`)!.data as Uint8Array;
+        const f = fs_.get(`${v}_sim`)!.data as Float32Array;
+        const scale = model.graph.constant(`${v}_scale`)!.data[0] as number;
+        const zero = Number(model.graph.constant(`${v}_zero_point`)!.data[0]);
+        let off = 0, worst = 0;
+        for (let i = 0; i < q.length; i++) {
+          const d = Math.abs(Math.round(f[i] / scale) + zero - q[i]);
+          worst = Math.max(worst, d);
+          if (d) off++;
+        }
+        expect(worst, `value '${v}': largest difference in steps`).to.be.at.most(1);
+        expect(off / q.length, `value '${v}': share of elements off by a step`).to.be.below(1e-4);
       }
-      expect(off / q.length, 'share of elements off by a step').to.be.below(1e-3);
     } finally {
       await quantSession.release();
       await simSession.release();
