@@ -19,27 +19,46 @@ export function loadModelFile(file: string): LoadedModel {
   const dir = path.resolve(path.dirname(file));
   return loadModel(bytes, {
     source: file,
-    readExternal(location, offset, length) {
+    readExternal(location, offset, length, expected) {
       const target = path.resolve(dir, location);
       const rel = path.relative(dir, target);
-      if (path.isAbsolute(location) || rel.startsWith('..') || path.isAbsolute(rel)) {
+      if (path.isAbsolute(location) || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
         throw new ModelLoadError(`${file}: external data location '${location}' leaves the model's folder; refused`);
       }
-      let data: Buffer;
+      let fd: number;
       try {
         const real = fs.realpathSync(target);
         const realRel = path.relative(fs.realpathSync(dir), real);
-        if (realRel.startsWith('..') || path.isAbsolute(realRel)) {
+        if (realRel === '..' || realRel.startsWith(`..${path.sep}`) || path.isAbsolute(realRel)) {
           throw new ModelLoadError(`${file}: external data '${location}' is a link that leaves the model's folder; refused`);
         }
-        data = fs.readFileSync(real);
+        fd = fs.openSync(real, 'r');
       } catch (e) {
         if (e instanceof ModelLoadError) throw e;
-        throw new ModelLoadError(`${file}: external data file '${location}' cannot be read`);
+        throw new ModelLoadError(`${file}: external data file '${location}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }
-      const end = length === undefined ? data.length : offset + length;
-      if (offset < 0 || end > data.length) throw new ModelLoadError(`${file}: external data '${location}' is shorter than offset ${offset} + length ${length}`);
-      return new Uint8Array(data.buffer, data.byteOffset + offset, end - offset);
+      try {
+        // only the tensor's byte range is read, after checking that the file holds it
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw new ModelLoadError(`${file}: external data '${location}' is not a regular file`);
+        const end = length === undefined ? st.size : offset + length;
+        if (offset < 0 || end > st.size || end < offset) {
+          throw new ModelLoadError(`${file}: external data '${location}' is shorter than offset ${offset} + length ${length} (it holds ${st.size} bytes)`);
+        }
+        if (expected !== undefined && end - offset !== expected) {
+          throw new ModelLoadError(`${file}: external data '${location}' holds ${end - offset} bytes from offset ${offset}, the tensor needs ${expected}`);
+        }
+        const out = new Uint8Array(end - offset);
+        let got = 0;
+        while (got < out.length) {
+          const k = fs.readSync(fd, out, got, out.length - got, offset + got);
+          if (k <= 0) throw new ModelLoadError(`${file}: external data '${location}' ended early`);
+          got += k;
+        }
+        return out;
+      } finally {
+        fs.closeSync(fd);
+      }
     },
   });
 }

@@ -2,8 +2,9 @@
 import { DType, Tensor, TypedArray, sizeOf } from '../tensor';
 import { DATA_TYPE, DATA_TYPE_CODE, bigint, int, onnx } from './proto';
 
-/** Reads an external-data file named in a tensor, relative to the model's folder. */
-export type ExternalReader = (location: string, offset: number, length: number | undefined) => Uint8Array;
+/** Reads an external-data file named in a tensor, relative to the model's folder. `expected` is the byte count
+ * the tensor's shape needs: a reader refuses a file that does not hold it before reading anything. */
+export type ExternalReader = (location: string, offset: number, length: number | undefined, expected?: number) => Uint8Array;
 
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
@@ -41,7 +42,7 @@ const BYTES: Record<string, number> = {
 function fromRaw(dtype: DType, raw: Uint8Array, n: number, what: string): TypedArray {
   const width = BYTES[dtype];
   if (raw.byteLength !== n * width) {
-    throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${n * width}`);
+    throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${n * width} (${n} × ${width})`);
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = typedArrayFor(dtype, n);
@@ -65,7 +66,11 @@ function fromRaw(dtype: DType, raw: Uint8Array, n: number, what: string): TypedA
 }
 
 function fromFields(dtype: DType, p: onnx.ITensorProto, n: number, what: string): TypedArray | string[] {
-  if (dtype === 'string') return (p.stringData ?? []).map((b) => new TextDecoder().decode(b));
+  if (dtype === 'string') {
+    const strings = p.stringData ?? [];
+    if (strings.length !== n) throw new Error(`${what}: holds ${strings.length} strings, the shape [${(p.dims ?? []).map(int)}] needs ${n}`);
+    return strings.map((b) => new TextDecoder().decode(b));
+  }
   let src: ArrayLike<unknown>;
   switch (dtype) {
     case 'float32': src = p.floatData ?? []; break;
@@ -86,33 +91,55 @@ function fromFields(dtype: DType, p: onnx.ITensorProto, n: number, what: string)
   return out;
 }
 
-/** Decodes a TensorProto. float16 and bfloat16 are widened to float32 (dtype 'float32'). */
+/** A non-negative integer from an external-data entry (stored as a string), or undefined when absent. */
+function byteCount(v: string | undefined, key: string, what: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) throw new Error(`${what}: external data ${key} '${v}' is not a byte count`);
+  return n;
+}
+
+/** Decodes a TensorProto. float16 and bfloat16 are widened to float32 (dtype 'float32'). Sizes are checked
+ * before anything is allocated: a tensor whose declared shape its data cannot fill is refused, naming both. */
 export function tensorFromProto(p: onnx.ITensorProto, readExternal?: ExternalReader): Tensor {
   const what = `tensor '${p.name ?? ''}'`;
-  let dtype = DATA_TYPE[p.dataType ?? 0] as DType | 'bfloat16' | 'complex64' | 'complex128' | undefined;
+  if (!p.dataType) throw new Error(`${what}: no data type (data_type is 0, UNDEFINED)`);
+  let dtype = DATA_TYPE[p.dataType] as DType | 'bfloat16' | 'complex64' | 'complex128' | undefined;
   if (!dtype) throw new Error(`${what}: unknown data type ${p.dataType}`);
   if (dtype === 'complex64' || dtype === 'complex128') throw new Error(`${what}: complex tensors are not supported`);
   const dims = (p.dims ?? []).map(int);
-  if (dims.some((d) => d < 0 || !Number.isFinite(d))) throw new Error(`${what}: invalid dimensions [${dims}]`);
+  if (dims.some((d) => d < 0 || !Number.isSafeInteger(d))) throw new Error(`${what}: invalid dimensions [${dims}]`);
   const n = sizeOf(dims);
-  if (n > MAX_ELEMENTS) throw new Error(`${what}: declares ${n} elements, more than this library accepts`);
+  if (!(n <= MAX_ELEMENTS)) throw new Error(`${what}: shape [${dims}] declares ${n} elements, more than this library accepts (${MAX_ELEMENTS})`);
+  const width = dtype === 'bfloat16' ? 2 : BYTES[dtype];
   let raw: Uint8Array | undefined = p.rawData && p.rawData.length ? p.rawData : undefined;
   if (p.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    const kv = Object.fromEntries((p.externalData ?? []).map((e) => [e.key, e.value]));
+    const kv: Record<string, string> = {};
+    for (const e of p.externalData ?? []) if (e.key) kv[e.key] = e.value ?? '';
     if (!kv.location) throw new Error(`${what}: external data without a location`);
+    if (dtype === 'string') throw new Error(`${what}: string tensors cannot be stored as external data`);
     if (!readExternal) throw new Error(`${what}: stored in external file '${kv.location}', but the model was not loaded from a file`);
-    raw = readExternal(kv.location, kv.offset ? Number(kv.offset) : 0, kv.length ? Number(kv.length) : undefined);
+    const offset = byteCount(kv.offset, 'offset', what) ?? 0;
+    const length = byteCount(kv.length, 'length', what);
+    if (length !== undefined && length !== n * width) {
+      throw new Error(`${what}: external data length ${length} bytes, the shape [${dims}] needs ${n * width}`);
+    }
+    raw = readExternal(kv.location, offset, length, n * width);
   }
+  if (raw && dtype === 'string') throw new Error(`${what}: a string tensor with raw_data (strings belong in string_data)`);
   if (dtype === 'bfloat16') {
-    const out = new Float32Array(n);
     if (raw) {
-      if (raw.byteLength !== 2 * n) throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${2 * n}`);
+      if (raw.byteLength !== 2 * n) throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape [${dims}] needs ${2 * n}`);
+    } else if ((p.int32Data ?? []).length !== n) {
+      throw new Error(`${what}: holds ${(p.int32Data ?? []).length} values, the shape [${dims}] needs ${n}`);
+    }
+    const out = new Float32Array(n);
+    const f = new DataView(new ArrayBuffer(4));
+    if (raw) {
       const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      const f = new DataView(new ArrayBuffer(4));
       for (let i = 0; i < n; i++) { f.setUint32(0, v.getUint16(2 * i, true) << 16, true); out[i] = f.getFloat32(0, true); }
     } else {
-      const src = p.int32Data ?? [];
-      const f = new DataView(new ArrayBuffer(4));
+      const src = p.int32Data!;
       for (let i = 0; i < n; i++) { f.setUint32(0, (src[i] & 0xffff) << 16, true); out[i] = f.getFloat32(0, true); }
     }
     return { dtype: 'float32', dims, data: out };
