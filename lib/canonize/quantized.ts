@@ -125,7 +125,7 @@ function impliedClamp(q: QParams, saturate: boolean): { op: 'Relu' } | { op: 'Cl
 
 /** The rewrite itself; `quantizedToFloat` is the registered canonizer (default options). */
 export function dequantizeGraph(graph: Graph, opts: QuantizedOptions = {}): Canonized {
-  const hasQuant = graph.nodes.some((n) => isQ(n) || isDQ(n) || n.opType.startsWith('QLinear') || (isMs(n) && n.opType.startsWith('QLinear')));
+  const hasQuant = graph.nodes.some((n) => isQ(n) || isDQ(n) || n.opType.startsWith('QLinear'));
   if (!hasQuant) return { graph, actions: [] };
   const saturate = opts.saturate ?? false;
   const spec: GraphSpec = graph.toSpec();
@@ -192,7 +192,7 @@ export function dequantizeGraph(graph: Graph, opts: QuantizedOptions = {}): Cano
   /** Float values known to be ≥ 0 (after a ReLU, a sigmoid, …): an implied ReLU on them would be a no-op. */
   const nonNeg = new Set<string>();
   const KEEPS_SIGN = new Set(['GlobalAveragePool', 'AveragePool', 'Concat', 'MaxPool']);
-  /** The twin of quantized value `out` is `name`, (simulated when asked). */
+  /** The twin of quantized value `out` is `name` (rounded back onto out's grid with `simulate`). */
   const setTwin = (out: string, name: string, q: QParams, base: string): void => {
     const t = simulated(name, q, base);
     if (nonNeg.has(name)) nonNeg.add(t);
@@ -412,10 +412,9 @@ export function dequantizeGraph(graph: Graph, opts: QuantizedOptions = {}): Cano
   });
   spec.nodes = nodes;
   spec.outputs = outputs;
-  // value infos of integer values no longer hold
+  // value infos of the quantized values (gone) and of the names their twins took no longer hold
   const vi = new Map(spec.valueInfo ?? []);
-  for (const [k, v] of vi) if (v.dtype !== 'float32' && v.dtype !== 'float64' && v.dtype !== 'float16') vi.delete(k);
-  for (const t of twins.values()) vi.delete(t.name);
+  for (const [q, t] of twins) { vi.delete(q); vi.delete(t.name); }
   spec.valueInfo = vi;
   pruneConstants(spec);
   const summary = [...counts].sort(([a], [b]) => Number(a.startsWith('implied')) - Number(b.startsWith('implied'))).map(([k, v]) => `${k}×${v}`).join(', ');
