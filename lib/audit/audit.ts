@@ -11,7 +11,7 @@ import { ModelMetadata, boundsOf } from '../metadata';
 import { openModel, readMetadata } from '../node';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
-import { AUDIT_MARKER, FileWriteError, listInputs, writeFileAtomic } from './files';
+import { AUDIT_MARKER, FileWriteError, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
 import { Method, explainInput, imageOptionsFor, loadInput, methodsFor } from './input';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
@@ -163,6 +163,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     const imageOptions = imageOptionsFor(explainer, meta, opts.image);
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
+    await removeStaleTemporaries(out); // left by a killed run
     const rels = await listInputs(folder, { exclude: [out] });
     const stems = outputStems(rels);
     const settings = JSON.stringify({

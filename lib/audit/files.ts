@@ -21,6 +21,26 @@ function tmpName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${counter++}`);
 }
 
+/** Removes temporary files a killed writer left under `dir` (recursively): `.NAME.tmp-PID-N` of other processes. */
+export async function removeStaleTemporaries(dir: string): Promise<number> {
+  let n = 0;
+  const re = /^\..+\.tmp-(\d+)-\d+$/;
+  async function walk(d: string): Promise<void> {
+    let entries: fs.Dirent[];
+    try { entries = await fsp.readdir(d, { withFileTypes: true }); } catch { return; }
+    for (const e of entries) {
+      const abs = path.join(d, e.name);
+      if (e.isDirectory()) await walk(abs);
+      else {
+        const m = re.exec(e.name);
+        if (m && Number(m[1]) !== process.pid) { await fsp.rm(abs, { force: true }); n++; }
+      }
+    }
+  }
+  await walk(dir);
+  return n;
+}
+
 /** Write `file` atomically: a temporary file in the same folder, then a rename over the target, so a reader
  * (or a killed run) sees either the old file or the complete new one. Creates the folder. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {

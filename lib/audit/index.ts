@@ -1,5 +1,5 @@
 /** Node-only (uses fs): explaining files, writing heatmaps and records, audits over folders. */
-export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, writeFileAtomic } from './files';
+export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, removeStaleTemporaries, writeFileAtomic } from './files';
 export { explainImage, explainInput, imageOptionsFor, loadInput, methodsFor, sampleRelevance } from './input';
 export type { ExplainImageOptions, ExplainInputOptions, ImageExplanation, InputExplanation, InputView, LoadedInput, Method, MethodResult } from './input';
 export { slug, writeInputFiles } from './record';

@@ -200,6 +200,7 @@ describe('CLI', () => {
       expect(kept, r.out).to.be.within(1, 7); // some kept, some redone
       const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
       expect(summary.counts).to.include({ inputs: 8, ok: 8, failed: 0 });
+      expect(fs.readdirSync(out).filter((f) => f.includes('.tmp-'))).to.deep.equal([]);
     });
 
     it('audit errors: missing --out/FOLDER or unknown composite (2); missing folder, missing model, bad target (1)', () => {
