@@ -104,16 +104,20 @@ export interface RandomizationResult {
 
 const nanMean = (v: number[]) => { const f = v.filter((x) => !Number.isNaN(x)); return f.length ? f.reduce((a, b) => a + b, 0) / f.length : NaN; };
 
-/** Cascading randomisation of the top `layers` parametric layers (default: all), one step per layer; the
- * explained class stays the original model's (its prediction, or `target`). */
-export async function modelRandomization(explainer: Explainer, input: Tensor, opts: AttributeOptions & { layers?: number; seed?: number }): Promise<RandomizationResult> {
+/** Cascading randomisation from the top: `layers` = K randomises the top 1, 2, …, K parametric layers in turn
+ * (default: all of them); a list of counts (e.g. [1, Infinity]) runs only those steps. The explained class
+ * stays the original model's (its prediction, or `target`). */
+export async function modelRandomization(explainer: Explainer, input: Tensor, opts: AttributeOptions & { layers?: number | number[]; seed?: number }): Promise<RandomizationResult> {
   const orig = await attribute(explainer, input, opts);
   const params = parametricLayers(explainer.graph).reverse();
-  const count = Math.min(params.length, opts.layers ?? params.length);
-  if (!count) throw new Error(`${explainer.source}: no conv or dense layer with constant weights to randomise`);
+  if (!params.length) throw new Error(`${explainer.source}: no conv or dense layer with constant weights to randomise`);
+  const ks = Array.isArray(opts.layers)
+    ? [...new Set(opts.layers.map((k) => Math.min(params.length, k)))]
+    : [...Array(Math.min(params.length, opts.layers ?? params.length)).keys()].map((k) => k + 1);
+  if (ks.some((k) => !(k >= 1))) throw new Error(`randomise: layer counts must be ≥ 1, got ${JSON.stringify(opts.layers)}`);
   const ref = sampleMaps(orig.relevance);
   const steps: RandomizationStep[] = [];
-  for (let k = 1; k <= count; k++) {
+  for (const k of ks) {
     const layers = params.slice(0, k).map((n) => n.name);
     const derived = explainer.derive(randomizeLayers(explainer.graph, layers, opts.seed ?? 0), `${explainer.source} (top ${k} layer(s) randomised)`);
     try {

@@ -36,8 +36,7 @@ methods:
                          methods: ${METHOD_NAMES.join(', ')}
   --epsilon E --gamma G  LRP rule parameters
   --low L --high H       zBox bounds (default: from the metadata)
-  --output-relevance M   logit or one (default one: maps per unit of the target logit, so that a negative logit
-                         does not flip the order)
+  --output-relevance M   logit or one (default: logit for LRP composites, one for the gradient methods)
   --sg-samples N         SmoothGrad copies (default 16)      --sg-noise S   σ / input range (default 0.15)
   --ig-steps N           IG steps (default 32)               --ig-baseline V  IG baseline value (default 0)
   --occlusion-patch P    occlusion patch (default 4)         --occlusion-stride S (default: the patch)
@@ -144,8 +143,8 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   if (new Set(methods).size !== methods.length) throw new UsageError(`--methods lists a method twice: ${v.methods}`);
   const orders = list(v.orders ?? 'morf,lerf,random') as Order[];
   for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
-  const mode = (v['output-relevance'] as string | undefined) ?? 'one';
-  if (mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
+  const mode = v['output-relevance'] as string | undefined;
+  if (mode !== undefined && mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
   const score = (v.score as string | undefined) ?? 'logit';
   if (score !== 'logit' && score !== 'probability') throw new UsageError(`--score must be 'logit' or 'probability', got '${score}'`);
   const meta = readMetadata(modelFile, v.metadata as string | undefined);
@@ -162,7 +161,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   };
   const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
   const attr: Omit<AttributeOptions, 'method'> = {
-    options, outputRelevance: mode, seed,
+    options, outputRelevance: mode as 'logit' | 'one' | undefined, seed,
     samples: v['sg-samples'] !== undefined ? int('sg-samples', 16) : undefined, noise: number(v['sg-noise'] as string | undefined, '--sg-noise'),
     steps: v['ig-steps'] !== undefined ? int('ig-steps', 32) : undefined, baseline: number(v['ig-baseline'] as string | undefined, '--ig-baseline'),
     patch: v['occlusion-patch'] !== undefined ? int('occlusion-patch', 4) : undefined,

@@ -190,6 +190,9 @@ describe('evaluation', () => {
           expect(s.meanSpearman).to.be.below(0.99);
           expect(s.meanSpearmanAbs).to.be.within(-1, 1);
         }
+        // chosen steps only: the top layer, then all of them
+        const r2 = await modelRandomization(e, x, { method: 'gradient', layers: [1, Infinity] });
+        expect(r2.steps.map((s) => s.layers.length)).to.deep.equal([1, 3]);
       } finally { await e.release(); }
     });
   });
