@@ -71,10 +71,22 @@ export const METHOD_FLAGS: Options = {
   metadata: { type: 'string' }, labels: { type: 'string' },
 };
 
-export const METHOD_USAGE = `  --composite A[,B…]     ${COMPOSITE_NAMES.join(', ')}
+/** Names as comma-separated lines of at most `width` characters, continuation lines indented. */
+function wrapNames(names: readonly string[], indent = 25, width = 110): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const [i, n] of names.entries()) {
+    const w = n + (i < names.length - 1 ? ',' : '');
+    if (line && indent + line.length + 1 + w.length > width) { lines.push(line); line = w; } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
+export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NAMES)}
                          (default epsilon_plus_flat); several: one column each in a comparison grid
-  --method M[,N…]        baseline attribution methods as more columns: ${METHOD_NAMES.join(', ')}
-                         (also accepted in --composite)
+  --method M[,N…]        baseline attribution methods as more columns (also accepted in --composite):
+                         ${wrapNames(METHOD_NAMES)}
   --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon')
   --gamma G              gamma of the gamma rule
   --low L --high H       zBox bounds of the normalised input: a number or one per channel (comma-separated);

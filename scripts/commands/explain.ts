@@ -17,8 +17,7 @@ and an overlay PNG and .npy relevance per composite, a JSON record, and a compar
 
 options:
   --input FILE           an input (repeatable; same as a positional INPUT)
-${METHOD_USAGE}
-                         (several values, comma-separated: one per sample of a batched .npy)
+${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K2,…: one per sample of a .npy batch')}
   --out DIR              write heatmaps, overlays, relevance, records and grids into DIR
   --save-npy OUT.npy     write the input relevance (one input, one composite)
   --json OUT.json        write a JSON record of the run (one input, one composite)
