@@ -83,7 +83,8 @@ export function indexHtml(s: AuditSummary, opts: { thumbnail?: number } = {}): s
     file ? `<a href="${esc(href(file))}"><img src="${esc(href(file))}" alt="${esc(alt)}" style="max-width:${t}px;max-height:${t}px"></a>` : '<span class="none">—</span>';
   const rows = s.inputs.map((r) => {
     const name = `${r.input}${r.sample !== undefined ? ` #${r.sample}` : ''}`;
-    const link = r.record ? `<a href="${esc(href(r.record))}">${esc(name)}</a>` : esc(name);
+    const link = (r.record ? `<a href="${esc(href(r.record))}">${esc(name)}</a>` : esc(name))
+      + (r.files.grid ? ` <a class="grid" href="${esc(href(r.files.grid))}">grid</a>` : '');
     if (r.status !== 'ok') {
       return `<tr class="error"><td class="name">${link}</td><td colspan="${3 + 1 + s.methods.length}" class="reason">${esc(r.error)}</td></tr>`;
     }
@@ -115,6 +116,7 @@ td.thumb img { image-rendering: auto; display: block; margin: auto; }
 tr.error td { background: #fff0f0; }
 td.reason { color: #a00; font-family: monospace; white-space: pre-wrap; }
 .none { color: #bbb; }
+a.grid { font-size: 11px; color: #666; }
 </style>
 </head>
 <body>
@@ -122,7 +124,8 @@ td.reason { color: #a00; font-family: monospace; white-space: pre-wrap; }
 <p>Model <code>${esc(s.model)}</code>, folder <code>${esc(s.folder)}</code>; methods ${s.methods.map((m) => `<code>${esc(m)}</code>`).join(', ')};
 output relevance <code>${esc(s.outputRelevance)}</code>${s.target !== null ? `; target class ${s.target}` : '; target: the prediction'}.</p>
 <p>${c.inputs} inputs: ${c.ok} explained, ${c.failed} failed${c.resumed ? ` (${c.resumed} rows kept from an earlier run)` : ''}${s.complete ? '' : ' — <strong>stopped early</strong>'}. Finished ${esc(s.finished)}.
-Thumbnails: the heatmap over the grayscale input; caption: Σ relevance at the input · share absorbed. Also <a href="summary.csv">summary.csv</a>, <a href="summary.json">summary.json</a>.</p>
+Thumbnails: the heatmap over the grayscale input (click for the full image); caption: Σ relevance at the input · share absorbed
+by biases and stabilisers. The input's name links its JSON record. Also <a href="summary.csv">summary.csv</a>, <a href="summary.json">summary.json</a>.</p>
 <table>
 <thead><tr><th>input</th><th>prediction</th><th>score</th><th>target</th><th>input</th>${s.methods.map((m) => `<th>${esc(m)}</th>`).join('')}</tr></thead>
 <tbody>

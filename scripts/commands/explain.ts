@@ -1,8 +1,7 @@
 /** `onnx-lrp explain MODEL INPUT... [--composite A,B] [--out DIR] …`: images or .npy tensors in; predictions,
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
-import * as fs from 'fs';
 import * as path from 'path';
-import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeInputFiles, writeNpy } from '../../lib';
+import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
   parseMethods, parseOutputRelevance, parseRenderFlags,
@@ -107,7 +106,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
             conservation: e?.conservation.nodes ?? null,
             details: first.details,
           };
-          fs.writeFileSync(v.json as string, JSON.stringify(record, null, 2));
+          await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
           if (!quiet) console.log(`wrote ${v.json}`);
         }
       } catch (e) {

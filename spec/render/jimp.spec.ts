@@ -91,6 +91,12 @@ describe('render/jimp', () => {
     for (let i = 0; i < blank.rgba.length; i++) if (blank.rgba[i] !== captioned.rgba[i]) diff++;
     expect(diff).to.be.greaterThan(10);
 
+    // '\n' in a caption adds a line: the rows grow by one line height
+    const one = await grid([[{ image: a, caption: 'Bag 2.5' }]], { padding: 2 });
+    const two = await grid([[{ image: a, caption: 'Bag 2.5\nsum 1.2' }]], { padding: 2 });
+    expect(two.width).to.equal(one.width);
+    expect(two.height - one.height).to.equal(one.height - 2 - 10 - 2);
+
     const titled = await grid([[{ image: a, caption: 'x' }]], { rowTitles: ['input'], colTitles: ['method'], fontSize: 16 });
     expect(titled.width).to.be.greaterThan(20 + 8 + 20); // the row-title column
     const png = await encodePng(titled);
