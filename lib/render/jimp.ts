@@ -25,7 +25,8 @@ export async function decodeImage(src: string | Uint8Array | ArrayBuffer, name?:
     const { width, height, data } = img.bitmap;
     return { width, height, rgba: new Uint8ClampedArray(data) };
   } catch (e) {
-    throw new Error(`cannot decode image '${label}': ${(e as Error).message}`);
+    const m = (e as Error).message;
+    throw new Error(`cannot decode image '${label}': ${/MIME/i.test(m) ? 'not a PNG, JPEG, BMP, GIF or TIFF file' : m}`);
   }
 }
 
