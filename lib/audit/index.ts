@@ -2,7 +2,7 @@
 export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, removeStaleTemporaries, writeFileAtomic } from './files';
 export { explainImage, explainInput, imageOptionsFor, loadInput, methodsFor, sampleRelevance } from './input';
 export type { ExplainImageOptions, ExplainInputOptions, ImageExplanation, InputExplanation, InputView, LoadedInput, Method, MethodResult } from './input';
-export { slug, writeInputFiles } from './record';
+export { GRID_CELL, comparisonRows, slug, writeInputFiles } from './record';
 export type { ConservationRecord, ExplanationRecord, MethodRecord, SampleRecord, WriteOptions } from './record';
 export { href, indexHtml, summaryCsv } from './report';
 export type { AuditMethodResult, AuditRow, AuditSummary } from './report';

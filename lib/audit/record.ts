@@ -5,7 +5,7 @@ import { OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
-import { ComparisonColumn, comparisonGrid } from '../render/compare';
+import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { encodePng } from '../render/jimp';
 import { InputExplanation, MethodResult } from './input';
@@ -107,17 +107,45 @@ function conservationOf(r: MethodResult, s: number): ConservationRecord {
   return { outputRelevance: e.conservation.outputRelevance[s], inputRelevance: e.conservation.inputRelevance[s], absorbed: e.conservation.absorbed[s], worstNode: worst };
 }
 
+/** Cell size (longer side, pixels) of comparison grids written by writeInputFiles and the CLI. */
+export const GRID_CELL = 140;
+
+function columnCaption(res: MethodResult, s: number, labels?: string[]): string {
+  const c = conservationOf(res, s);
+  const t = res.targets[s];
+  return `${labels?.[t] ?? `class ${t}`} ${fmt(res.scores[s])}\nsum ${fmt(c.inputRelevance)}${c.absorbed === null ? '' : ` (${(100 * c.absorbed).toFixed(0)}% absorbed)`}`;
+}
+
+/** One comparison-grid row per sample of an explained input: the source image (captioned with the predicted
+ * class and its logit) and one column per method (captioned with the explained class, its score and the
+ * relevance sum). Give them to `comparisonGrid`, alone or with other inputs' rows. */
+export function comparisonRows(ie: InputExplanation, labels?: string[], title?: string): ComparisonRow[] {
+  const first = ie.results[0];
+  const n = first.targets.length;
+  const logits = ie.results.find((r) => r.explanation)?.explanation?.output;
+  return first.targets.map((_, s) => {
+    const view = ie.input.views[s] ?? {};
+    const p = first.predictions[s];
+    const logit = logits ? ` ${fmt(logits.data[s * (logits.data.length / n) + p])}` : '';
+    return {
+      image: view.source, region: view.region, caption: `${labels?.[p] ?? `class ${p}`}${logit}\n(prediction)`,
+      title: title === undefined ? undefined : n > 1 ? `${title} #${s}` : title,
+      columns: ie.results.map((res) => ({ title: res.method.title, relevance: sliceSample(res.relevance, s), caption: columnCaption(res, s, labels) })),
+    };
+  });
+}
+
 /** Writes `<stem>[-s].input.png`, `<stem>[-s].<method>.{heatmap.png,overlay.png,relevance.npy}`,
  * `<stem>[-s].grid.png` (several methods) into `dir`, then `<stem>.record.json`; returns the record. */
 export async function writeInputFiles(dir: string, stem: string, ie: InputExplanation, opts: WriteOptions): Promise<ExplanationRecord> {
   const { input, results } = ie;
   const first = results[0];
   const n = first.targets.length;
-  const logits = results.find((r) => r.explanation)?.explanation?.output;
   const wantGrid = opts.grid ?? results.length > 1, wantNpy = opts.npy ?? true, wantImages = opts.images ?? true;
   const render = { ...opts.render, layout: opts.render?.layout ?? input.imageOptions.layout };
   const label = (k: number) => opts.labels?.[k];
   const samples: SampleRecord[] = [];
+  const rows = wantGrid && wantImages ? comparisonRows(ie, opts.labels) : [];
   for (let s = 0; s < n; s++) {
     const base = n > 1 ? `${stem}-${s}` : stem;
     const view = input.views[s] ?? {};
@@ -125,7 +153,6 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
     const rec: SampleRecord = {
       sample: s, prediction: first.predictions[s], predictionLabel: label(first.predictions[s]), target, targetLabel: label(target), score, files: {}, methods: [],
     };
-    const columns: ComparisonColumn[] = [];
     for (const res of results) {
       const { method, explanation: e } = res;
       const rel = sliceSample(res.relevance, s);
@@ -158,17 +185,10 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
         })),
         conservation: c, details: res.details, files,
       });
-      const t = res.targets[s], sc = res.scores[s];
-      columns.push({
-        title: method.title, relevance: rel,
-        caption: `${label(t) ?? `class ${t}`} ${fmt(sc)}\nsum ${fmt(c.inputRelevance)}${c.absorbed === null ? '' : ` (${(100 * c.absorbed).toFixed(0)}% absorbed)`}`,
-      });
     }
     if (wantGrid && wantImages) {
       rec.files.grid = `${base}.grid.png`;
-      const predicted = label(rec.prediction) ?? `class ${rec.prediction}`;
-      const logit = logits ? ` ${fmt(logits.data[s * (logits.data.length / n) + rec.prediction])}` : '';
-      const g = await comparisonGrid([{ image: view.source, region: view.region, caption: `${predicted}${logit}\n(prediction)`, columns }], { ...render, displaySize: undefined, cellSize: 140 });
+      const g = await comparisonGrid([rows[s]], { ...render, displaySize: undefined, cellSize: GRID_CELL });
       await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));
     }
     samples.push(rec);

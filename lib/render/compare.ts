@@ -4,7 +4,7 @@
 import { Tensor } from '../tensor';
 import { RenderOptions, renderRelevance } from './display';
 import { FontSize, GridCell, grid } from './jimp';
-import { RGBAImage } from './raster';
+import { RGBAImage, padTo } from './raster';
 import type { Region } from '../io/image';
 
 /** One column: any method's relevance for the row's input. `relevance` is one sample: [1,C,H,W], [C,H,W],
@@ -57,10 +57,12 @@ export async function comparisonGrid(rows: ComparisonRow[], opts: ComparisonOpti
   });
   const titles = rows.find((r) => r.columns.length)!.columns.map((c) => c.title);
   const rowTitles = rows.some((r) => r.title) ? rows.map((r) => r.title ?? '') : undefined;
-  // Every cell the size of the first one (inputs of one model share their geometry).
-  const first = cells.flat().find((c): c is GridCell => !!c)!.image;
+  // Images of other aspect ratios (each at most `cell` on its longer side) are centred in a common box.
+  const all = cells.flat().filter((c): c is GridCell => !!c);
+  const box = { width: Math.max(...all.map((c) => c.image.width)), height: Math.max(...all.map((c) => c.image.height)) };
+  for (const c of all) c.image = padTo(c.image, box.width, box.height);
   return grid(cells, {
     colTitles: hasInput ? [opts.inputTitle ?? 'input', ...titles] : titles,
-    rowTitles, fontSize: opts.fontSize ?? 10, cellWidth: first.width, cellHeight: first.height,
+    rowTitles, fontSize: opts.fontSize ?? 10, cellWidth: box.width, cellHeight: box.height,
   });
 }

@@ -123,3 +123,14 @@ export function overlay(base: RGBAImage, heat: RGBAImage, opacity = 0.5): RGBAIm
   }
   return { width: base.width, height: base.height, rgba: out };
 }
+
+/** `img` centred on a transparent canvas of width x height (at least its own size). */
+export function padTo(img: RGBAImage, width: number, height: number): RGBAImage {
+  checkImage(img, 'pad');
+  const w = Math.max(width, img.width), h = Math.max(height, img.height);
+  if (w === img.width && h === img.height) return img;
+  const left = Math.floor((w - img.width) / 2), top = Math.floor((h - img.height) / 2);
+  const out = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < img.height; y++) out.set(img.rgba.subarray(y * img.width * 4, (y + 1) * img.width * 4), ((top + y) * w + left) * 4);
+  return { width: w, height: h, rgba: out };
+}

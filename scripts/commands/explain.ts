@@ -1,7 +1,9 @@
 /** `onnx-lrp explain MODEL INPUT... [--composite A,B] [--out DIR] …`: images or .npy tensors in; predictions,
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
-import { ExplanationRecord, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy } from '../../lib';
+import {
+  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+} from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
   parseMethods, parseOutputRelevance, parseRenderFlags,
@@ -12,7 +14,8 @@ const USAGE = `usage: onnx-lrp explain MODEL INPUT... [options]
 Explains the model's output for each input with Layer-wise Relevance Propagation (or a gradient method).
 INPUT: an image (.png, .jpg, .jpeg, .bmp; preprocessed to the model's input) or a tensor (.npy: float32,
 C order, batch first). Prints prediction, score and relevance conservation; --out writes per input a heatmap
-and an overlay PNG and .npy relevance per composite, a JSON record, and a comparison grid for several composites.
+and an overlay PNG and .npy relevance per composite, a JSON record, and a comparison grid for several composites;
+with several inputs also comparison.png (one row per input).
 
 options:
   --input FILE           an input (repeatable; same as a positional INPUT)
@@ -32,6 +35,8 @@ examples:
   onnx-lrp explain model.onnx --input x.npy --composite epsilon_gamma_box --low=-0.81 --high=2.02 --save-npy r.npy`;
 
 const fmt = (x: number) => x.toPrecision(6);
+/** comparison.png holds at most this many rows (inputs × samples). */
+const MAX_COMPARISON_ROWS = 24;
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
@@ -57,6 +62,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const stems = uniqueStems(inputs);
   const explainer = openModel(modelFile);
   let failed = 0;
+  const allRows: ComparisonRow[] = [];
   try {
     const imageOptions = imageOptionsFor(explainer, meta, imageFlags);
     for (const [i, file] of inputs.entries()) {
@@ -81,6 +87,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
             }
           }
         }
+        if (out && !v['no-grid'] && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
         if (out) {
           const rec = await writeInputFiles(out, stems[i], ie, {
             model: modelFile, labels, render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'],
@@ -114,6 +121,12 @@ export async function explainCommand(argv: string[]): Promise<void> {
         failed++;
         console.error(`onnx-lrp: ${(e as Error).message}`);
       }
+    }
+    if (out && allRows.length > 1) {
+      const file = path.join(out, 'comparison.png');
+      const rows = allRows.slice(0, MAX_COMPARISON_ROWS);
+      await writeFileAtomic(file, await encodePng(await comparisonGrid(rows, { ...render, displaySize: undefined, cellSize: GRID_CELL })));
+      if (!quiet) console.log(`wrote ${file} (${rows.length} rows: every input beside its maps)`);
     }
   } finally {
     await explainer.release();

@@ -69,6 +69,12 @@ describe('render/display', () => {
     // 3 columns of 48 px plus padding; 2 rows of 48 px plus captions and titles
     expect(g.width).to.be.within(3 * 48, 3 * 48 + 40);
     expect(g.height).to.be.within(2 * 48 + 20, 2 * 48 + 80);
+    // a wide source next to a square one: cells keep their aspect ratio inside a common box
+    const wide = await comparisonGrid([
+      { image: solid(32, 16, [0, 0, 0, 255]), columns: [{ title: 'm', relevance: float32([1, 1, 2, 4], [1, 2, 3, 4, 5, 6, 7, 8]) }] },
+      { image: solid(16, 16, [0, 0, 0, 255]), columns: [{ title: 'm', relevance: float32([1, 1, 2, 2], [1, 2, 3, 4]) }] },
+    ], { cellSize: 48 });
+    expect(wide.width).to.be.within(2 * 48, 2 * 48 + 20);
     await comparisonGrid([{ columns: [{ title: 'features', relevance: float32([1, 9], [1, 2, 3, 4, 5, 6, 7, 8, 9]) }] }]);
     let err: Error | undefined;
     try { await comparisonGrid([]); } catch (e) { err = e as Error; }
