@@ -12,7 +12,7 @@ import { openModel, readMetadata } from '../node';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AUDIT_MARKER, FileWriteError, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
-import { Method, explainInput, imageOptionsFor, loadInput, methodsFor } from './input';
+import { Method, explainInput, imageOptionsFor, loadInput, methodsFor, withImageBounds } from './input';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
 
@@ -47,6 +47,8 @@ export interface AuditOptions {
   signal?: AbortSignal;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
+  /** told about assumptions made (e.g. ImageNet preprocessing for a model without metadata) */
+  notice?: (message: string) => void;
 }
 
 export interface AuditProgress {
@@ -145,7 +147,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata);
   const bounds = boundsOf(meta);
   const options: CompositeOptions = { ...opts.options, low: opts.options?.low ?? bounds?.low, high: opts.options?.high ?? bounds?.high };
-  const methods = opts.methods ?? methodsFor(opts.composites ?? ['epsilon_plus_flat'], options);
+  let methods = opts.methods ?? methodsFor(opts.composites ?? ['epsilon_plus_flat'], options);
   if (!methods.length) throw new AuditError('no composite or method to audit with');
   const titles = methods.map((m) => m.title);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
@@ -154,13 +156,14 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   const started = new Date();
   const t0 = Date.now();
   try {
+    const imageOptions = imageOptionsFor(explainer, meta, opts.image, opts.notice);
+    methods = withImageBounds(methods, imageOptions);
     for (const m of methods) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
     const outDims = explainer.graph.outputs[0]?.dims;
     const classes = outDims?.[outDims.length - 1];
     if (opts.target !== undefined && typeof classes === 'number' && !(Number.isInteger(opts.target) && opts.target >= 0 && opts.target < classes)) {
       throw new AuditError(`target ${opts.target} is out of range: the output has ${classes} classes (0–${classes - 1})`);
     }
-    const imageOptions = imageOptionsFor(explainer, meta, opts.image);
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
     await removeStaleTemporaries(out); // left by a killed run

@@ -38,9 +38,33 @@ export function methodsFor(composites: string[], options?: CompositeOptions, rul
   return out;
 }
 
+/** torchvision's ImageNet preprocessing: Resize(256) + CenterCrop(224), RGB in [0,1], mean/std. */
+export const IMAGENET_PREPROCESSING: ImageInputOptions = {
+  size: [224, 224], resize: 'center-crop', cropFraction: 0.875, channels: 'rgb', layout: 'NCHW',
+  valueRange: [0, 1], mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+};
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** With no metadata and no value range or normalisation given, an RGB 224×224 model (NCHW) is assumed to take
+ * torchvision's ImageNet preprocessing (the usual case for a PyTorch image classifier); callers say so. */
+export function assumesImageNet(explainer: Explainer | null, meta?: ModelMetadata, overrides: ImageInputOptions = {}): boolean {
+  if (meta?.input) return false;
+  if (overrides.valueRange || overrides.mean || overrides.std) return false;
+  const d = explainer?.graph.inputs[0]?.dims;
+  return !!d && d.length === 4 && d[1] === 3 && d[2] === 224 && d[3] === 224;
+}
+
 /** Preprocessing for `explainer`'s first input: the graph's input shape (size, channels, layout), then the
- * metadata JSON's `input` (layout, channels, value range, mean/std, resize), then `overrides`. */
-export function imageOptionsFor(explainer: Explainer | null, meta?: ModelMetadata, overrides: ImageInputOptions = {}): ImageInputOptions {
+ * metadata JSON's `input` (layout, channels, value range, mean/std, resize), then `overrides`. Without
+ * metadata, an RGB 224×224 model gets IMAGENET_PREPROCESSING (see assumesImageNet); `notice` is told. */
+export function imageOptionsFor(explainer: Explainer | null, meta?: ModelMetadata, overrides: ImageInputOptions = {}, notice?: (msg: string) => void): ImageInputOptions {
+  if (assumesImageNet(explainer, meta, overrides)) {
+    notice?.('no metadata JSON beside the model: assuming torchvision ImageNet preprocessing (resize 256, center-crop 224, RGB in [0,1], mean 0.485,0.456,0.406, std 0.229,0.224,0.225); override with --range/--mean/--std/--resize/--crop-fraction');
+    return { ...IMAGENET_PREPROCESSING, ...defined(overrides) };
+  }
   const graphDims = explainer?.graph.inputs[0]?.dims;
   const shape = meta?.input?.shape ?? (graphDims && graphDims.length === 4 ? [...graphDims] : undefined);
   try {
@@ -49,6 +73,15 @@ export function imageOptionsFor(explainer: Explainer | null, meta?: ModelMetadat
     // a shape images cannot fill (e.g. 5 channels): keep normalisation, let the model's shape check report it
     return imageOptionsFromMetadata({ ...(meta?.input ?? {}), shape: undefined } as Parameters<typeof imageOptionsFromMetadata>[0], overrides);
   }
+}
+
+/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them. */
+export function withImageBounds(methods: Method[], imageOptions: ImageInputOptions): Method[] {
+  const b = boundsOf({ input: { valueRange: imageOptions.valueRange, mean: imageOptions.mean, std: imageOptions.std } });
+  if (!b) return methods;
+  return methods.map((m) => (m.options && (m.options.low === undefined || m.options.high === undefined)
+    ? { ...m, options: { ...m.options, low: m.options.low ?? b.low, high: m.options.high ?? b.high } }
+    : m));
 }
 
 /** What one sample is shown over: the source image (decoded file, or the input tensor turned back into
@@ -170,7 +203,7 @@ export async function explainImage(explainer: Explainer, image: string | RGBAIma
   const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
   const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions);
   const { image: _i, metadata: _m, ...explainOpts } = opts;
-  const bounds = boundsOf(opts.metadata);
+  const bounds = boundsOf(opts.metadata) ?? boundsOf({ input: { valueRange: imageOptions.valueRange, mean: imageOptions.mean, std: imageOptions.std } });
   const options = bounds ? { ...explainOpts.options, low: explainOpts.options?.low ?? bounds.low, high: explainOpts.options?.high ?? bounds.high } : explainOpts.options;
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
   return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };

@@ -54,6 +54,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   try {
     result = await audit({
       model, folder, out, methods, options, target: singleTarget(v), outputRelevance: parseOutputRelevance(v), metadata: meta,
+      notice: (msg: string) => console.error(`onnx-lrp: ${msg}`),
       labels: parseLabels(v, meta), image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
       npy: !v['no-npy'], force: !!v.force, signal: ac.signal,
     }, (p) => bar?.update(p));

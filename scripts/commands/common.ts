@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
-  COLORMAPS, COMPOSITE_NAMES, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readLabels,
+  COLORMAPS, COMPOSITE_NAMES, IMAGENET_PREPROCESSING, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readLabels,
 } from '../../lib';
 
 /** exit code 2: the command line is wrong; exit code 1: the model, input or run failed. */
@@ -100,7 +100,8 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
 
 export const IMAGE_FLAGS: Options = {
   size: { type: 'string' }, resize: { type: 'string' }, channels: { type: 'string' }, layout: { type: 'string' },
-  range: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
+  range: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' }, 'crop-fraction': { type: 'string' },
+  preprocess: { type: 'string' },
 };
 
 export const IMAGE_USAGE = `image preprocessing (default: the model's input shape and metadata JSON):
@@ -109,7 +110,10 @@ export const IMAGE_USAGE = `image preprocessing (default: the model's input shap
   --channels C           rgb or grayscale
   --layout L             NCHW or NHWC
   --range LO,HI          pixel values 0..255 map to [LO, HI] (e.g. 0,1)
-  --mean M[,…] --std S[,…]  normalisation after --range, one value or one per channel`;
+  --mean M[,…] --std S[,…]  normalisation after --range, one value or one per channel
+  --crop-fraction F      with center-crop: resize the shorter side to size/F first (0.875: Resize(256)+CenterCrop(224))
+  --preprocess imagenet  torchvision's ImageNet preprocessing (the default for an RGB 224×224 model without metadata)
+  --low/--high default to the bounds this preprocessing implies (the normalised [0,1] range)`;
 
 export const RENDER_FLAGS: Options = {
   cmap: { type: 'string' }, overlay: { type: 'string' }, percentile: { type: 'string' }, normalization: { type: 'string' },
@@ -175,23 +179,27 @@ export function parseLabels(v: Values, meta: ModelMetadata | undefined): string[
 }
 
 export function parseImageFlags(v: Values): ImageInputOptions {
-  const o: ImageInputOptions = {};
+  const preset = oneOf(v.preprocess as string | undefined, '--preprocess', ['imagenet'] as const);
+  const o: ImageInputOptions = preset === 'imagenet' ? { ...IMAGENET_PREPROCESSING } : {};
+  const cf = number(v['crop-fraction'] as string | undefined, '--crop-fraction');
+  if (cf !== undefined && !(cf > 0 && cf <= 1)) throw new UsageError(`--crop-fraction expects a number in (0,1], got '${v['crop-fraction']}'`);
+  if (cf !== undefined) o.cropFraction = cf;
   if (v.size !== undefined) {
     const parts = String(v.size).split(/[,x]/).map((s) => Number(s.trim()));
     if (!(parts.length === 1 || parts.length === 2) || parts.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--size expects H or H,W in pixels, got '${v.size}'`);
     o.size = [parts[0], parts[1] ?? parts[0]];
   }
-  o.resize = oneOf(v.resize as string | undefined, '--resize', ['stretch', 'center-crop', 'none'] as const);
-  o.channels = oneOf(v.channels as string | undefined, '--channels', ['rgb', 'grayscale'] as const);
-  o.layout = oneOf(v.layout as string | undefined, '--layout', ['NCHW', 'NHWC'] as const);
+  o.resize = oneOf(v.resize as string | undefined, '--resize', ['stretch', 'center-crop', 'none'] as const) ?? o.resize;
+  o.channels = oneOf(v.channels as string | undefined, '--channels', ['rgb', 'grayscale'] as const) ?? o.channels;
+  o.layout = oneOf(v.layout as string | undefined, '--layout', ['NCHW', 'NHWC'] as const) ?? o.layout;
   if (v.range !== undefined) {
     const r = numbers(v.range as string, '--range');
     if (!Array.isArray(r) || r.length !== 2 || r[0] === r[1]) throw new UsageError(`--range expects LO,HI (two different numbers), got '${v.range}'`);
     o.valueRange = [r[0], r[1]];
   }
   const list = (x: number | number[] | undefined) => (x === undefined ? undefined : Array.isArray(x) ? x : [x]);
-  o.mean = list(numbers(v.mean as string | undefined, '--mean'));
-  o.std = list(numbers(v.std as string | undefined, '--std'));
+  o.mean = list(numbers(v.mean as string | undefined, '--mean')) ?? o.mean;
+  o.std = list(numbers(v.std as string | undefined, '--std')) ?? o.std;
   if (o.std?.some((s) => s === 0)) throw new UsageError('--std must not be 0');
   return o;
 }

@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, imageOptionsFor, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
@@ -48,7 +48,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
   if (!inputs.length) throw new UsageError(`missing INPUT (an image or .npy file)\n\n${USAGE}`);
   const meta = readMetadata(modelFile, v.metadata as string | undefined);
-  const { methods } = parseMethods(v, meta);
+  let { methods } = parseMethods(v, meta);
   const mode = parseOutputRelevance(v);
   const target = integerList(v.target as string | undefined, '--target');
   const imageFlags = parseImageFlags(v);
@@ -64,7 +64,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {
-    const imageOptions = imageOptionsFor(explainer, meta, imageFlags);
+    const imageOptions = imageOptionsFor(explainer, meta, imageFlags, (msg) => { if (!quiet) console.error(`onnx-lrp: ${msg}`); });
+    methods = withImageBounds(methods, imageOptions);
     for (const [i, file] of inputs.entries()) {
       try {
         const loaded = await loadInput(file, imageOptions);
