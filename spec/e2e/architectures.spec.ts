@@ -1,0 +1,76 @@
+/** Real architectures end to end: the ONNX project's light graphs (`../shared/models/onnx-light`, opset 9:
+ * LRN, variadic Sum, Concat branches, ShuffleNet's Reshape/Transpose channel shuffle, Caffe2's
+ * BatchNorm + Mul + Add, Dropout, a final Softmax) with seeded random weights in place of their
+ * `ConstantOfShape` fills, explained at their native 224×224 with epsilon_plus_flat and epsilon_gamma_box.
+ * CI runs the models that fit its time budget; `npm run architectures` runs all nine (and the torchvision
+ * exports) and records the conservation numbers the README shows. */
+import { expect } from 'chai';
+import { loadModelFile } from '../../lib/node';
+import { Graph } from '../../lib/ir/graph';
+import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, prepareOnnxLight, resultLine } from '../../scripts/architectures';
+import { fillRandomWeights, kindOf, roleOf } from '../../scripts/random-weights';
+import { checkExplanation } from '../helpers/architectures';
+import { needShared } from '../helpers/paths';
+
+/** The onnx-light models CI explains. ZFNet-512 repeats AlexNet's ops, and VGG-19's 140 M parameters take a
+ * minute to fill and calibrate: `npm run architectures` explains them. */
+export const CI_ONNX_LIGHT = ['bvlc_alexnet', 'squeezenet', 'shufflenet', 'inception_v1', 'inception_v2', 'resnet50', 'densenet121'];
+
+describe('real architectures: ONNX light graphs with seeded random weights (224×224)', function () {
+  this.timeout(300000);
+
+  describe('fillRandomWeights', () => {
+    it('replaces every ConstantOfShape fill by an initializer whose scale suits its consumer', function () {
+      const file = needShared(this, `${ONNX_LIGHT_DIR}/densenet121.onnx`);
+      const g = loadModelFile(file).graph;
+      const fills = g.nodes.filter((n) => n.opType === 'ConstantOfShape');
+      const { graph, filled } = fillRandomWeights(g, 1);
+      expect(graph.nodes.filter((n) => n.opType === 'ConstantOfShape')).to.have.length(0);
+      expect(filled).to.have.length(fills.length);
+      // every Conv weight of DenseNet is now a constant the canonizers can see; BatchNorm statistics too
+      for (const n of graph.nodes.filter((m: { opType: string }) => m.opType === 'Conv')) expect(graph.isConstant(n.inputs[1]), n.name).to.equal(true);
+      const kinds = new Set(filled.map((f) => f.kind));
+      for (const k of ['weight', 'bn-scale', 'bn-bias', 'bn-mean', 'bn-var', 'scale']) expect(kinds.has(k as never), k).to.equal(true);
+      const variances = filled.filter((f) => f.kind === 'bn-var').map((f) => graph.constant(f.name)!.data as Float32Array);
+      expect(variances.every((v) => v.every((x) => x > 0))).to.equal(true);
+    });
+
+    it('is deterministic for a seed and differs between seeds', function () {
+      const file = needShared(this, `${ONNX_LIGHT_DIR}/squeezenet.onnx`);
+      const g = loadModelFile(file).graph;
+      const w = (seed: number) => { const r = fillRandomWeights(g, seed); return r.graph.constant(r.filled[0].name)!.data as Float32Array; };
+      expect(Array.from(w(3))).to.deep.equal(Array.from(w(3)));
+      expect(Array.from(w(3))).to.not.deep.equal(Array.from(w(4)));
+    });
+
+    it('finds a weight\'s role through the reshaping ops in front of its consumer', function () {
+      const file = needShared(this, `${ONNX_LIGHT_DIR}/inception_v1.onnx`);
+      const g: Graph = loadModelFile(file).graph;
+      // the classifier weight reaches Gemm through a Reshape
+      const gemm = g.nodes.find((n) => n.opType === 'Gemm')!;
+      const fill = g.nodes.find((n) => n.opType === 'ConstantOfShape' && g.consumers(n.outputs[0])[0]?.opType === 'Reshape')!;
+      const role = roleOf(g, fill.outputs[0]);
+      expect(role.node?.name).to.equal(gemm.name);
+      expect(kindOf(role)).to.equal('weight');
+    });
+  });
+
+  for (const name of ONNX_LIGHT) {
+    const inCi = CI_ONNX_LIGHT.includes(name);
+    it(`${name}: explains end to end with epsilon_plus_flat and epsilon_gamma_box${inCi ? '' : ' (npm run architectures; skipped here)'}`, async function () {
+      if (!inCi && process.env.ONNX_LRP_ALL_ARCHITECTURES !== '1') {
+        console.log(`      (skipped in CI for time: npm run architectures explains ${name}, or set ONNX_LRP_ALL_ARCHITECTURES=1)`);
+        this.skip();
+      }
+      needShared(this, `${ONNX_LIGHT_DIR}/${name}.onnx`);
+      const p = await prepareOnnxLight(name);
+      // calibrated: activations neither vanish nor explode with depth
+      const lo = Math.min(...p.linearMoments);
+      const hi = Math.max(...p.linearMoments);
+      expect(lo, `${name}: smallest Conv/Gemm output E[y²]`).to.be.above(0.2);
+      expect(hi, `${name}: largest Conv/Gemm output E[y²]`).to.be.below(20);
+      const results = await explainAll('onnx-light', p, (r, composite) => checkExplanation(r, `${name} ${composite}`));
+      for (const r of results) console.log(`      ${resultLine(r)}`);
+    });
+  }
+});
