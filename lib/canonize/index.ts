@@ -6,6 +6,7 @@ import { removeIdentity, simplifyPads } from './cleanup';
 import { foldConstants } from './constants';
 import { explicitSums, stripSoftmax } from './output';
 import { foldShapeSubgraphs } from './shapes';
+import { foldScale } from './scale';
 import { quantizedToFloat } from './quantized';
 import { Canonized, Canonizer } from './rewrite';
 
@@ -16,6 +17,7 @@ export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
   { name: 'remove-identity', run: removeIdentity },
   { name: 'simplify-pads', run: simplifyPads },
   { name: 'merge-batchnorm', run: mergeBatchNorm },
+  { name: 'fold-scale', run: foldScale },
   { name: 'fold-bias-add', run: foldBiasAdd },
   { name: 'strip-softmax', run: stripSoftmax },
   { name: 'explicit-sums', run: explicitSums },
