@@ -15,7 +15,8 @@ const SCALE = 4; // 28×28 inputs are drawn at 112×112
 interface Sample { file: string; label: number; labelName: string }
 
 async function main() {
-  const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'out/demo'));
+  const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const out = path.resolve(args[0] ?? path.join(ROOT, 'out/demo'));
   fs.mkdirSync(out, { recursive: true });
   const samplesFile = path.join(MODELS, 'samples/samples.json');
   if (!fs.existsSync(samplesFile)) throw new Error(`${samplesFile} is missing`);
@@ -23,6 +24,8 @@ async function main() {
   const metas = fs.readdirSync(MODELS).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(MODELS, f), 'utf8')) as ModelMetadata)
     .filter((m) => m.file && fs.existsSync(path.join(MODELS, m.file)));
   const summary: Record<string, unknown>[] = [];
+  const overview: { image: RGBAImage; caption: string }[][] = [];
+  const OVERVIEW_SAMPLE = 9; // ankle boot: one row per model in overview.png (the README's figure)
   const t0 = Date.now();
   for (const meta of metas) {
     const explainer = openModel(path.join(MODELS, meta.file!));
@@ -43,7 +46,7 @@ async function main() {
         await writePng(path.join(out, `${base}-${composite}-heatmap.png`), heat);
         await writePng(path.join(out, `${base}-${composite}-overlay.png`), over);
         const pred = r.predictions[0];
-        row.push({ image: heat, caption: `${composite}` });
+        row.push({ image: heat, caption: `${meta.labels?.[pred] ?? pred} ${r.scores[0].toFixed(2)}` });
         summary.push({
           model: meta.name, sample: s.file, label: s.label, labelName: s.labelName, prediction: pred, predictionName: meta.labels?.[pred],
           score: r.scores[0], composite, relevanceSum: r.conservation.inputRelevance[0], absorbed: r.conservation.absorbed[0],
@@ -51,11 +54,17 @@ async function main() {
         });
       }
       rows.push(row);
+      if (s.label === OVERVIEW_SAMPLE) overview.push([{ image: shown, caption: `${meta.name}` }, ...row.slice(1)]);
     }
     const g = await grid(rows, { colTitles: ['input', ...COMPOSITES], fontSize: 10 });
     await writePng(path.join(out, `${meta.name}-grid.png`), g);
     await explainer.release();
     console.log(`${meta.name}: ${samples.length} samples × ${COMPOSITES.length} composites`);
+  }
+  if (overview.length) {
+    const g = await grid(overview, { colTitles: ['input (model)', ...COMPOSITES], fontSize: 10 });
+    await writePng(path.join(out, 'overview.png'), g);
+    if (process.argv.includes('--docs')) await writePng(path.join(ROOT, 'docs/demo-grid.png'), g);
   }
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2));
   console.log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; wrote ${summary.length} explanations to ${out}`);
