@@ -155,6 +155,10 @@ export class Explainer {
     const out = values.get(outName);
     if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
     const logits = float32(out.dims, out.data as Float32Array);
+    const notFinite = logits.data.findIndex((v) => !Number.isFinite(v));
+    if (notFinite >= 0) {
+      throw new ExplainError(`${this.source}: output '${outName}' is not finite (element ${notFinite} is ${logits.data[notFinite]}): nothing to explain; check the weights and the input`);
+    }
     const batch = logits.dims[0] ?? 1;
     const classes = logits.data.length / batch;
     const predictions = [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
@@ -173,6 +177,7 @@ export class Explainer {
       inputs.set(i.name, float32(x.dims, r));
     }
     const first = inputs.get(this.graph.inputs[0].name)!;
+    if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(this.source, this.graph, prop.relevance);
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
     return {
@@ -193,6 +198,15 @@ export class Explainer {
     await this.plain?.release();
     this.plain = null;
   }
+}
+
+/** The error for relevance that overflowed or became NaN (non-finite weights, a stabiliser too small for the
+ * values): names the node nearest the output whose relevance is finite at its outputs but not at an input. */
+function nonFiniteRelevance(source: string, graph: Graph, relevance: ReadonlyMap<string, Float32Array>): ExplainError {
+  const finite = (v: string) => relevance.get(v)?.every(Number.isFinite) ?? true;
+  const at = [...graph.nodes].reverse().find((n) => n.outputs.every(finite) && n.inputs.some((i) => i && !finite(i)));
+  const where = at ? ` at node '${at.name}' (${at.opType})` : '';
+  return new ExplainError(`${source}: relevance is not finite${where} (NaN or ±Inf: non-finite weights or values, or a stabiliser too small for them); try a larger epsilon`);
 }
 
 function isTensor(v: unknown): v is Tensor {

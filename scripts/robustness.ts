@@ -299,7 +299,7 @@ function widenBits(t: Tensor, declared: number): Tensor {
 }
 
 async function runOrt(bytes: Uint8Array, feeds: Record<string, Tensor>, outputs: string[]): Promise<Tensor[]> {
-  const s = await ortBackend.create(bytes, { threads: 1, spinning: false });
+  const s = await ortBackend.create(bytes, { threads: 1 });
   try {
     const m = await s.run(feeds, outputs);
     return outputs.map((o) => m.get(o)!);

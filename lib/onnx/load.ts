@@ -1,6 +1,7 @@
 /** ONNX bytes → IR. Browser-safe: files are read by the caller (see lib/node/files.ts). */
 import { Graph, GraphError, GraphSpec, Node, ValueInfo, Dim, AttrValue } from '../ir/graph';
 import { DType, Tensor } from '../tensor';
+import { checkArity } from './arity';
 import { DATA_TYPE, int, onnx } from './proto';
 import { ExternalReader, tensorFromProto } from './tensor';
 
@@ -177,10 +178,13 @@ function graphSpec(g: onnx.IGraphProto, opsets: Record<string, number>, opts: Lo
     }
     const dtypeAttr = domain === '' ? DTYPE_ATTRS[n.opType] : undefined;
     if (dtypeAttr && NARROW_FLOATS.has(attrs[dtypeAttr] as number)) attrs[dtypeAttr] = 1;
-    nodes.push({ name, opType: n.opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs, attrTypes });
+    const node = { name, opType: n.opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs, attrTypes };
+    checkArity(node, opsets[''] ?? 0);
+    nodes.push(node);
   });
   const inputs = (g.input ?? []).filter((v) => !constants.has(v.name ?? '')).map((v) => valueInfo(v, 'graph input'));
   const outputs = (g.output ?? []).map((v) => valueInfo(v, 'graph output'));
+  if (!outputs.length) throw new ModelLoadError('the graph declares no outputs');
   const vi = new Map<string, ValueInfo>();
   for (const v of g.valueInfo ?? []) {
     // value_info is only a hint: entries onnx-lrp cannot represent (sequences, unknown types) are left out

@@ -73,7 +73,13 @@ export function saveModel(graph: Graph, opts: SaveOptions = {}): Uint8Array {
     name: graph.name,
     node: graph.nodes.flatMap((n) => lower(n).map((m) => onnx.NodeProto.create({
       name: m.name, opType: m.opType, domain: m.domain, input: [...m.inputs], output: [...m.outputs],
-      attribute: Object.entries(m.attrs).map(([k, v]) => attributeProto(k, v, m.attrTypes?.[k])),
+      attribute: Object.entries(m.attrs).map(([k, v]) => {
+        try {
+          return attributeProto(k, v, m.attrTypes?.[k]);
+        } catch (e) {
+          throw new Error(`node '${m.name}' (${m.opType}): ${(e as Error).message}`);
+        }
+      }),
     }))),
     initializer: [...graph.constants].map(([name, t]) => tensorToProto(name, t)),
     input: graph.inputs.map(valueInfoProto),

@@ -145,6 +145,39 @@ describe('robustness: loader hardening', () => {
     });
   });
 
+  describe('node arity and graph shape', () => {
+    const m = (node: onnx.INodeProto, inputs = ['x']) => encodeModel({
+      graph: { name: 'g', node: [node], input: inputs.map((i) => valueInfoProto(i, 1, [1, 3, 4, 4])), output: [valueInfoProto('y', 1)] },
+    });
+    it('a node with too few or too many inputs or outputs for its op is refused naming node, op and opset', () => {
+      loadError(m({ name: 'bn', opType: 'BatchNormalization', input: ['x'], output: ['y'] }), /node 'bn' \(BatchNormalization, opset 13\) has 1 input; the op takes 5/);
+      loadError(m({ name: 'r', opType: 'Relu', input: ['x', 'x'], output: ['y'] }), /node 'r' \(Relu, opset 13\) has 2 inputs; the op takes 1/);
+      loadError(m({ name: 'c', opType: 'Conv', input: ['x', ''], output: ['y'] }), /node 'c' \(Conv, opset 13\) has 1 input; the op takes 2 to 3/);
+      loadError(m({ name: 'c', opType: 'Conv', input: ['', 'x'], output: ['y'] }), /node 'c' \(Conv, opset 13\): required input 0 is empty/);
+      loadError(m({ name: 'mp', opType: 'MaxPool', input: ['x'], output: ['y', 'i', 'z'] }), /has 3 outputs; the op gives 1 to 2/);
+    });
+    it('optional inputs and outputs, given or omitted, pass (Clip, Dropout, Pad)', () => {
+      loadModel(m({ name: 'c', opType: 'Clip', input: ['x', '', 'x'], output: ['y'] }));
+      loadModel(m({ name: 'd', opType: 'Dropout', input: ['x'], output: ['y', ''] }));
+      loadModel(m({ name: 'd', opType: 'Dropout', input: ['x'], output: ['y', 'mask'] }));
+    });
+    it('a graph without outputs', () => {
+      loadError(encodeModel({ graph: { name: 'g', node: [{ opType: 'Relu', input: ['x'], output: ['y'] }], input: [valueInfoProto('x', 1, [1])] } }), /the graph declares no outputs/);
+    });
+    it('20,000 parallel nodes sort in well under a second; a cycle through a 20,000-node chain is reported as fast', () => {
+      const wide: onnx.INodeProto[] = Array.from({ length: 20000 }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: ['x'], output: [`r${i}`] }));
+      wide.push({ name: 'sum', opType: 'Sum', input: wide.map((n) => n.output![0]), output: ['y'] });
+      let t = Date.now();
+      expect(loadModel(encodeModel({ graph: { name: 'g', node: wide.reverse(), input: [valueInfoProto('x', 1, [1])], output: [valueInfoProto('y', 1)] } })).graph.nodes.length).to.equal(20001);
+      expect(Date.now() - t).to.be.below(3000);
+      const chain: onnx.INodeProto[] = Array.from({ length: 20000 }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: [i ? `r${i - 1}` : `r${19999}`], output: [`r${i}`] }));
+      chain.push({ name: 'last', opType: 'Relu', input: ['r19999'], output: ['y'] });
+      t = Date.now();
+      loadError(encodeModel({ graph: { name: 'g', node: chain, input: [valueInfoProto('x', 1, [1])], output: [valueInfoProto('y', 1)] } }), /the graph has a cycle through 'r0' \(Relu\)/);
+      expect(Date.now() - t).to.be.below(3000);
+    });
+  });
+
   describe('float16 and bfloat16 models load as their float32 twins', () => {
     it('Cast to float16 becomes a cast to float32, so the re-saved model runs', async () => {
       const bytes = encodeModel({
