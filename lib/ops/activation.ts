@@ -18,6 +18,11 @@ function elementwise(type: string, d: (ctx: NodeContext) => Deriv): OpDef {
 }
 
 const SQRT1_2 = Math.SQRT1_2;
+
+/** d/dx x·σ(αx) = σ(αx) + αx·σ(αx)(1 − σ(αx)) */
+function swishDerivative(alpha: number): Deriv {
+  return (x) => { const s = 1 / (1 + Math.exp(-alpha * x)); return s + alpha * x * s * (1 - s); };
+}
 /** Abramowitz–Stegun 7.1.26 is not exact enough; use a series/continued-fraction erf accurate to ~1e-12. */
 export function erf(x: number): number {
   const s = Math.sign(x);
@@ -81,6 +86,19 @@ export const ops: OpDef[] = [
   }),
   elementwise('Identity', () => () => 1),
   elementwise('Dropout', () => () => 1),
+  // x·σ(αx): ONNX Swish (opset 24) and com.microsoft QuickGelu, which the fuse-activations canonizer makes of
+  // PyTorch's SiLU (x * Sigmoid(x)); one activation node, so relevance passes it whole
+  elementwise('Swish', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1))),
+  { ...elementwise('QuickGelu', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1.702))), domain: 'com.microsoft' },
+  elementwise('Mish', () => (x) => {
+    // y = x·tanh(softplus(x)); y' = tanh(sp) + x·sech²(sp)·σ(x)
+    const sp = x > 20 ? x : Math.log1p(Math.exp(x));
+    const t = Math.tanh(sp);
+    return t + x * (1 - t * t) / (1 + Math.exp(-x));
+  }),
+  elementwise('Softsign', () => (x) => 1 / (1 + Math.abs(x)) ** 2),
+  elementwise('ThresholdedRelu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > a ? 1 : 0); }),
+  elementwise('Celu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > 0 ? 1 : Math.exp(x / a)); }),
   {
     type: 'LRN', category: 'activation',
     derivative(ctx) { return fail(ctx.node, 'the gradient through LRN is not implemented (LRP passes relevance through it)'); },

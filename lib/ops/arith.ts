@@ -1,5 +1,7 @@
 /** Add, Sub, Sum (a sum of live tensors is a linear layer with weights ±1; with a constant it is a bias),
- * Mul and Div (by a constant: an elementwise scale; Mul of two live tensors: a gate). */
+ * Mul and Div (by a constant: an elementwise scale; Mul of two live tensors: a gate), Neg, and Max/Min
+ * (with constants: an activation such as ReLU6 written Min(Max(x, 0), 6); of live tensors: the winner takes
+ * the relevance, like a max pool). */
 import { Graph, Node } from '../ir/graph';
 import { sumKernel } from '../kernels/pool';
 import { Category, OpDef, NodeContext, broadcastMap, f32, fail, isConst } from './op';
@@ -42,7 +44,56 @@ function constDerivative(ctx: NodeContext, x: Float32Array, f: (c: number) => nu
   return out;
 }
 
+/** Max/Min of live tensors (and constants): each output element's relevance goes to the input that
+ * produced it (ties: the first such input). */
+function extremumVjp(ctx: NodeContext, g: Float32Array, better: (a: number, b: number) => boolean): (Float32Array | null)[] {
+  const { node } = ctx;
+  const y = ctx.value(node.outputs[0]);
+  const ins = node.inputs.map((n) => ctx.value(n));
+  const maps = ins.map((t) => broadcastMap(t.dims, y.dims));
+  const data = ins.map(f32);
+  const out = ins.map((t, i) => (ctx.isConstant(node.inputs[i]) ? null : new Float32Array(t.data.length)));
+  for (let o = 0; o < g.length; o++) {
+    let best = 0;
+    for (let i = 1; i < ins.length; i++) if (better(data[i][maps[i][o]], data[best][maps[best][o]])) best = i;
+    const r = out[best];
+    if (r) r[maps[best][o]] += g[o];
+  }
+  return out;
+}
+
+function extremum(type: 'Max' | 'Min'): OpDef {
+  const better = type === 'Max' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
+  return {
+    type,
+    category: (node, graph) => (liveCount(node, graph) >= 2 ? 'maxpool' : 'activation'),
+    derivative(ctx, x) {
+      // one live input among constants: 1 where it is the extremum (ties go to the first input)
+      const { node } = ctx;
+      const y = ctx.value(node.outputs[0]);
+      const liveIdx = node.inputs.findIndex((n) => n && !ctx.isConstant(n));
+      if (y.data.length !== x.length) fail(node, `broadcasting the live input up to [${y.dims}] is not supported`);
+      const consts = node.inputs.map((n, i) => (i === liveIdx ? null : { v: f32(ctx.value(n)), map: broadcastMap(ctx.value(n).dims, y.dims), i }));
+      const out = new Float32Array(x.length);
+      for (let o = 0; o < x.length; o++) {
+        let win = true;
+        for (const c of consts) {
+          if (!c) continue;
+          const v = c.v[c.map[o]];
+          if (c.i < liveIdx ? !better(x[o], v) : better(v, x[o])) { win = false; break; }
+        }
+        out[o] = win ? 1 : 0;
+      }
+      return out;
+    },
+    vjp: (ctx, [g]) => extremumVjp(ctx, g!, better),
+  };
+}
+
 export const ops: OpDef[] = [
+  { type: 'Neg', category: 'affine', derivative: (_, x) => new Float32Array(x.length).fill(-1) },
+  extremum('Max'),
+  extremum('Min'),
   { type: 'Add', category: sumCategory, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
   { type: 'Sum', category: sumCategory, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
   { type: 'Sub', category: sumCategory, linear: (ctx) => sumLinear(ctx, [1, -1]), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },

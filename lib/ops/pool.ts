@@ -1,5 +1,6 @@
-/** Pooling: AveragePool, GlobalAveragePool, ReduceMean/ReduceSum (linear, own weights), MaxPool and
- * GlobalMaxPool (winner takes all; ties go to the first maximum in the window's row-major scan). */
+/** Pooling: AveragePool, GlobalAveragePool, ReduceMean/ReduceSum (linear, own weights), MaxPool,
+ * GlobalMaxPool and ReduceMax/ReduceMin (winner takes all; ties go to the first maximum in the window's
+ * row-major scan). */
 import { Node } from '../ir/graph';
 import { avgPoolKernel, meanKernel, reduceKernel } from '../kernels/pool';
 import { WindowTable, resolvePads, windowTable } from '../kernels/window';
@@ -138,6 +139,22 @@ export const ops: OpDef[] = [
       return { kernel: reduceKernel(map, outSize, 1), live: [0] };
     },
   },
+  ...(['ReduceMax', 'ReduceMin'] as const).map((type): OpDef => ({
+    // winner takes all over the reduced axes (ties: the first in row-major order), like a global max pool
+    type, category: 'maxpool',
+    vjp(ctx, [g]) {
+      const xT = ctx.value(ctx.node.inputs[0]);
+      const x = f32(xT);
+      const { map, outSize } = reduceMap(xT.dims, reduceAxes(ctx));
+      const best = new Int32Array(outSize).fill(-1);
+      const sign = type === 'ReduceMax' ? 1 : -1;
+      for (let i = 0; i < map.length; i++) {
+        const b = best[map[i]];
+        if (b < 0 || sign * x[i] > sign * x[b]) best[map[i]] = i;
+      }
+      return [scatter(best, g!, x.length), ...ctx.node.inputs.slice(1).map(() => null)];
+    },
+  })),
   {
     type: 'MaxPool', category: 'maxpool',
     vjp(ctx, [g]) {

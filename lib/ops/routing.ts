@@ -1,5 +1,5 @@
 /** Ops that only move values: Reshape, Flatten, Squeeze, Unsqueeze, Cast, Transpose, Concat, Split, Slice,
- * Pad, Gather, Expand, Tile. Relevance is routed back exactly like the gradient (a scatter-add through the
+ * Pad, Gather, Expand, Tile, DepthToSpace, SpaceToDepth. Relevance is routed back exactly like the gradient (a scatter-add through the
  * map from each output element to the input element it reads). */
 import { Tensor, toNumbers } from '../tensor';
 import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, fail, strides } from './op';
@@ -45,7 +45,48 @@ function inputOrAttr(ctx: NodeContext, i: number, attr: string): number[] | unde
   return undefined;
 }
 
+/** DepthToSpace (DCR or CRD) and SpaceToDepth on [N, C, H, W]: output (n, c, h, w) reads one input element. */
+function depthSpaceMap(ctx: NodeContext, toSpace: boolean): Int32Array {
+  const { node } = ctx;
+  const xd = dimsOf(ctx, node.inputs[0]);
+  const yd = dimsOf(ctx, node.outputs[0]);
+  if (xd.length !== 4) fail(node, `expects a 4-D input, got [${xd}]`);
+  const b = attrInt(node, 'blocksize', 0);
+  if (b < 1) fail(node, `blocksize ${b} must be at least 1`);
+  const crd = attrString(node, 'mode', 'DCR') === 'CRD';
+  return mapByCoords(yd, xd, (o, i) => {
+    const [n, c, h, w] = o;
+    i[0] = n;
+    if (toSpace) {
+      // DepthToSpace: y[n, c, h, w] = x[n, channel(c, h % b, w % b), h / b, w / b]
+      const C = yd[1];
+      const bi = h % b;
+      const bj = w % b;
+      i[1] = crd ? c * b * b + bi * b + bj : (bi * b + bj) * C + c;
+      i[2] = Math.floor(h / b);
+      i[3] = Math.floor(w / b);
+    } else {
+      // SpaceToDepth: y[n, (bi·b + bj)·C + c, h, w] = x[n, c, h·b + bi, w·b + bj]
+      const C = xd[1];
+      const c0 = c % C;
+      const k = Math.floor(c / C);
+      i[1] = c0;
+      i[2] = h * b + Math.floor(k / b);
+      i[3] = w * b + (k % b);
+    }
+    return true;
+  });
+}
+
 export const ops: OpDef[] = [
+  {
+    type: 'DepthToSpace', category: 'routing',
+    vjp: (ctx, [g]) => [scatter(depthSpaceMap(ctx, true), g!, dimsOf(ctx, ctx.node.inputs[0]).reduce((a, b) => a * b, 1))],
+  },
+  {
+    type: 'SpaceToDepth', category: 'routing',
+    vjp: (ctx, [g]) => [scatter(depthSpaceMap(ctx, false), g!, dimsOf(ctx, ctx.node.inputs[0]).reduce((a, b) => a * b, 1))],
+  },
   reshapeLike('Reshape'),
   reshapeLike('Flatten'),
   reshapeLike('Squeeze'),
