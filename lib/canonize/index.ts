@@ -7,6 +7,7 @@ import { foldConstants } from './constants';
 import { explicitSums, stripSoftmax } from './output';
 import { foldShapeSubgraphs } from './shapes';
 import { foldScale } from './scale';
+import { fuseActivations } from './activations';
 import { quantizedToFloat } from './quantized';
 import { Canonized, Canonizer } from './rewrite';
 
@@ -19,6 +20,7 @@ export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
   { name: 'merge-batchnorm', run: mergeBatchNorm },
   { name: 'fold-scale', run: foldScale },
   { name: 'fold-bias-add', run: foldBiasAdd },
+  { name: 'fuse-activations', run: fuseActivations },
   { name: 'strip-softmax', run: stripSoftmax },
   { name: 'explicit-sums', run: explicitSums },
 ];
