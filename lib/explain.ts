@@ -2,6 +2,8 @@
  * a rule map, returning input relevance, optionally every value's relevance, and a conservation report. */
 import { canonize, CanonizeOptions } from './canonize';
 import { InferenceBackend, InferenceSession } from './forward/backend';
+import { OrtExecutor } from './kernels/ort/executor';
+import { aliasesFor, reluAliases } from './kernels/ort/exposure';
 import { Graph, ValueInfo } from './ir/graph';
 import { inferDtypes } from './ir/dtypes';
 import { LoadedModel } from './onnx/load';
@@ -27,7 +29,12 @@ export interface ExplainOptions {
   keepAll?: boolean;
   /** which graph output to explain (default: the first) */
   output?: string;
+  /** who runs the linear layers' LRP steps: 'ort' (default: small onnxruntime graphs per layer, cached) or
+   * 'reference' (plain TypeScript kernels) */
+  engine?: Engine;
 }
+
+export type Engine = 'reference' | 'ort';
 
 export interface ConservationSummary {
   /** per sample */
@@ -65,6 +72,9 @@ export class Explainer {
   /** a second session without the exposed intermediate values: outputs only (predict) */
   private plain: InferenceSession | null = null;
   private exposed: string[] = [];
+  private executor: OrtExecutor | null = null;
+  /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
+  private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string>; dims: Map<string, Map<string, number[]>> } | null = null;
 
   private constructor(
     readonly source: string,
@@ -73,33 +83,67 @@ export class Explainer {
     readonly canonizerActions: string[],
     private readonly backend: InferenceBackend,
     private readonly threads: number,
+    readonly engine: Engine = 'ort',
   ) {}
 
-  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number } = {}): Explainer {
+  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine } = {}): Explainer {
     const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
-    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0);
+    if (opts.engine !== undefined && opts.engine !== 'ort' && opts.engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${opts.engine}'`);
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort');
   }
 
   plan(opts: PlanOptions = {}): RulePlan {
     return buildPlan(this.graph, opts);
   }
 
-  /** Values the rules need: every float value on the relevance path. */
-  private async ensureSession(): Promise<InferenceSession> {
-    if (this.session) return this.session;
-    const dtypes = inferDtypes(this.graph);
-    const nodes = relevanceNodes(this.graph);
+  /** Every float value on the relevance path (graph inputs and constants aside). */
+  private pathValues(): string[] {
     const names = new Set<string>();
-    for (const { node } of nodes) {
+    for (const { node } of relevanceNodes(this.graph)) {
       for (const v of [...node.inputs, ...node.outputs]) {
         if (v && !this.graph.isConstant(v) && !this.graph.inputs.some((i) => i.name === v)) names.add(v);
       }
     }
-    this.exposed = [...names];
-    const extra: ValueInfo[] = this.exposed.map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
-    const bytes = saveModel(this.graph, { extraOutputs: extra });
-    this.session = await this.backend.create(bytes, { threads: this.threads });
+    return [...names];
+  }
+
+  private async createSession(exposed: string[]): Promise<InferenceSession> {
+    const dtypes = inferDtypes(this.graph);
+    const extra: ValueInfo[] = exposed.map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
+    return this.backend.create(saveModel(this.graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
+  }
+
+  /** Values the rules need: every float value on the relevance path. */
+  private async ensureSession(): Promise<InferenceSession> {
+    if (this.session) return this.session;
+    this.exposed = this.pathValues();
+    this.session = await this.createSession(this.exposed);
     return this.session;
+  }
+
+  /** The forward for an explanation: the lean session when the engine is onnxruntime and the plan allows it. */
+  private async forwardFor(feeds: Record<string, Tensor>, plan: RulePlan, engine: Engine): Promise<Map<string, Tensor>> {
+    const aliases = reluAliases(this.graph);
+    if (engine !== 'ort' || aliases.size === 0 || !aliasesFor(this.graph, plan, aliases)) return this.forward(feeds);
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    if (!this.lean) {
+      const exposed = this.pathValues().filter((v) => !aliases.has(v));
+      this.lean = { session: await this.createSession(exposed), exposed, aliases, dims: new Map() };
+    }
+    const outputs = [...new Set([...this.graph.outputs.map((o) => o.name), ...this.lean.exposed])];
+    // once the shapes for these input shapes are known, onnxruntime writes into reused buffers
+    const shapeKey = Object.entries(feeds).map(([k, v]) => `${k}:${v.dims.join('x')}`).join(',');
+    const known = this.lean.dims.get(shapeKey);
+    const pool = this.executor?.pool;
+    const into = new Map<string, Tensor>();
+    if (known && pool) for (const [name, dims] of known) into.set(name, { dtype: 'float32', dims, data: pool.take(dims.reduce((a, b) => a * b, 1)) });
+    const values = await this.lean.session.run(feeds, outputs, into);
+    if (!known && this.lean.dims.size < 8) {
+      this.lean.dims.set(shapeKey, new Map(outputs.filter((o) => values.get(o)?.dtype === 'float32').map((o) => [o, [...values.get(o)!.dims]])));
+    }
+    for (const [k, v] of Object.entries(feeds)) values.set(k, v);
+    for (const [z, y] of this.lean.aliases) if (values.has(y)) values.set(z, values.get(y)!);
+    return values;
   }
 
   private checkInput(name: string, t: Tensor): void {
@@ -140,7 +184,7 @@ export class Explainer {
   /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
    * e.g. the model with randomised weights for a sanity check. */
   derive(graph: Graph, source = `${this.source} (derived)`): Explainer {
-    return new Explainer(source, this.original, graph, [], this.backend, this.threads);
+    return new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine);
   }
 
   /** Explains one input tensor (batch first) or a map of named inputs. */
@@ -150,7 +194,10 @@ export class Explainer {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
     }
     const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
-    const values = await this.forward(feeds);
+    const engine = opts.engine ?? this.engine;
+    if (engine !== 'ort' && engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${engine}'`);
+    if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
+    const values = await this.forwardFor(feeds, plan, engine);
     const outName = opts.output ?? this.graph.outputs[0].name;
     const out = values.get(outName);
     if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
@@ -168,7 +215,7 @@ export class Explainer {
     const seed = new Float32Array(logits.data.length);
     const scores = targets.map((t, s) => logits.data[s * classes + t]);
     targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? scores[s] : 1; });
-    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch);
+    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch, engine === 'ort' ? this.executor! : undefined);
     const inputs = new Map<string, Tensor & { data: Float32Array }>();
     for (const i of this.graph.inputs) {
       const x = values.get(i.name)!;
@@ -180,6 +227,11 @@ export class Explainer {
     if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(this.source, this.graph, prop.relevance);
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
+    if (engine === 'ort') {
+      // every array below is copied out already (logits, input relevance); hand the buffers back
+      this.executor!.recycle([...values.values()].map((v) => v.data as Float32Array));
+      if (!opts.keepAll) this.executor!.recycle(prop.relevance.values());
+    }
     return {
       relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, plan,
       conservation: {
@@ -195,6 +247,10 @@ export class Explainer {
   async release(): Promise<void> {
     await this.session?.release();
     this.session = null;
+    await this.executor?.release();
+    this.executor = null;
+    await this.lean?.session.release();
+    this.lean = null;
     await this.plain?.release();
     this.plain = null;
   }

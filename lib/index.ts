@@ -20,7 +20,7 @@ export type { Composite, CompositeOptions } from './plan/composites';
 export { buildPlan, parseRuleMap } from './plan/plan';
 export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
 export { Explainer, ExplainError } from './explain';
-export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary } from './explain';
+export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary, Engine } from './explain';
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node';
 export { ortBackend } from './forward/ort';

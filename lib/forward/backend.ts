@@ -3,10 +3,20 @@
 import { Tensor } from '../tensor';
 
 export interface InferenceSession {
-  run(feeds: Record<string, Tensor>, outputs: string[]): Promise<Map<string, Tensor>>;
+  /** `into`: preallocated outputs (float32, exact dims) the engine writes into; the others are allocated */
+  run(feeds: Record<string, Tensor>, outputs: string[], into?: ReadonlyMap<string, Tensor>): Promise<Map<string, Tensor>>;
   release(): Promise<void>;
 }
 
+export interface SessionOptions {
+  /** intra-op threads (0: the engine's default) */
+  threads?: number;
+  /** let idle worker threads spin for the next run (default true); off for the many small kernel sessions */
+  spinning?: boolean;
+  /** keep freed memory in a per-session arena (default true); off for the many small kernel sessions */
+  arena?: boolean;
+}
+
 export interface InferenceBackend {
-  create(model: Uint8Array, opts?: { threads?: number }): Promise<InferenceSession>;
+  create(model: Uint8Array, opts?: SessionOptions): Promise<InferenceSession>;
 }

@@ -2,6 +2,7 @@
  * value feeds several consumers. Relevance lives in a map keyed by value name; nothing is stored on nodes and
  * activations are never mutated. */
 import { Graph, Node } from '../ir/graph';
+import { KernelExecutor } from '../kernels/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { PlanEntry, RulePlan } from '../plan/plan';
@@ -22,10 +23,22 @@ export interface Propagation {
   conservation: NodeConservation[];
 }
 
-function perSample(r: Float32Array, batch: number): number[] {
+/** Per-sample sums (float64), remembered per array within one propagation (`sums`): most arrays are summed as
+ * one node's input relevance and again as their producer's output relevance. */
+function perSample(r: Float32Array, batch: number, sums: Map<Float32Array, number[]>): number[] {
+  const hit = sums.get(r);
+  if (hit && hit.length === batch) return hit;
   const n = r.length / batch;
   const s = new Array<number>(batch).fill(0);
-  for (let i = 0; i < r.length; i++) s[Math.floor(i / n)] += r[i];
+  for (let b = 0; b < batch; b++) {
+    let a0 = 0; let a1 = 0; let a2 = 0; let a3 = 0;
+    const end = (b + 1) * n;
+    let i = b * n;
+    for (; i + 3 < end; i += 4) { a0 += r[i]; a1 += r[i + 1]; a2 += r[i + 2]; a3 += r[i + 3]; }
+    for (; i < end; i++) a0 += r[i];
+    s[b] = (a0 + a1) + (a2 + a3);
+  }
+  sums.set(r, s);
   return s;
 }
 
@@ -44,18 +57,21 @@ function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor
 }
 
 /** Relevance for each input of `node` (null where none flows). */
-async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[]): Promise<(Float32Array | null)[]> {
+async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[], exec?: KernelExecutor): Promise<(Float32Array | null)[]> {
   const { node } = ctx;
   const op = opFor(node, { opsets: { '': ctx.opset } } as unknown as Graph);
   const live = liveInputs(ctx);
   const R = rOut[0];
   switch (entry.category) {
     case 'conv': case 'dense': case 'avgpool': case 'sum': {
+      const rule = createRule({ rule: entry.rule as RuleName, params: entry.params }, `node '${node.name}'`);
+      const fast = exec && (await exec.linear(ctx, rule, R!));
+      if (fast) return fast;
       const lin = op.linear!(ctx);
       const xs = lin.live.map((i) => f32(ctx.value(node.inputs[i])));
       const x = xs.length === 1 ? xs[0] : concat(xs);
-      const rule = createRule({ rule: entry.rule as RuleName, params: entry.params }, `node '${node.name}'`);
-      const rIn = await rule.apply({ kernel: lin.kernel, x, xDims: ctx.value(node.inputs[lin.live[0]]).dims }, R!);
+      const z = node.outputs[0] && ctx.has(node.outputs[0]) ? f32(ctx.value(node.outputs[0])) : undefined;
+      const rIn = await rule.apply({ kernel: lin.kernel, x, xDims: ctx.value(node.inputs[lin.live[0]]).dims, z }, R!);
       const out: (Float32Array | null)[] = node.inputs.map(() => null);
       let off = 0;
       lin.live.forEach((i, k) => { out[i] = rIn.subarray(off, off + xs[k].length); off += xs[k].length; });
@@ -65,7 +81,7 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
       const i = live[0];
       const x = f32(ctx.value(node.inputs[i]));
       let r: Float32Array;
-      if (entry.rule === 'pass') r = Float32Array.from(R!);
+      if (entry.rule === 'pass') r = R!; // arrays are never mutated: share it
       else {
         const d = op.derivative!(ctx, x, f32(ctx.value(node.outputs[0])));
         r = R!.map((v, k) => v * d[k]);
@@ -84,7 +100,7 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
       return node.inputs.map((n, i) => (live.includes(i) ? reduceTo(R!.map((v) => v / live.length), ctx.value(n).dims, y) : null));
     }
     case 'maxpool': case 'routing':
-      return op.vjp!(ctx, rOut);
+      return (entry.category === 'maxpool' && exec && (await exec.route(ctx, rOut))) || op.vjp!(ctx, rOut);
     default:
       throw new Error(`node '${node.name}' (${node.opType}): no relevance treatment for category ${entry.category}`);
   }
@@ -104,11 +120,13 @@ function reduceTo(r: Float32Array, inDims: readonly number[], outDims: readonly 
   return out;
 }
 
-/** Propagates `seed` (relevance at one output value) back to the graph inputs. */
-export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMap<string, Tensor>, seed: { value: string; relevance: Float32Array }, batch: number): Promise<Propagation> {
+/** Propagates `seed` (relevance at one output value) back to the graph inputs; `exec` runs what it can
+ * (the rest runs on the reference kernels). */
+export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMap<string, Tensor>, seed: { value: string; relevance: Float32Array }, batch: number, exec?: KernelExecutor): Promise<Propagation> {
   const rel = new Map<string, Float32Array>([[seed.value, seed.relevance]]);
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const conservation: NodeConservation[] = [];
+  const sums = new Map<Float32Array, number[]>();
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k];
     const entry = byNode.get(node.name);
@@ -116,14 +134,14 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     if (!entry || rOut.every((r) => r === null)) continue;
     const ctx = contextFor(node, graph, values);
     const filled = rOut.map((r, i) => r ?? (node.outputs[i] && values.has(node.outputs[i]) ? new Float32Array(values.get(node.outputs[i])!.data.length) : null));
-    const rIn = await nodeRelevance(ctx, entry, filled);
+    const rIn = await nodeRelevance(ctx, entry, filled, exec);
     const sumIn = new Array<number>(batch).fill(0);
-    for (const r of rOut) if (r) perSample(r, batch).forEach((v, s) => { sumIn[s] += v; });
+    for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { sumIn[s] += v; });
     const sumOut = new Array<number>(batch).fill(0);
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
       if (!r || !name || graph.isConstant(name)) return;
-      perSample(r, batch).forEach((v, s) => { sumOut[s] += v; });
+      perSample(r, batch, sums).forEach((v, s) => { sumOut[s] += v; });
       const acc = rel.get(name);
       if (acc) {
         const sum = new Float32Array(acc.length);

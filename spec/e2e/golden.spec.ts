@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { openModel, readNpy } from '../../lib';
+import { Engine, openModel, readNpy } from '../../lib';
 import { FIXTURES } from '../helpers/paths';
 
 const DIR = path.join(FIXTURES, 'golden');
@@ -23,6 +23,8 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
+/** both engines: the reference kernels and the onnxruntime kernels (lib/kernels/ort) */
+const ENGINES: Engine[] = ['reference', 'ort'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
   it('has golden files', () => expect(goldens.length).to.be.greaterThan(5));
@@ -33,11 +35,11 @@ describe('golden relevance (independent PyTorch reference)', () => {
         const explainer = openModel(path.join(DIR, file));
         const x = readNpy(path.join(DIR, g.input));
         after(() => explainer.release());
-        for (const c of g.cases) {
-          it(`${c.id}`, async () => {
+        for (const c of g.cases) for (const engine of ENGINES) {
+          it(`${c.id} (${engine})`, async () => {
             const { epsilon, gamma, low, high, zeroBias } = c.params;
             const r = await explainer.explain(x, {
-              composite: c.composite, options: { epsilon, gamma, low, high, zeroBias }, target: g.targets, outputRelevance: c.outputRelevance,
+              composite: c.composite, options: { epsilon, gamma, low, high, zeroBias }, target: g.targets, outputRelevance: c.outputRelevance, engine,
             });
             const logits = g.logits.flat();
             expect(relL2(r.output.data, logits)).to.be.below(1e-5);

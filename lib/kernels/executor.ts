@@ -1,0 +1,14 @@
+/** How the propagation core hands the heavy steps to a faster executor than the reference kernels. An
+ * executor answers null for what it does not handle; the core then uses the reference (op.linear + the
+ * rule on Float32Arrays, or op.vjp). Browser-safe. */
+import type { NodeContext } from '../ops/op';
+import type { LinearRule } from '../rules/linear';
+
+export interface KernelExecutor {
+  readonly name: string;
+  /** Relevance for each input of a linear node (null where none flows), or null: not handled. */
+  linear(ctx: NodeContext, rule: LinearRule, R: Float32Array): Promise<(Float32Array | null)[] | null>;
+  /** Gradient routing (MaxPool) for each input, or null: not handled. */
+  route(ctx: NodeContext, R: (Float32Array | null)[]): Promise<(Float32Array | null)[] | null>;
+  release(): Promise<void>;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/python3
+"""Exports the benchmark models for `npm run bench`: torchvision VGG16 and ResNet50 with seeded random weights,
+224x224, batch dimension dynamic, BatchNorm folded by the exporter (eval mode, do_constant_folding) — the
+ResNet50 file therefore has no BatchNormalization nodes. Files are cached outside the repository.
+
+Run:  /usr/bin/python3 scripts/bench/export_models.py [OUT_DIR]     (default ~/.cache/onnx-lrp/bench)
+Writes OUT_DIR/vgg16.onnx, OUT_DIR/resnet50.onnx (skipped when present) and prints one JSON line per model.
+"""
+
+import json
+import os
+import sys
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.expanduser('~'), '.cache', 'onnx-lrp', 'bench')
+    os.makedirs(out, exist_ok=True)
+    try:
+        import torch
+        import torchvision
+    except ImportError as e:  # the caller prints the skip message
+        print(json.dumps({'skipped': f'torch/torchvision not importable: {e}'}))
+        return 3
+    torch.manual_seed(0)
+    for name, ctor in (('vgg16', torchvision.models.vgg16), ('resnet50', torchvision.models.resnet50)):
+        path = os.path.join(out, f'{name}.onnx')
+        if not os.path.exists(path):
+            model = ctor().eval()  # random (seeded) weights; no download
+            x = torch.randn(1, 3, 224, 224)
+            tmp = path + '.tmp'
+            with torch.no_grad():
+                torch.onnx.export(model, x, tmp, opset_version=13, input_names=['input'], output_names=['logits'],
+                                  dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
+                                  do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL)
+            os.replace(tmp, path)
+        print(json.dumps({'model': name, 'path': path, 'bytes': os.path.getsize(path)}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
