@@ -20,6 +20,7 @@ import { Explainer } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { loadModelFile } from '../lib/node';
 import { onnx } from '../lib/onnx/proto';
+import { unsupportedNodes } from '../lib/ops/registry';
 import { Tensor } from '../lib/tensor';
 import { crashReason, errorKind, isClearError } from './robustness';
 
@@ -555,6 +556,9 @@ export async function runCase(seed: number, index: number, dir: string): Promise
   let ex: Explainer | undefined;
   try {
     ex = Explainer.create(loadModelFile(file), ortBackend, { source: file, threads: 1 });
+    // what `inspect` shows before anything runs: unsupported nodes and the rule plan
+    unsupportedNodes(ex.graph);
+    ex.plan({ composite, options });
     const r = await ex.explain(inputFor(ex, m.seed, rng), { composite, options });
     const bad = r.relevance.data.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) return { ...base, outcome: 'nonfinite', kind: composite, message: `relevance[${bad}] = ${r.relevance.data[bad]}`, ms: Date.now() - t0 };
