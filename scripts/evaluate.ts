@@ -7,9 +7,9 @@
  *   npm run evaluate -- --model fashion-vgg   # one model (repeatable; mnist-8 is a name too)
  *
  * Set-up (fixed, documented in the README; nothing here is tuned per method):
- *  - inputs: the first N test images of each data set, in file order; N per model below (all methods on 500
- *    images of the two CNNs do not fit the ~10 minute budget of this machine); the explained class is the
- *    model's prediction;
+ *  - inputs: the first N test images of each data set, in file order: 500 for fashion-mlp and mnist-8, 100 for
+ *    the CNNs (all methods on 500 images of every CNN do not fit the ~10 minute budget on this shared 2-core
+ *    machine); the explained class is the model's prediction;
  *  - regions: 4×4 pixels (7×7 = 49 regions of a 28×28 image), replaced one per step, all 49 steps;
  *  - replacement: black, i.e. the input value of pixel 0 after the model's normalisation (Fashion models:
  *    (0 − 0.286)/0.353 = −0.810; mnist-8: 0), so removing a region removes its ink;
@@ -33,7 +33,7 @@ const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mn
 
 /** images per model (first N of the test set); see the README for the timing that set them */
 const COUNTS: Record<string, number> = { 'fashion-mlp': 500, 'mnist-8': 500 };
-const DEFAULT_COUNT = 200;
+const DEFAULT_COUNT = 100;
 /** images of the randomisation sanity check */
 const RANDOMIZE_COUNT = 16;
 
@@ -155,7 +155,7 @@ async function runBench(b: Bench, count: number, outDir: string): Promise<BenchR
       for (const o of ['morf', 'lerf'] as const) {
         const curves = okRows.map((r) => ({ label: r.label, curve: mergeCurves(r.curves.get(`${st.name}/${o}`)!) }));
         fs.writeFileSync(path.join(dir, `curves-${st.name}-${o}.csv`), curvesToCsv(curves));
-        await writePng(path.join(dir, `curves-${st.name}-${o}.png`), linePlot(curves.map((c) => ({ label: `${c.label} ${c.curve.aopc.toFixed(2)}`, y: c.curve.meanScore, x: c.curve.fractions, dashed: c.label === 'random' })), {
+        await writePng(path.join(dir, `curves-${st.name}-${o}.png`), linePlot(curves.map((c) => ({ label: `${c.label} ${c.curve.aopc.toFixed(2)}`, y: c.curve.meanScore, x: c.curve.fractions, ...(c.label === 'random' ? { dashed: true, color: [110, 110, 110] as [number, number, number] } : {}) })), {
           title: `${b.name}: ${o.toUpperCase()}, ${count} images, ${st.name}`, xLabel: `fraction of 4x4 regions replaced by ${st.name === 'black' ? 'black' : 'the input value 0'}`, yLabel: 'mean target logit',
         }));
       }
@@ -192,15 +192,20 @@ async function main(): Promise<void> {
     results.push({ b, r });
   }
   const names = [...LRP, ...BASELINES];
-  const aopc = (r: BenchResult, label: string, key: string) => {
+  const aopc = (r: BenchResult, label: string, key: string, withSe: boolean) => {
     const m = r.methods.find((x) => x.label === label);
     if (!m || m.error) return 'n/a';
     const c = m.curves.get(key);
-    return c ? mergeCurves(c).aopc.toFixed(2) : '';
+    if (!c) return '';
+    const merged = mergeCurves(c);
+    if (!withSe) return merged.aopc.toFixed(2);
+    const n = merged.aopcPerSample.length;
+    const sd = Math.sqrt(merged.aopcPerSample.reduce((a, v) => a + (v - merged.aopc) ** 2, 0) / Math.max(1, n - 1));
+    return `${merged.aopc.toFixed(2)} ± ${(sd / Math.sqrt(n)).toFixed(2)}`;
   };
   const lines: string[] = [];
   const tables: [string, string, (r: BenchResult) => boolean][] = [
-    ['black/morf', 'MoRF AOPC (higher = more faithful); regions replaced by black', () => true],
+    ['black/morf', 'MoRF AOPC (higher = more faithful) ± its standard error over the images; regions replaced by black', () => true],
     ['zeros/morf', 'MoRF AOPC; regions replaced by the input value 0 (the data set mean after normalisation; IG baseline and occlusion fill 0 too)', (r) => r.settings.length > 1],
     ['black/lerf', 'LeRF AOPC (lower = better); regions replaced by black', () => true],
   ];
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
     lines.push(`${title}:`, '');
     lines.push(`| method | ${cols.map(({ b, r }) => `${b.name} (${r.count})`).join(' | ')} |`);
     lines.push(`| --- | ${cols.map(() => '---:').join(' | ')} |`);
-    for (const n of names) lines.push(`| ${LABELS[n] ?? n} | ${cols.map(({ r }) => aopc(r, n, key)).join(' | ')} |`);
+    for (const n of names) lines.push(`| ${LABELS[n] ?? n} | ${cols.map(({ r }) => aopc(r, n, key, key === 'black/morf')).join(' | ')} |`);
     lines.push('');
   }
   lines.push(`Model randomisation (first ${RANDOMIZE_COUNT} images): Spearman rank correlation of the maps before and after randomising the top layer / all layers, signed (|absolute|); near 1 = the map ignores the weights:`, '');
