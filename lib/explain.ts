@@ -189,6 +189,7 @@ export class Explainer {
 
   /** Explains one input tensor (batch first) or a map of named inputs. */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
+    if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
     const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
     if (isTensor(input) && this.graph.inputs.length !== 1) {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
@@ -201,6 +202,11 @@ export class Explainer {
     const outName = opts.output ?? this.graph.outputs[0].name;
     const out = values.get(outName);
     if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    if (out.dtype !== 'float32' && out.dtype !== 'float64') {
+      const floats = this.graph.outputs.filter((o) => o.dtype === 'float32' || o.dtype === 'float64').map((o) => o.name);
+      throw new ExplainError(`${this.source}: output '${outName}' is ${out.dtype}, not a float score; LRP explains a float output${floats.length ? ` (float outputs: ${floats.join(', ')}; pick one with the output option)` : ''}`);
+    }
+    if (out.data.length === 0) throw new ExplainError(`${this.source}: output '${outName}' is empty (shape ${shapeString(out.dims)}): nothing to explain`);
     const logits = float32(out.dims, out.data as Float32Array);
     const notFinite = logits.data.findIndex((v) => !Number.isFinite(v));
     if (notFinite >= 0) {
