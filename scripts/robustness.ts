@@ -4,7 +4,7 @@
  * supports, the forward-path canonizers leave its outputs unchanged (checked against the `.pb` outputs shipped
  * beside it).
  *
- *   npm run robustness [-- --root DIR] [--json OUT.json] [--list] [--no-outputs]
+ *   npm run robustness [-- --root DIR] [--json OUT.json] [--list] [--no-outputs] [--no-explain]
  *
  * Also the error classification the fuzz test (scripts/fuzz.ts) uses: what counts as a clear error, and what
  * as a crash of ours (a TypeError/RangeError/… from deep inside, whatever wraps it).
@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { canonize } from '../lib/canonize';
+import { Explainer } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { Graph } from '../lib/ir/graph';
 import { loadModelFile } from '../lib/node';
@@ -401,6 +402,63 @@ export async function checkOutputs(c: Case, model: LoadedModel, mode: OutputMode
   return res('same', '', { maxDiff, ortDiffers, actions });
 }
 
+// ---- explain check --------------------------------------------------------------------------------------
+
+export interface ExplainResult {
+  id: string;
+  mode: 'as-is' | 'frozen';
+  /** explained (finite relevance) with every composite tried, refused with a clear error, or a failure */
+  status: 'explained' | 'refused' | 'crash' | 'unclear' | 'nonfinite' | 'skipped';
+  message: string;
+  ms: number;
+}
+
+/** The composites the explain check runs: the default, the one with zBox bounds, and the gradient. */
+export const EXPLAIN_COMPOSITES: [string, Record<string, number>][] = [['epsilon_plus_flat', {}], ['epsilon_gamma_box', { low: -3, high: 3 }], ['gradient', {}]];
+
+/**
+ * Explains a model (as loaded, or with every input but the first frozen) on its shipped inputs with a few
+ * composites: every run must end in finite relevance or a clear error, whatever the op's shapes and attributes.
+ */
+export async function checkExplain(c: Case, model: LoadedModel, mode: 'as-is' | 'frozen' = 'as-is'): Promise<ExplainResult> {
+  const t0 = Date.now();
+  const res = (status: ExplainResult['status'], message: string): ExplainResult => ({ id: c.id, mode, status, message, ms: Date.now() - t0 });
+  const set = path.join(c.dir, 'test_data_set_0');
+  let inputs: Tensor[];
+  try {
+    inputs = dataFiles(set, 'input_').map((f) => readTensorPb(f).tensor);
+  } catch (e) {
+    return res('skipped', `the shipped data is not a plain tensor (${(e as Error).message})`);
+  }
+  if (inputs.length !== model.graph.inputs.length) return res('skipped', `${inputs.length} input files for ${model.graph.inputs.length} graph inputs`);
+  const feeds = Object.fromEntries(model.graph.inputs.map((i, k) => [i.name, inputs[k]]));
+  let graph = model.graph;
+  if (mode === 'frozen') {
+    const frozen = freeze(graph, feeds);
+    if (typeof frozen === 'string') return res('skipped', frozen);
+    graph = frozen;
+  }
+  let ex: Explainer | undefined;
+  try {
+    ex = Explainer.create({ ...model, graph }, ortBackend, { source: c.id, threads: 1 });
+    const mine = Object.fromEntries(ex.graph.inputs.map((i) => [i.name, feeds[i.name]]));
+    for (const [composite, options] of EXPLAIN_COMPOSITES) {
+      const r = await ex.explain(mine, { composite, options });
+      for (const [name, rel] of r.inputs) {
+        const bad = rel.data.findIndex((v) => !Number.isFinite(v));
+        if (bad >= 0) return res('nonfinite', `${composite}: relevance of '${name}'[${bad}] is ${rel.data[bad]}`);
+      }
+    }
+    return res('explained', '');
+  } catch (e) {
+    const crash = crashReason(e);
+    if (crash) return res('crash', `${crash} ${((e as Error).stack ?? '').split('\n').slice(1, 3).join(' ')}`);
+    return res(isClearError(e, c.id) ? 'refused' : 'unclear', `${(e as Error).name}: ${(e as Error).message}`);
+  } finally {
+    await ex?.release().catch(() => undefined);
+  }
+}
+
 // ---- summary ---------------------------------------------------------------------------------------------
 
 export interface OutputSummary {
@@ -425,6 +483,7 @@ export interface Summary {
   outputs?: OutputSummary;
   frozen?: OutputSummary;
   constant?: OutputSummary;
+  explains?: { mode: 'as-is' | 'frozen'; explained: number; refused: [string, number][]; failures: ExplainResult[]; skipped: number }[];
 }
 
 function countBy<T>(xs: T[], key: (x: T) => string): [string, number][] {
@@ -447,7 +506,12 @@ function outputSummary(outputs: OutputResult[]): OutputSummary {
   };
 }
 
-export function summarize(loads: LoadResult[], outputs?: OutputResult[]): Summary {
+/** A refusal's summary row: the message without the model, names and numbers. */
+function refusalKind(message: string): string {
+  return message.replace(/^(\w+Error): [^ ]+: /, '$1: ').replace(/'[^']*'/g, "'…'").replace(/ \(element \d+ is [^)]*\)/, '').replace(/ \(shape [^)]*\)/, '').slice(0, 90);
+}
+
+export function summarize(loads: LoadResult[], outputs?: OutputResult[], explains?: ExplainResult[]): Summary {
   const s: Summary = {
     models: loads.length,
     crashes: loads.filter((r) => r.status === 'crash'),
@@ -461,6 +525,18 @@ export function summarize(loads: LoadResult[], outputs?: OutputResult[]): Summar
     if (frozen.length) s.frozen = outputSummary(frozen);
     const constant = outputs.filter((o) => o.mode === 'constant');
     if (constant.length) s.constant = outputSummary(constant);
+  }
+  if (explains) {
+    s.explains = (['as-is', 'frozen'] as const).map((mode) => {
+      const xs = explains.filter((e) => e.mode === mode);
+      return {
+        mode,
+        explained: xs.filter((e) => e.status === 'explained').length,
+        refused: countBy(xs.filter((e) => e.status === 'refused'), (e) => refusalKind(e.message)),
+        failures: xs.filter((e) => ['crash', 'unclear', 'nonfinite'].includes(e.status)),
+        skipped: xs.filter((e) => e.status === 'skipped').length,
+      };
+    }).filter((e) => e.explained + e.refused.length + e.failures.length > 0);
   }
   return s;
 }
@@ -493,6 +569,13 @@ export function formatSummary(s: Summary): string {
   if (s.outputs) formatOutputs('forward-path canonizers vs the shipped outputs, models whose ops are all supported', s.outputs, lines);
   if (s.frozen) formatOutputs('the same with every input but the first frozen into an initializer (weights as constants)', s.frozen, lines, false);
   if (s.constant) formatOutputs('every input frozen, where the constant folder folds a node (vs the shipped outputs)', s.constant, lines, false);
+  for (const e of s.explains ?? []) {
+    const refused = e.refused.reduce((a, [, n]) => a + n, 0);
+    lines.push('');
+    lines.push(`explained on the shipped inputs${e.mode === 'frozen' ? ', every input but the first frozen' : ''} (${EXPLAIN_COMPOSITES.map(([c]) => c).join(', ')}): ${e.explained} with finite relevance, ${refused} refused with a clear error, ${e.failures.length} failures (crash, unclear error, non-finite relevance)`);
+    lines.push(`  refusals: ${e.refused.map(([k, n]) => `${n}× ${k}`).join('; ')}`);
+    for (const f of e.failures) lines.push(`  ${f.status.toUpperCase()} ${f.id}: ${f.message}`);
+  }
   for (const c of s.crashes) lines.push(`CRASH ${c.id}: ${c.message}`);
   return lines.join('\n');
 }
@@ -526,7 +609,17 @@ async function main(argv: string[]): Promise<number> {
       outputs.push(await checkOutputs(cases.find((c) => c.id === r.id)!, r.model, 'constant'));
     }
   }
-  const s = summarize(loads, outputs);
+  let explains: ExplainResult[] | undefined;
+  if (!argv.includes('--no-explain')) {
+    explains = [];
+    for (const r of loads) {
+      if (r.status === 'supported' && r.model) explains.push(await checkExplain(cases.find((c) => c.id === r.id)!, r.model));
+    }
+    for (const r of loads) {
+      if ((r.status === 'supported' || r.status === 'unsupported') && r.model && r.model.graph.inputs.length >= 2) explains.push(await checkExplain(cases.find((c) => c.id === r.id)!, r.model, 'frozen'));
+    }
+  }
+  const s = summarize(loads, outputs, explains);
   console.log(formatSummary(s));
   console.log(`\nloaded and checked ${cases.length} models in ${(loadMs / 1000).toFixed(1)} s; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (argv.includes('--list')) {
@@ -540,7 +633,8 @@ async function main(argv: string[]): Promise<number> {
       results: loads.map(({ model: _m, ...r }) => r), outputResults: outputs,
     }, null, 1));
   }
-  const failed = s.crashes.length + [s.outputs, s.frozen, s.constant].reduce((a, o) => a + (o ? o.differs.length + o.crashes.length : 0), 0);
+  const failed = s.crashes.length + [s.outputs, s.frozen, s.constant].reduce((a, o) => a + (o ? o.differs.length + o.crashes.length : 0), 0)
+    + (s.explains ?? []).reduce((a, e) => a + e.failures.length, 0);
   return failed ? 1 : 0;
 }
 

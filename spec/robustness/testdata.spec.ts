@@ -3,7 +3,8 @@
  * `npm run robustness` prints the full table). Skips with a message where the package is absent. */
 import { expect } from 'chai';
 import {
-  Case, LoadResult, OutputMode, OutputResult, TESTDATA, checkLoad, checkOutputs, crashReason, formatSummary, listCases, summarize,
+  Case, ExplainResult, LoadResult, OutputMode, OutputResult, TESTDATA, checkExplain, checkLoad, checkOutputs, crashReason, formatSummary,
+  listCases, summarize,
 } from '../../scripts/robustness';
 import { prng } from '../helpers/onnx';
 
@@ -15,6 +16,7 @@ describe('robustness: libonnx-testdata', function () {
   let cases: Case[] = [];
   let loads: LoadResult[] = [];
   const outputs: OutputResult[] = [];
+  const explains: ExplainResult[] = [];
 
   before(function () {
     cases = listCases();
@@ -72,9 +74,22 @@ describe('robustness: libonnx-testdata', function () {
     });
   }
 
+  for (const mode of ['as-is', 'frozen'] as const) {
+    it(`explains ${mode === 'as-is' ? 'every supported model' : 'every model with its inputs but the first frozen'} on the shipped inputs: finite relevance or a clear error`, async function () {
+      if (!loads.length) this.skip();
+      const eligible = loads.filter((r) => r.model && (mode === 'as-is' ? r.status === 'supported' : (r.status === 'supported' || r.status === 'unsupported') && r.model.graph.inputs.length >= 2));
+      const results: ExplainResult[] = [];
+      for (const r of eligible) results.push(await checkExplain(cases.find((c) => c.id === r.id)!, r.model!, mode));
+      explains.push(...results);
+      const bad = results.filter((e) => ['crash', 'unclear', 'nonfinite'].includes(e.status));
+      expect(bad.map((e) => `${e.id}: ${e.status} ${e.message}`)).to.deep.equal([]);
+      expect(results.filter((e) => e.status === 'explained').length).to.be.greaterThan(mode === 'as-is' ? 200 : 100);
+    });
+  }
+
   after(() => {
     if (!loads.length) return;
-    const text = formatSummary(summarize(loads, outputs));
+    const text = formatSummary(summarize(loads, outputs, explains));
     if (process.env.ROBUSTNESS_VERBOSE) console.log(text.replace(/^/gm, '      '));
     else console.log(`      ${text.split('\n')[0]}; ${summarize(loads).kinds.length} kinds (npm run robustness prints the table)`);
   });
