@@ -13,6 +13,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { canonize } from '../lib/canonize';
 import { Explainer, Explanation } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { Graph } from '../lib/ir/graph';
@@ -94,7 +95,8 @@ export interface Prepared {
   source: string;
   graph: Graph;
   input: Tensor & { data: Float32Array };
-  /** E[y²] of every Conv/Gemm output, measured on the input after calibration */
+  /** E[y²] of every Conv/Gemm output of the canonized graph (BatchNorm and bias merged), measured on the
+   * input after calibration */
   linearMoments: number[];
   /** PyTorch's logits for the input (torchvision only) */
   reference?: Float32Array;
@@ -107,8 +109,12 @@ export async function prepareOnnxLight(name: string, seed = 1): Promise<Prepared
   const info = model.graph.inputs[0];
   if (!info.dims || info.dims.some((d) => typeof d !== 'number')) throw new Error(`${file}: input '${info.name}' has no static shape`);
   const input = randomInput(info.dims as number[], seed + 6);
-  const r = await calibrateWeights(model.graph, momentProbe(input), { seed, inputMoment: meanSquare(input.data) });
-  const linearMoments = r.graph.nodes.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType)).map((n) => r.measured.get(n.outputs[0]) ?? NaN);
+  const probe = momentProbe(input);
+  const r = await calibrateWeights(model.graph, probe, { seed, inputMoment: meanSquare(input.data) });
+  // the linear layers LRP sees: after the canonizers merged BatchNorm, Scale and bias into them
+  const canonical = canonize(r.graph).graph;
+  const measured = await probe(canonical);
+  const linearMoments = canonical.nodes.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType)).map((n) => measured.get(n.outputs[0])?.moment ?? NaN);
   return { name, source: `onnx-light/${name}.onnx`, graph: r.graph, input, linearMoments };
 }
 
@@ -118,6 +124,12 @@ export function prepareTorchvision(entry: TorchvisionEntry): Prepared {
   const input = readNpy(path.join(dir, entry.sample)) as Tensor & { data: Float32Array };
   const reference = readNpy(path.join(dir, entry.logits)).data as Float32Array;
   return { name: entry.name, source: `torchvision/${entry.file}`, graph: model.graph, input, linearMoments: [], reference };
+}
+
+/** Median, extremes and last (the logits' layer) of the linear layers' output moments. */
+export function momentSummary(moments: number[]): { median: number; min: number; max: number; last: number } {
+  const sorted = [...moments].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted[sorted.length - 1], last: moments[moments.length - 1] };
 }
 
 export function explainerFor(p: Prepared): Explainer {
@@ -203,6 +215,12 @@ export function resultLine(r: Result): string {
     + (r.logitDiff !== undefined ? `, |Δlogits| ${r.logitDiff.toExponential(1)}` : '');
 }
 
+/** docs/architectures.json: one result per line. */
+export function writeResults(results: Result[]): string {
+  const note = JSON.stringify('written by npm run architectures; rendered into README.md by npm run ops-table');
+  return `{\n "note": ${note},\n "results": [\n  ${results.map((r) => JSON.stringify(r)).join(',\n  ')}\n ]\n}\n`;
+}
+
 async function main(argv: string[]) {
   const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
   const only = arg('--only')?.split(',');
@@ -218,7 +236,10 @@ async function main(argv: string[]) {
       const prepared = (Date.now() - t) / 1000;
       const rs = await explainAll(family, p);
       for (const r of rs) console.log(resultLine(r));
-      if (family === 'onnx-light') console.log(`  (weights filled and calibrated in ${fmt(prepared, 1)} s; Conv/Gemm outputs E[y²] ${fmt(Math.min(...p.linearMoments), 2)}–${fmt(Math.max(...p.linearMoments), 2)})`);
+      if (family === 'onnx-light') {
+        const m = momentSummary(p.linearMoments);
+        console.log(`  (weights filled and calibrated in ${fmt(prepared, 1)} s; Conv/Gemm outputs E[y²]: median ${fmt(m.median, 2)}, range ${fmt(m.min, 2)}–${fmt(m.max, 2)}, last ${fmt(m.last, 2)})`);
+      }
       results.push(...rs);
     } catch (e) {
       failures.push(`${family}/${name}: ${(e as Error).message}`);
@@ -241,10 +262,10 @@ async function main(argv: string[]) {
   const key = (r: Result) => `${r.family}/${r.model}/${r.composite}`;
   const fresh = new Set(results.map(key));
   const merged = [...previous.filter((r) => !fresh.has(key(r))), ...results];
-  const order = (r: Result) => (r.family === 'onnx-light' ? 0 : 1000) + [...ONNX_LIGHT, ...TORCHVISION].indexOf(r.model as never) * 10 + COMPOSITES.indexOf(r.composite as never);
+  const order = (r: Result) => (r.family === 'onnx-light' ? ONNX_LIGHT.indexOf(r.model as never) : 100 + TORCHVISION.indexOf(r.model as never)) * 10 + COMPOSITES.indexOf(r.composite as never);
   merged.sort((a, b) => order(a) - order(b));
   fs.mkdirSync(path.dirname(json), { recursive: true });
-  fs.writeFileSync(json, JSON.stringify({ note: 'written by npm run architectures; rendered into README.md by npm run ops-table', results: merged }, null, 1) + '\n');
+  fs.writeFileSync(json, writeResults(merged));
   console.log(`${results.length} explanations in ${fmt((Date.now() - t0) / 1000, 0)} s → ${path.relative(process.cwd(), json)}`);
   if (failures.length) {
     console.log(`${failures.length} failed:\n  ${failures.join('\n  ')}`);

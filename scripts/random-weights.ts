@@ -171,8 +171,9 @@ function outputsOf(node: Node, n: number): number {
 
 /**
  * Replaces every ConstantOfShape with a constant shape by a seeded random initializer. Weights are drawn
- * He-style (uniform, variance ∝ 1/fan-in, as PyTorch's default init) and then scaled so that each linear layer's output has unit second
- * moment, using a forward estimate of E[x²] for every value (`momentRule`, optionally corrected per node by
+ * He-style (uniform, variance ∝ 1/fan-in, as PyTorch's default init) and then scaled so that each linear
+ * layer's output has unit second moment (or, before a BatchNorm whose statistics the file kept, the moment
+ * that BatchNorm expects: `targetMoment`), using a forward estimate of E[x²] for every value (`momentRule`, optionally corrected per node by
  * a measured run: `calibrateWeights`): an LSUV-like initialisation. A filled BatchNorm variance is set to the
  * estimated second moment of its input (times U(0.8, 1.2)), so it normalises as a trained one would.
  * Activations therefore neither vanish nor explode with depth (residual sums grow additively). The random
@@ -250,7 +251,7 @@ export function fillRandomWeights(graph: Graph, opts: FillOptions | number = {})
     const [, w, b] = node.inputs;
     if (['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(node.opType) && w && derived.has(w)) {
       const wOnly = momentRule(rule, moment, constOf, size) - (b ? moment(b) : 0);
-      if (wOnly > 0) scale(w, 1 / Math.sqrt(wOnly * corr));
+      if (wOnly > 0) scale(w, Math.sqrt(targetMoment(g, node, derived, constOf) / (wOnly * corr)));
     }
     const v = node.inputs[4];
     if (node.opType === 'BatchNormalization' && v && derived.has(v)) {
@@ -260,6 +261,22 @@ export function fillRandomWeights(graph: Graph, opts: FillOptions | number = {})
     for (const out of node.outputs) if (out) q.set(out, qy);
   }
   return { graph: new Graph({ ...g.toSpec(), constants: consts }), filled, moments: q };
+}
+
+/** The second moment a filled linear layer's output should have: 1, or, when a BatchNormalization with
+ * real (kept, not filled) statistics reads it, what that BatchNorm was trained on (mean over channels of
+ * var + mean²), so that it normalises as it did in training instead of shrinking the signal below its bias. */
+function targetMoment(g: Graph, node: Node, derived: ReadonlySet<string>, constOf: (name: string) => Float32Array | null): number {
+  const readers = g.consumers(node.outputs[0]);
+  const bn = readers.length === 1 && readers[0].opType === 'BatchNormalization' ? readers[0] : null;
+  if (!bn || derived.has(bn.inputs[4]) || derived.has(bn.inputs[3])) return 1;
+  const mean = constOf(bn.inputs[3]);
+  const variance = constOf(bn.inputs[4]);
+  if (!mean || !variance || mean.length !== variance.length || !variance.length) return 1;
+  let acc = 0;
+  for (let c = 0; c < variance.length; c++) acc += variance[c] + mean[c] * mean[c];
+  const t = acc / variance.length;
+  return Number.isFinite(t) && t > 0 ? t : 1;
 }
 
 /** The node with its weight's output-channel count attached, for `momentRule`'s fan-in. */

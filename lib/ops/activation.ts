@@ -84,12 +84,12 @@ export const ops: OpDef[] = [
     }
     return (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
   }),
-  elementwise('Identity', () => () => 1),
-  elementwise('Dropout', () => () => 1),
+  { ...elementwise('Identity', () => () => 1), note: 'removed by remove-identity' },
+  { ...elementwise('Dropout', () => () => 1), note: 'inference mode: removed by remove-identity' },
   // x·σ(αx): ONNX Swish (opset 24) and com.microsoft QuickGelu, which the fuse-activations canonizer makes of
   // PyTorch's SiLU (x * Sigmoid(x)); one activation node, so relevance passes it whole
-  elementwise('Swish', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1))),
-  { ...elementwise('QuickGelu', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1.702))), domain: 'com.microsoft' },
+  { ...elementwise('Swish', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1))), note: 'opset 24' },
+  { ...elementwise('QuickGelu', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1.702))), domain: 'com.microsoft', note: "x·σ(αx); fuse-activations makes one of PyTorch's SiLU (x · Sigmoid(x))" },
   elementwise('Mish', () => (x) => {
     // y = x·tanh(softplus(x)); y' = tanh(sp) + x·sech²(sp)·σ(x)
     const sp = x > 20 ? x : Math.log1p(Math.exp(x));
@@ -100,7 +100,7 @@ export const ops: OpDef[] = [
   elementwise('ThresholdedRelu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > a ? 1 : 0); }),
   elementwise('Celu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > 0 ? 1 : Math.exp(x / a)); }),
   {
-    type: 'LRN', category: 'activation',
+    type: 'LRN', category: 'activation', note: 'no gradient modes',
     derivative(ctx) { return fail(ctx.node, 'the gradient through LRN is not implemented (LRP passes relevance through it)'); },
   },
   {
@@ -114,7 +114,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'BatchNormalization', category: 'affine',
+    type: 'BatchNormalization', category: 'affine', note: 'right after Conv/ConvTranspose/Gemm/MatMul: merged into it (merge-batchnorm); inference mode only',
     derivative(ctx, x) {
       const { node } = ctx;
       if (node.outputs.length > 1 && node.outputs.slice(1).some((o) => o)) fail(node, 'training-mode BatchNormalization is not supported');

@@ -10,6 +10,11 @@ function liveCount(node: Node, graph: Graph): number {
   return node.inputs.filter((_, i) => !isConst(graph, node, i)).length;
 }
 
+const SUM_CATEGORIES = [
+  { category: 'sum' as const, when: 'of two or more live tensors (residual connections)' },
+  { category: 'affine' as const, when: 'of a constant (after a linear layer: folded into its bias by fold-bias-add)' },
+];
+
 function sumCategory(node: Node, graph: Graph): Category {
   return liveCount(node, graph) >= 2 ? 'sum' : 'affine';
 }
@@ -67,6 +72,10 @@ function extremum(type: 'Max' | 'Min'): OpDef {
   return {
     type,
     category: (node, graph) => (liveCount(node, graph) >= 2 ? 'maxpool' : 'activation'),
+    categories: [
+      { category: 'activation', when: 'of one live tensor and constants (ReLU6 as Min(Max(x, 0), 6))' },
+      { category: 'maxpool', when: 'of live tensors (the winner takes the relevance)' },
+    ],
     derivative(ctx, x) {
       // one live input among constants: 1 where it is the extremum (ties go to the first input)
       const { node } = ctx;
@@ -94,12 +103,16 @@ export const ops: OpDef[] = [
   { type: 'Neg', category: 'affine', derivative: (_, x) => new Float32Array(x.length).fill(-1) },
   extremum('Max'),
   extremum('Min'),
-  { type: 'Add', category: sumCategory, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
-  { type: 'Sum', category: sumCategory, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
-  { type: 'Sub', category: sumCategory, linear: (ctx) => sumLinear(ctx, [1, -1]), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
+  { type: 'Add', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
+  { type: 'Sum', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
+  { type: 'Sub', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, [1, -1]), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
   {
     type: 'Mul',
     category: (node, graph) => (liveCount(node, graph) >= 2 ? 'gate' : 'affine'),
+    categories: [
+      { category: 'gate', when: 'of two live tensors (squeeze-excitation)' },
+      { category: 'affine', when: 'by a constant (after a linear layer: folded into it by fold-scale)' },
+    ],
     derivative: (ctx, x) => constDerivative(ctx, x, (c) => c),
     vjp(ctx, [g]) {
       // product rule for two live factors: d/da = b, d/db = a (reduced over broadcast dims)
@@ -123,6 +136,11 @@ export const ops: OpDef[] = [
       if (!isConst(graph, node, 1)) fail(node, 'division by a live tensor is not supported');
       return isConst(graph, node, 0) ? 'shape' : 'affine';
     },
+    categories: [
+      { category: 'affine', when: 'by a constant (after a linear layer: folded into it by fold-scale)' },
+      { category: 'shape', when: 'of constants' },
+    ],
+    note: 'division by a live tensor is not supported',
     derivative: (ctx, x) => constDerivative(ctx, x, (c) => 1 / c),
   },
 ];

@@ -60,12 +60,14 @@ function convTransposeLinear(ctx: NodeContext) {
   return { kernel: convTransposeKernel({ batch: N, inChannels: Cout, outChannels: Cin, groups, table }, f32(w), bias), live: [0] };
 }
 
+const CONV_CATEGORIES = [{ category: 'conv' as const, when: 'with a constant weight' }];
+
 function convCategory(node: Node, graph: Graph) {
   if (!isConst(graph, node, 1)) throw new Error(`node '${node.name}' (${node.opType}): a live (non-constant) weight is not supported`);
   return 'conv' as const;
 }
 
 export const ops: OpDef[] = [
-  { type: 'Conv', category: convCategory, linear: convLinear },
-  { type: 'ConvTranspose', category: convCategory, linear: convTransposeLinear },
+  { type: 'Conv', category: convCategory, categories: CONV_CATEGORIES, linear: convLinear, note: 'a BatchNormalization, Mul/Div by a per-channel constant and Add of one right after it are merged into it' },
+  { type: 'ConvTranspose', category: convCategory, categories: CONV_CATEGORIES, linear: convTransposeLinear, note: 'as Conv' },
 ];

@@ -50,6 +50,11 @@ function matmulLinear(ctx: NodeContext) {
   return { kernel: denseKernel(rows, K, M, f32(b), bias), live: [0] };
 }
 
+const DENSE_CATEGORIES = [
+  { category: 'dense' as const, when: 'with a constant weight operand' },
+  { category: 'shape' as const, when: 'of constants' },
+];
+
 function denseOrFail(node: Node, graph: Graph) {
   if (!isConst(graph, node, 1)) {
     throw new Error(`node '${node.name}' (${node.opType}): a product of two live tensors (attention) is not supported yet`);
@@ -60,6 +65,6 @@ function denseOrFail(node: Node, graph: Graph) {
 }
 
 export const ops: OpDef[] = [
-  { type: 'Gemm', category: denseOrFail, linear: gemmLinear },
-  { type: 'MatMul', category: denseOrFail, linear: matmulLinear },
+  { type: 'Gemm', category: denseOrFail, categories: DENSE_CATEGORIES, linear: gemmLinear, note: 'transA on a live input, a live bias and two live operands are not supported' },
+  { type: 'MatMul', category: denseOrFail, categories: DENSE_CATEGORIES, linear: matmulLinear, note: 'with an Add of a constant after it: one linear layer (fold-bias-add); two live operands (attention) not supported yet' },
 ];

@@ -48,6 +48,10 @@ export interface OpDef {
   readonly type: string;
   readonly domain?: string;
   readonly category: Category | ((node: Node, graph: Graph) => Category);
+  /** when `category` depends on the node: the categories it can give, and when (the README's op table) */
+  readonly categories?: readonly { category: Category; when: string }[];
+  /** what else to know about the op (canonizers that rewrite it, limits), for the README's op table */
+  readonly note?: string;
   /** linear categories */
   linear?(ctx: NodeContext): LinearOp;
   /** activation/affine: d output / d (live input 0), elementwise */

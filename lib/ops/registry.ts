@@ -49,10 +49,27 @@ export function unsupportedNodes(graph: Graph): { node: Node; reason: string }[]
   return out;
 }
 
-export function supportedOps(): { type: string; domain: string; family: string; category: string }[] {
-  const out: { type: string; domain: string; family: string; category: string }[] = [];
+export interface SupportedOp {
+  type: string;
+  domain: string;
+  family: string;
+  /** the category, or 'depends on inputs' */
+  category: string;
+  /** every category the op can take, and when ('' for an op with one category) */
+  categories: { category: Category; when: string }[];
+  note: string;
+}
+
+export function supportedOps(): SupportedOp[] {
+  const out: SupportedOp[] = [];
   for (const [family, defs] of Object.entries(FAMILIES)) {
-    for (const d of defs) out.push({ type: d.type, domain: d.domain ?? '', family, category: typeof d.category === 'function' ? 'depends on inputs' : d.category });
+    for (const d of defs) {
+      const fixed = typeof d.category === 'function' ? null : d.category;
+      out.push({
+        type: d.type, domain: d.domain ?? '', family, category: fixed ?? 'depends on inputs',
+        categories: fixed ? [{ category: fixed, when: '' }] : [...(d.categories ?? [])], note: d.note ?? '',
+      });
+    }
   }
   return out;
 }

@@ -177,6 +177,11 @@ function resizeOp(type: string): OpDef {
   return {
     type,
     category: resizeCategory,
+    categories: [
+      { category: 'routing', when: "mode 'nearest'" },
+      { category: 'avgpool', when: "mode 'linear' (weights: the interpolation coefficients)" },
+    ],
+    note: 'cubic mode, tf_crop_and_resize and antialiased downsampling are not supported',
     linear: (ctx) => ({ kernel: sparseKernel(resizeMatrix(ctx)), live: [0] }),
     vjp(ctx, [g]) {
       const m = resizeMatrix(ctx);

@@ -164,7 +164,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Pad', category: 'routing',
+    type: 'Pad', category: 'routing', note: 'all-zero pads removed; a zero Pad before an AveragePool that counts padding merged into it',
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);

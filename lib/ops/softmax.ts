@@ -2,6 +2,6 @@
 import { OpDef } from './op';
 
 export const ops: OpDef[] = [
-  { type: 'Softmax', category: 'softmax' },
-  { type: 'LogSoftmax', category: 'softmax' },
+  { type: 'Softmax', category: 'softmax', note: 'only as the final op: stripped (strip-softmax), the logits are explained' },
+  { type: 'LogSoftmax', category: 'softmax', note: 'as Softmax' },
 ];

@@ -4,7 +4,7 @@ import { Graph, Node } from '../ir/graph';
 import { Category, LINEAR_CATEGORIES } from '../ops/op';
 import { categoryOf } from '../ops/registry';
 import { RULE_NAMES, RuleParams, createRule, isRuleName } from '../rules';
-import { CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
+import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
   node: string;
@@ -69,6 +69,19 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${esc}$`);
 }
 
+/** The rule a composite gives a node of a category when no rule map entry matches and the node is not the
+ * composite's first layer; `source` is 'composite' for the composite's own conv/dense choice (and gradient
+ * modes), 'default' for the shared base (RULES.md's non-parametric layers). */
+export function categoryRule(category: Category, composite: Composite | string, options: CompositeOptions = {}): { choice: RuleChoice | null; source: string } {
+  const c = typeof composite === 'string' ? getComposite(composite) : composite;
+  if (c.mode !== 'lrp') return { choice: { rule: category === 'activation' ? c.activation ?? 'gradient' : 'gradient' }, source: 'composite' };
+  if (category === 'conv' && c.conv) return { choice: c.conv(options), source: 'composite' };
+  if (category === 'dense' && c.dense) return { choice: c.dense(options), source: 'composite' };
+  let choice = DEFAULTS[category];
+  if (choice?.rule === 'norm' && options.normEpsilon !== undefined) choice = { rule: 'norm', params: { epsilon: options.normEpsilon } };
+  return { choice, source: 'default' };
+}
+
 /** Nodes that carry relevance: reachable from a graph input without passing through a shape computation. */
 export function relevanceNodes(graph: Graph): { node: Node; category: Category }[] {
   const live = new Set(graph.inputs.map((i) => i.name));
@@ -111,18 +124,10 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
       break;
     }
     if (!choice) {
-      if (composite.mode !== 'lrp') {
-        choice = { rule: category === 'activation' ? composite.activation ?? 'gradient' : 'gradient' };
-      } else if (composite.first && node.name === compositeFirst) {
+      if (composite.mode === 'lrp' && composite.first && node.name === compositeFirst) {
         choice = composite.first.choice(options);
-      } else if (category === 'conv' && composite.conv) {
-        choice = composite.conv(options);
-      } else if (category === 'dense' && composite.dense) {
-        choice = composite.dense(options);
       } else {
-        choice = DEFAULTS[category];
-        source = 'default';
-        if (choice?.rule === 'norm' && options.normEpsilon !== undefined) choice = { rule: 'norm', params: { epsilon: options.normEpsilon } };
+        ({ choice, source } = categoryRule(category, composite, options));
       }
     }
     if (!choice) throw new Error(`node '${node.name}' (${node.opType}): no rule for category ${category}`);

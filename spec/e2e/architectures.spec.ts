@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { loadModelFile } from '../../lib/node';
 import { Graph } from '../../lib/ir/graph';
-import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, prepareOnnxLight, resultLine } from '../../scripts/architectures';
+import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, momentSummary, prepareOnnxLight, resultLine } from '../../scripts/architectures';
 import { fillRandomWeights, kindOf, roleOf } from '../../scripts/random-weights';
 import { checkExplanation } from '../helpers/architectures';
 import { needShared } from '../helpers/paths';
@@ -64,11 +64,13 @@ describe('real architectures: ONNX light graphs with seeded random weights (224�
       }
       needShared(this, `${ONNX_LIGHT_DIR}/${name}.onnx`);
       const p = await prepareOnnxLight(name);
-      // calibrated: activations neither vanish nor explode with depth
-      const lo = Math.min(...p.linearMoments);
-      const hi = Math.max(...p.linearMoments);
-      expect(lo, `${name}: smallest Conv/Gemm output E[y²]`).to.be.above(0.2);
-      expect(hi, `${name}: largest Conv/Gemm output E[y²]`).to.be.below(20);
+      // calibrated: activations neither vanish nor explode with depth (the extremes are layers whose trained
+      // BatchNorm statistics or biases the file kept, e.g. ShuffleNet's zero variances in its first layer)
+      const m = momentSummary(p.linearMoments);
+      expect(m.median, `${name}: median Conv/Gemm output E[y²]`).to.be.within(0.5, 2);
+      expect(m.last, `${name}: the logits' E[y²]`).to.be.within(0.25, 4);
+      expect(m.min, `${name}: smallest Conv/Gemm output E[y²]`).to.be.above(1e-3);
+      expect(m.max, `${name}: largest Conv/Gemm output E[y²]`).to.be.below(1e3);
       const results = await explainAll('onnx-light', p, (r, composite) => checkExplanation(r, `${name} ${composite}`));
       for (const r of results) console.log(`      ${resultLine(r)}`);
     });
