@@ -559,10 +559,12 @@ export async function runCase(seed: number, index: number, dir: string): Promise
     // what `inspect` shows before anything runs: unsupported nodes and the rule plan
     unsupportedNodes(ex.graph);
     ex.plan({ composite, options });
-    const r = await ex.explain(inputFor(ex, m.seed, rng), { composite, options });
+    // both engines: the onnxruntime-lowered LRP steps and the plain TypeScript kernels
+    const engine = Math.floor(index / COMPOSITES.length) % 2 ? 'reference' : 'ort';
+    const r = await ex.explain(inputFor(ex, m.seed, rng), { composite, options, engine });
     const bad = r.relevance.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) return { ...base, outcome: 'nonfinite', kind: composite, message: `relevance[${bad}] = ${r.relevance.data[bad]}`, ms: Date.now() - t0 };
-    return { ...base, outcome: 'explained', kind: composite, message: '', ms: Date.now() - t0 };
+    if (bad >= 0) return { ...base, outcome: 'nonfinite', kind: `${composite} (${engine})`, message: `relevance[${bad}] = ${r.relevance.data[bad]}`, ms: Date.now() - t0 };
+    return { ...base, outcome: 'explained', kind: `${composite} (${engine})`, message: '', ms: Date.now() - t0 };
   } catch (e) {
     const crash = crashReason(e);
     const err = e as Error;

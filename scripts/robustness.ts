@@ -408,9 +408,16 @@ export interface ExplainResult {
   id: string;
   mode: 'as-is' | 'frozen';
   /** explained (finite relevance) with every composite tried, refused with a clear error, or a failure */
-  status: 'explained' | 'refused' | 'crash' | 'unclear' | 'nonfinite' | 'skipped';
+  status: 'explained' | 'refused' | 'crash' | 'unclear' | 'nonfinite' | 'engines-differ' | 'skipped';
   message: string;
   ms: number;
+}
+
+function relevanceDiff(a: Float32Array[], b: Float32Array[]): { max: number; scale: number } {
+  let max = 0;
+  let scale = 0;
+  a.forEach((x, k) => { for (let i = 0; i < x.length; i++) { max = Math.max(max, Math.abs(x[i] - b[k][i])); scale = Math.max(scale, Math.abs(b[k][i])); } });
+  return { max, scale };
 }
 
 /** The composites the explain check runs: the default, the one with zBox bounds, and the gradient. */
@@ -442,14 +449,27 @@ export async function checkExplain(c: Case, model: LoadedModel, mode: 'as-is' | 
   try {
     ex = Explainer.create({ ...model, graph }, ortBackend, { source: c.id, threads: 1 });
     const mine = Object.fromEntries(ex.graph.inputs.map((i) => [i.name, feeds[i.name]]));
+    let note = '';
     for (const [composite, options] of EXPLAIN_COMPOSITES) {
-      const r = await ex.explain(mine, { composite, options });
-      for (const [name, rel] of r.inputs) {
-        const bad = rel.data.findIndex((v) => !Number.isFinite(v));
-        if (bad >= 0) return res('nonfinite', `${composite}: relevance of '${name}'[${bad}] is ${rel.data[bad]}`);
+      const runs: Float32Array[][] = [];
+      for (const engine of ['ort', 'reference'] as const) {
+        const r = await ex.explain(mine, { composite, options, engine });
+        for (const [name, rel] of r.inputs) {
+          const bad = rel.data.findIndex((v) => !Number.isFinite(v));
+          if (bad >= 0) return res('nonfinite', `${composite} (${engine} engine): relevance of '${name}'[${bad}] is ${rel.data[bad]}`);
+        }
+        runs.push([...r.inputs.values()].map((t) => t.data));
+      }
+      // the two engines (onnxruntime-lowered LRP steps, plain TypeScript kernels) must agree
+      const diff = relevanceDiff(runs[0], runs[1]);
+      if (diff.max > 1e-4 * Math.max(1, diff.scale)) {
+        const again = await ex.explain(mine, { composite, options, engine: 'reference' });
+        const self = relevanceDiff(runs[1], [...again.inputs.values()].map((t) => t.data));
+        if (self.max > 1e-4 * Math.max(1, self.scale)) { note = 'non-deterministic forward (e.g. training-mode Dropout): engines not compared'; continue; }
+        return res('engines-differ', `${composite}: the onnxruntime and reference engines differ by ${diff.max.toExponential(2)} (relevance up to ${diff.scale.toExponential(2)})`);
       }
     }
-    return res('explained', '');
+    return res('explained', note);
   } catch (e) {
     const crash = crashReason(e);
     if (crash) return res('crash', `${crash} ${((e as Error).stack ?? '').split('\n').slice(1, 3).join(' ')}`);
@@ -483,7 +503,7 @@ export interface Summary {
   outputs?: OutputSummary;
   frozen?: OutputSummary;
   constant?: OutputSummary;
-  explains?: { mode: 'as-is' | 'frozen'; explained: number; refused: [string, number][]; failures: ExplainResult[]; skipped: number }[];
+  explains?: { mode: 'as-is' | 'frozen'; explained: number; refused: [string, number][]; failures: ExplainResult[]; skipped: number; nondeterministic: number }[];
 }
 
 function countBy<T>(xs: T[], key: (x: T) => string): [string, number][] {
@@ -533,7 +553,8 @@ export function summarize(loads: LoadResult[], outputs?: OutputResult[], explain
         mode,
         explained: xs.filter((e) => e.status === 'explained').length,
         refused: countBy(xs.filter((e) => e.status === 'refused'), (e) => refusalKind(e.message)),
-        failures: xs.filter((e) => ['crash', 'unclear', 'nonfinite'].includes(e.status)),
+        failures: xs.filter((e) => ['crash', 'unclear', 'nonfinite', 'engines-differ'].includes(e.status)),
+        nondeterministic: xs.filter((e) => e.status === 'explained' && e.message).length,
         skipped: xs.filter((e) => e.status === 'skipped').length,
       };
     }).filter((e) => e.explained + e.refused.length + e.failures.length > 0);
@@ -572,7 +593,8 @@ export function formatSummary(s: Summary): string {
   for (const e of s.explains ?? []) {
     const refused = e.refused.reduce((a, [, n]) => a + n, 0);
     lines.push('');
-    lines.push(`explained on the shipped inputs${e.mode === 'frozen' ? ', every input but the first frozen' : ''} (${EXPLAIN_COMPOSITES.map(([c]) => c).join(', ')}): ${e.explained} with finite relevance, ${refused} refused with a clear error, ${e.failures.length} failures (crash, unclear error, non-finite relevance)`);
+    lines.push(`explained on the shipped inputs${e.mode === 'frozen' ? ', every input but the first frozen' : ''} (${EXPLAIN_COMPOSITES.map(([c]) => c).join(', ')}; the onnxruntime and reference engines, which must agree): ${e.explained} with finite relevance, ${refused} refused with a clear error, ${e.failures.length} failures (crash, unclear error, non-finite relevance, engines differ)`);
+    if (e.nondeterministic) lines.push(`  (${e.nondeterministic} with a non-deterministic forward, e.g. training-mode Dropout: engines not compared)`);
     lines.push(`  refusals: ${e.refused.map(([k, n]) => `${n}× ${k}`).join('; ')}`);
     for (const f of e.failures) lines.push(`  ${f.status.toUpperCase()} ${f.id}: ${f.message}`);
   }
