@@ -124,6 +124,8 @@ export const ops: OpDef[] = [
       const eps = attrFloat(node, 'epsilon', 1e-5);
       const C = dims[1] ?? 1;
       const inner = dims.slice(2).reduce((a, b) => a * b, 1);
+      // opset 7–8 spatial=0: statistics per element of [C, D1, …] instead of per channel
+      if (scale.length === C * inner && inner > 1) return x.map((_, i) => { const k = i % (C * inner); return scale[k] / Math.sqrt(variance[k] + eps); });
       return x.map((_, i) => { const c = Math.floor(i / inner) % C; return scale[c] / Math.sqrt(variance[c] + eps); });
     },
   },

@@ -6,9 +6,10 @@
  * exports) and records the conservation numbers the README shows. */
 import { expect } from 'chai';
 import { loadModelFile } from '../../lib/node';
-import { Graph } from '../../lib/ir/graph';
-import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, momentSummary, prepareOnnxLight, resultLine } from '../../scripts/architectures';
-import { fillRandomWeights, kindOf, roleOf } from '../../scripts/random-weights';
+import { Graph, Node } from '../../lib/ir/graph';
+import { Tensor, float32 } from '../../lib/tensor';
+import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, momentProbe, momentSummary, prepareOnnxLight, resultLine } from '../../scripts/architectures';
+import { calibrateWeights, fillRandomWeights, kindOf, randomInput, roleOf } from '../../scripts/random-weights';
 import { checkExplanation } from '../helpers/architectures';
 import { needShared } from '../helpers/paths';
 
@@ -20,6 +21,36 @@ describe('real architectures: ONNX light graphs with seeded random weights (224Ã
   this.timeout(300000);
 
   describe('fillRandomWeights', () => {
+    it('calibrates a synthetic residual network (no ../shared needed): every filled layer ends near unit E[yÂ²]', async () => {
+      const fill = (name: string, dims: number[]): Node => ({
+        name: `fill_${name}`, opType: 'ConstantOfShape', domain: '', inputs: [`${name}_shape`], outputs: [name],
+        attrs: { value: float32([1], [0.02]) },
+      });
+      const shapes: Record<string, number[]> = { w1: [8, 3, 3, 3], g: [8], beta: [8], mean: [8], var: [8], w2: [8, 8, 3, 3], w3: [10, 8] };
+      const constants = new Map<string, Tensor>(Object.entries(shapes).map(([k, d]) => [`${k}_shape`, { dtype: 'int64', dims: [d.length], data: BigInt64Array.from(d.map(BigInt)) }]));
+      const graph = new Graph({
+        nodes: [
+          ...Object.entries(shapes).map(([k, d]) => fill(k, d)),
+          { name: 'c1', opType: 'Conv', domain: '', inputs: ['x', 'w1'], outputs: ['c1'], attrs: { pads: [1, 1, 1, 1] } },
+          { name: 'bn', opType: 'BatchNormalization', domain: '', inputs: ['c1', 'g', 'beta', 'mean', 'var'], outputs: ['b1'], attrs: {} },
+          { name: 'r1', opType: 'Relu', domain: '', inputs: ['b1'], outputs: ['r1'], attrs: {} },
+          { name: 'c2', opType: 'Conv', domain: '', inputs: ['r1', 'w2'], outputs: ['c2'], attrs: { pads: [1, 1, 1, 1] } },
+          { name: 'sum', opType: 'Sum', domain: '', inputs: ['c2', 'r1'], outputs: ['s'], attrs: {} },
+          { name: 'gap', opType: 'GlobalAveragePool', domain: '', inputs: ['s'], outputs: ['p'], attrs: {} },
+          { name: 'flat', opType: 'Flatten', domain: '', inputs: ['p'], outputs: ['f'], attrs: {} },
+          { name: 'fc', opType: 'Gemm', domain: '', inputs: ['f', 'w3'], outputs: ['y'], attrs: { transB: 1 } },
+        ],
+        inputs: [{ name: 'x', dtype: 'float32', dims: [1, 3, 16, 16] }],
+        outputs: [{ name: 'y', dtype: 'float32', dims: [1, 10] }],
+        constants, opsets: { '': 11 },
+      });
+      const x = randomInput([1, 3, 16, 16], 3);
+      const r = await calibrateWeights(graph, momentProbe(x), { seed: 5 });
+      expect(r.graph.nodes.map((n) => n.opType)).to.not.include('ConstantOfShape');
+      expect(r.filled.map((f) => f.kind)).to.deep.equal(['weight', 'bn-scale', 'bn-bias', 'bn-mean', 'bn-var', 'weight', 'weight']);
+      for (const v of ['b1', 'c2', 'y']) expect(r.measured.get(v), v).to.be.within(0.6, 1.6);
+    });
+
     it('replaces every ConstantOfShape fill by an initializer whose scale suits its consumer', function () {
       const file = needShared(this, `${ONNX_LIGHT_DIR}/densenet121.onnx`);
       const g = loadModelFile(file).graph;

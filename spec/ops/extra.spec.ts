@@ -75,6 +75,10 @@ describe('ops added for real architectures', () => {
       { title: 'Max(x, 0) (ReLU)', op: 'Max', consts: [k('z', scalar(0))], kinks: [0] },
       { title: 'Min(6, x) (the upper half of ReLU6), constant first', op: 'Min', consts: [k('six', scalar(1.5))], xAt: 1, kinks: [1.5] },
       { title: 'Max(x, c) with a per-channel constant [3,1]', op: 'Max', consts: [k('c', float32([3, 1], [-1, 0, 1]))], kinks: [-1, 0, 1] },
+      {
+        title: 'BatchNormalization opset 7 spatial=0 (statistics per element)', op: 'BatchNormalization', opset: 7, category: 'affine',
+        attrs: { spatial: 0 }, consts: [k('s', randomTensor(prng(3), [3, 4], 0.5, 2)), k('b', randomTensor(prng(4), [3, 4])), k('m', randomTensor(prng(5), [3, 4])), k('v', randomTensor(prng(6), [3, 4], 0.5, 2))],
+      },
     ];
     for (const tc of cases) it(tc.title, () => checkDerivative(rng, tc));
   });
