@@ -3,6 +3,7 @@
 import { canonize, CanonizeOptions } from './canonize';
 import { InferenceBackend, InferenceSession } from './forward/backend';
 import { OrtExecutor } from './kernels/ort/executor';
+import { encodeModel } from './kernels/ort/encode';
 import { aliasesFor, reluAliases } from './kernels/ort/exposure';
 import { Graph, ValueInfo } from './ir/graph';
 import { inferDtypes } from './ir/dtypes';
@@ -74,7 +75,7 @@ export class Explainer {
   private exposed: string[] = [];
   private executor: OrtExecutor | null = null;
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
-  private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string>; dims: Map<string, Map<string, number[]>> } | null = null;
+  private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
 
   private constructor(
     readonly source: string,
@@ -110,7 +111,7 @@ export class Explainer {
   private async createSession(exposed: string[]): Promise<InferenceSession> {
     const dtypes = inferDtypes(this.graph);
     const extra: ValueInfo[] = exposed.map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
-    return this.backend.create(saveModel(this.graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
+    return this.backend.create(encodeModel(this.graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
   }
 
   /** Values the rules need: every float value on the relevance path. */
@@ -128,19 +129,10 @@ export class Explainer {
     for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
     if (!this.lean) {
       const exposed = this.pathValues().filter((v) => !aliases.has(v));
-      this.lean = { session: await this.createSession(exposed), exposed, aliases, dims: new Map() };
+      this.lean = { session: await this.createSession(exposed), exposed, aliases };
     }
     const outputs = [...new Set([...this.graph.outputs.map((o) => o.name), ...this.lean.exposed])];
-    // once the shapes for these input shapes are known, onnxruntime writes into reused buffers
-    const shapeKey = Object.entries(feeds).map(([k, v]) => `${k}:${v.dims.join('x')}`).join(',');
-    const known = this.lean.dims.get(shapeKey);
-    const pool = this.executor?.pool;
-    const into = new Map<string, Tensor>();
-    if (known && pool) for (const [name, dims] of known) into.set(name, { dtype: 'float32', dims, data: pool.take(dims.reduce((a, b) => a * b, 1)) });
-    const values = await this.lean.session.run(feeds, outputs, into);
-    if (!known && this.lean.dims.size < 8) {
-      this.lean.dims.set(shapeKey, new Map(outputs.filter((o) => values.get(o)?.dtype === 'float32').map((o) => [o, [...values.get(o)!.dims]])));
-    }
+    const values = await this.lean.session.run(feeds, outputs);
     for (const [k, v] of Object.entries(feeds)) values.set(k, v);
     for (const [z, y] of this.lean.aliases) if (values.has(y)) values.set(z, values.get(y)!);
     return values;
@@ -233,11 +225,6 @@ export class Explainer {
     if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(this.source, this.graph, prop.relevance);
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
-    if (engine === 'ort') {
-      // every array below is copied out already (logits, input relevance); hand the buffers back
-      this.executor!.recycle([...values.values()].map((v) => v.data as Float32Array));
-      if (!opts.keepAll) this.executor!.recycle(prop.relevance.values());
-    }
     return {
       relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, plan,
       conservation: {

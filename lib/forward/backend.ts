@@ -3,8 +3,7 @@
 import { Tensor } from '../tensor';
 
 export interface InferenceSession {
-  /** `into`: preallocated outputs (float32, exact dims) the engine writes into; the others are allocated */
-  run(feeds: Record<string, Tensor>, outputs: string[], into?: ReadonlyMap<string, Tensor>): Promise<Map<string, Tensor>>;
+  run(feeds: Record<string, Tensor>, outputs: string[]): Promise<Map<string, Tensor>>;
   release(): Promise<void>;
 }
 
@@ -15,6 +14,9 @@ export interface SessionOptions {
   spinning?: boolean;
   /** keep freed memory in a per-session arena (default true); off for the many small kernel sessions */
   arena?: boolean;
+  /** let the engine change the memory layout (onnxruntime's NCHWc convolutions; default true). Off where
+   * the reorders at the graph's edges cost more than they save (1×1 convolutions, elementwise graphs). */
+  layout?: boolean;
 }
 
 export interface InferenceBackend {

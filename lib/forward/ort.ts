@@ -25,7 +25,7 @@ export const ortBackend: InferenceBackend = {
       session = await ort.InferenceSession.create(model, {
         intraOpNumThreads: opts.threads ?? 0,
         interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
+        graphOptimizationLevel: opts.layout === false ? 'extended' : 'all',
         logSeverityLevel: 3,
         ...(opts.arena === false ? { enableCpuMemArena: false } : {}),
         ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
@@ -34,25 +34,17 @@ export const ortBackend: InferenceBackend = {
       throw new Error(`onnxruntime cannot load the model: ${(e as Error).message}`);
     }
     const s: InferenceSession = {
-      async run(feeds, outputs, into) {
+      async run(feeds, outputs) {
         const f: Record<string, ort.Tensor> = {};
         for (const [k, v] of Object.entries(feeds)) f[k] = toOrt(v, k);
-        const fetches: Record<string, ort.Tensor | null> = {};
-        for (const name of outputs) {
-          const t = into?.get(name);
-          fetches[name] = t ? toOrt(t, name) : null;
-        }
         let res: ort.InferenceSession.OnnxValueMapType;
         try {
-          res = await session.run(f, into?.size ? fetches : outputs);
+          res = await session.run(f, outputs);
         } catch (e) {
           throw new Error(`onnxruntime failed to run the model: ${(e as Error).message}`);
         }
         const out = new Map<string, Tensor>();
-        for (const name of outputs) {
-          const t = into?.get(name);
-          out.set(name, t ? { dtype: t.dtype, dims: [...(res[name] as ort.Tensor).dims], data: t.data } : fromOrt(res[name] as ort.Tensor));
-        }
+        for (const name of outputs) out.set(name, fromOrt(res[name] as ort.Tensor));
         return out;
       },
       async release() {

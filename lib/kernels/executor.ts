@@ -10,5 +10,7 @@ export interface KernelExecutor {
   linear(ctx: NodeContext, rule: LinearRule, R: Float32Array): Promise<(Float32Array | null)[] | null>;
   /** Gradient routing (MaxPool) for each input, or null: not handled. */
   route(ctx: NodeContext, R: (Float32Array | null)[]): Promise<(Float32Array | null)[] | null>;
+  /** a + b elementwise (relevance arriving at a value from several consumers), as a new array. */
+  add(a: Float32Array, b: Float32Array): Promise<Float32Array>;
   release(): Promise<void>;
 }

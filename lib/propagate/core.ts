@@ -106,6 +106,12 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
   }
 }
 
+function addArrays(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let j = 0; j < a.length; j++) out[j] = a[j] + b[j];
+  return out;
+}
+
 function concat(xs: Float32Array[]): Float32Array {
   const out = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
   let off = 0;
@@ -127,6 +133,7 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const conservation: NodeConservation[] = [];
   const sums = new Map<Float32Array, number[]>();
+  const adds: Promise<unknown>[] = [];
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k];
     const entry = byNode.get(node.name);
@@ -143,12 +150,10 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
       if (!r || !name || graph.isConstant(name)) return;
       perSample(r, batch, sums).forEach((v, s) => { sumOut[s] += v; });
       const acc = rel.get(name);
-      if (acc) {
-        const sum = new Float32Array(acc.length);
-        for (let j = 0; j < acc.length; j++) sum[j] = acc[j] + r[j];
-        rel.set(name, sum);
-      } else rel.set(name, r);
+      if (acc) adds.push(exec ? exec.add(acc, r).then((sum) => { rel.set(name, sum); }) : Promise.resolve(rel.set(name, addArrays(acc, r))));
+      else rel.set(name, r);
     });
+    await Promise.all(adds.splice(0));
     conservation.push({ node: node.name, op: node.opType, rule: entry.rule, in: sumIn, out: sumOut });
   }
   conservation.reverse();

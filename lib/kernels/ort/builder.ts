@@ -1,7 +1,7 @@
 /** A small ONNX graph under construction (one layer's LRP step), written out through the project's IR and
  * lib/onnx/save.ts. The batch dimension is symbolic ('N'), so one graph serves every batch size. */
 import { Dim, Graph, Node, ValueInfo } from '../../ir/graph';
-import { saveModel } from '../../onnx/save';
+import { encodeModel } from './encode';
 import { Tensor } from '../../tensor';
 
 export const OPSET = 17;
@@ -92,6 +92,6 @@ export class GraphBuilder {
       nodes: this.nodes, inputs: this.usedInputs(), outputs: this.outputs, constants: this.constants,
       opsets: { '': OPSET }, name: this.label,
     });
-    return saveModel(graph, { producer: 'onnx-lrp kernels' });
+    return encodeModel(graph, { producer: 'onnx-lrp kernels' });
   }
 }

@@ -12,7 +12,6 @@ import { Tensor } from '../../tensor';
 import { KernelExecutor } from '../executor';
 import { GraphBuilder, UnsupportedTrace } from './builder';
 import { WeightStore, lowerLinear, lowerMaxPoolRoute } from './lower';
-import { BufferPool } from './pool';
 import { SymbolicOps } from './trace';
 
 interface Compiled {
@@ -45,8 +44,6 @@ export class OrtExecutor implements KernelExecutor {
   private readonly compiled = new Map<string, Promise<Compiled | null>>();
   private readonly store = new WeightStore();
   private readonly signs = new Map<string, boolean | null>();
-  /** output buffers, handed back by `recycle` once an explanation is done with them */
-  readonly pool = new BufferPool();
 
   constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: OrtExecutorOptions = {}) {}
 
@@ -71,7 +68,7 @@ export class OrtExecutor implements KernelExecutor {
     return this.staticNonNegative(name) === true || !hasNegative(t.data as Float32Array);
   }
 
-  private compile(key: string, build: (b: GraphBuilder) => Promise<string[] | null>): Promise<Compiled | null> {
+  private compile(key: string, build: (b: GraphBuilder) => Promise<string[] | null>, layout = false): Promise<Compiled | null> {
     let c = this.compiled.get(key);
     if (!c) {
       c = (async () => {
@@ -85,7 +82,9 @@ export class OrtExecutor implements KernelExecutor {
         }
         if (!outs) return null;
         const outputs = outs.map((o) => b.output(o));
-        const session = await this.backend.create(b.bytes(), { threads: this.opts.threads ?? 0, spinning: false, arena: process.env.ARENA === '1' });
+        const bytes = b.bytes();
+        this.store.endCompile();
+        const session = await this.backend.create(bytes, { threads: this.opts.threads ?? 0, spinning: false, arena: process.env.ARENA === '1' });
         return { session, inputs: new Set(b.usedInputs().map((i) => i.name)), fixed: b.fixedFeeds, outputs };
       })();
       this.compiled.set(key, c);
@@ -93,19 +92,13 @@ export class OrtExecutor implements KernelExecutor {
     return c;
   }
 
-  /** Runs a compiled kernel; output i has dims `dims[i]` and is written into a pooled buffer. */
-  private async run(k: Compiled, feeds: Record<string, Tensor>, dims: (readonly number[])[]): Promise<Float32Array[]> {
+  /** Runs a compiled kernel. (Preallocated outputs would not help: onnxruntime-node copies them once more.) */
+  private async run(k: Compiled, feeds: Record<string, Tensor>): Promise<Float32Array[]> {
     const f: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(feeds)) if (k.inputs.has(name)) f[name] = t;
     for (const [name, t] of k.fixed) f[name] = t;
-    const into = new Map<string, Tensor>(k.outputs.map((o, i) => [o, { dtype: 'float32', dims: dims[i], data: this.pool.take(dims[i].reduce((a, b) => a * b, 1)) }]));
-    const res = await k.session.run(f, k.outputs, into);
+    const res = await k.session.run(f, k.outputs);
     return k.outputs.map((o) => res.get(o)!.data as Float32Array);
-  }
-
-  /** Gives buffers back once nothing reads them any more (only those this executor handed out are kept). */
-  recycle(arrays: Iterable<Float32Array | null | undefined>): void {
-    this.pool.give(arrays);
   }
 
   /** z is the Relu's output standing in for the node's own output (the lean forward): z ≥ 0. */
@@ -133,11 +126,11 @@ export class OrtExecutor implements KernelExecutor {
       const rName = b.input('R', [BATCH, ...z.dims.slice(1)]);
       const ops = new SymbolicOps(b, low, xNames, xs.map((t) => t.dims), new Set(zPositive ? [zName] : []), this.opts.derive ?? false);
       return rule.lrp(ops, { x: xNames, z: [zName], nonNegative }, [rName]);
-    });
+    }, needsLayout(ctx));
     if (!k) return null;
     const feeds: Record<string, Tensor> = { z, R: { dtype: 'float32', dims: z.dims, data: R } };
     xs.forEach((t, i) => { feeds[`x${i}`] = t; });
-    const res = await this.run(k, feeds, xs.map((t) => t.dims));
+    const res = await this.run(k, feeds);
     const out: (Float32Array | null)[] = node.inputs.map(() => null);
     low.live.forEach((i, j) => {
       out[i] = out[i] ? addArrays(out[i]!, res[j]) : res[j];
@@ -159,20 +152,34 @@ export class OrtExecutor implements KernelExecutor {
       return out ? [out] : null;
     });
     if (!k) return null;
-    const [r] = await this.run(k, { x, R: { dtype: 'float32', dims: y.dims, data: R[0] } }, [x.dims]);
+    const [r] = await this.run(k, { x, R: { dtype: 'float32', dims: y.dims, data: R[0] } });
     return node.inputs.map((_, i) => (i === 0 ? r : null));
+  }
+
+  async add(a: Float32Array, b: Float32Array): Promise<Float32Array> {
+    const k = await this.compile('add', async (g) => [g.op('Add', [g.input('a', ['L']), g.input('b', ['L'])])]);
+    const [r] = await this.run(k!, { a: { dtype: 'float32', dims: [a.length], data: a }, b: { dtype: 'float32', dims: [b.length], data: b } });
+    return r;
   }
 
   async release(): Promise<void> {
     const all = [...this.compiled.values()];
     this.compiled.clear();
     this.store.clear();
-    this.pool.clear();
     for (const c of all) {
       const k = await c.catch(() => null);
       await k?.session.release();
     }
   }
+}
+
+/** NCHWc pays off for convolutions with a spatial kernel (their weights are initializers, see lowerConv); for
+ * 1×1 ones the reorders cost as much as they save. */
+function needsLayout(ctx: NodeContext): boolean {
+  const { node } = ctx;
+  if (node.opType !== 'Conv') return false;
+  const w = ctx.value(node.inputs[1]).dims.slice(2);
+  return w.some((k) => k > 1);
 }
 
 function addArrays(a: Float32Array, b: Float32Array): Float32Array {

@@ -15,21 +15,37 @@ export interface Lowering {
   transposed(b: GraphBuilder, g: string, w: WeightMod, xs: string[]): string[];
 }
 
-/** Modified copies of constant weights (w⁺, w⁻, w + γw⁺ …), made once per node and modifier. */
+/** Modified copies of constant weights (w⁺, w⁻, w + γw⁺ …), made once per node and modifier. Weights fed at
+ * every run are kept; those copied into a kernel graph (`keep` false) only until `endCompile`, since the
+ * session holds its own copy. */
 export class WeightStore {
   private readonly cache = new Map<string, Float32Array>();
-  get(node: string, role: string, base: Float32Array, m: WeightMod, scale = 1): Float32Array {
+  private readonly transient = new Map<string, Float32Array>();
+  get(node: string, role: string, base: Float32Array, m: WeightMod, scale = 1, keep = true): Float32Array {
     if (m.key === 'id' && scale === 1) return base;
     const key = `${node}\u0000${role}\u0000${m.key}\u0000${scale}`;
-    let w = this.cache.get(key);
+    let w = this.cache.get(key) ?? this.transient.get(key);
     if (!w) {
       w = modify(base, m, scale);
-      this.cache.set(key, w);
+      (keep ? this.cache : this.transient).set(key, w);
     }
     return w;
   }
+  /** Another array made from the weights (a flipped copy …), under the same keep/transient policy. */
+  derived(key: string, make: () => Float32Array, keep: boolean): Float32Array {
+    let w = this.cache.get(key) ?? this.transient.get(key);
+    if (!w) {
+      w = make();
+      (keep ? this.cache : this.transient).set(key, w);
+    }
+    return w;
+  }
+  endCompile(): void {
+    this.transient.clear();
+  }
   clear(): void {
     this.cache.clear();
+    this.transient.clear();
   }
 }
 
@@ -91,21 +107,30 @@ function lowerConv(ctx: NodeContext, store: WeightStore): Lowering | null {
   const W = f32(w);
   const B = node.inputs[2] ? f32(ctx.value(node.inputs[2])) : null;
   const attrs = { group, kernel_shape: kernel, strides, dilations: dil, pads: [...pads.begin, ...pads.end] };
-  const weight = (b: GraphBuilder, m: WeightMod) => b.constant(`W:${m.key}`, () => f32t(w.dims, store.get(node.name, 'W', W, m)));
+  // 1×1 kernels: weights fed at every run (no copy in the session, quick to create; onnxruntime's NCHWc
+  // layout gains nothing there). Spatial kernels: initializers, so that onnxruntime reorders them for NCHWc.
+  const fed = kernel.every((k) => k === 1);
+  const tensorOf = (dims: number[], make: () => Float32Array) => (b: GraphBuilder, key: string) =>
+    (fed ? b.feed(key, f32t(dims, make())) : b.constant(key, () => f32t(dims, make())));
+  const weight = (b: GraphBuilder, m: WeightMod) => tensorOf([...w.dims], () => store.get(node.name, 'W', W, m, 1, fed))(b, `W:${m.key}`);
   const eff = kernel.map((k, d) => (k - 1) * dil[d]);
   const asConv = strides.every((s) => s === 1) && eff.every((e, d) => e >= pads.begin[d] && e >= pads.end[d]);
+  const flipped = (b: GraphBuilder, m: WeightMod) => {
+    const C = w.dims[1] * group;
+    const make = () => store.derived(`${node.name}\u0000flip\u0000${m.key}`, () => flipTranspose(store.get(node.name, 'W', W, m, 1, false), w.dims, group), fed);
+    return tensorOf([C, w.dims[0] / group, ...w.dims.slice(2)], make)(b, `Wt:${m.key}`);
+  };
   return {
     live: [0],
     hasBias: B !== null,
     forward(b, [xv], m, bm) {
       const ins = [xv, weight(b, m)];
-      if (B && bm) ins.push(b.constant(`B:${bm.key}`, () => f32t([B.length], store.get(node.name, 'B', B, bm))));
+      if (B && bm) ins.push(b.constant(`B:${bm.key}`, () => f32t([B.length], store.get(node.name, 'B', B, bm, 1, false))));
       return b.op('Conv', ins, attrs);
     },
     transposed(b, g, m) {
       if (asConv) {
-        const C = w.dims[1] * group;
-        const wf = b.constant(`Wt:${m.key}`, () => f32t([C, w.dims[0] / group, ...w.dims.slice(2)], flipTranspose(store.get(node.name, 'W', W, m), w.dims, group)));
+        const wf = flipped(b, m);
         const p = [...eff.map((e, d) => e - pads.begin[d]), ...eff.map((e, d) => e - pads.end[d])];
         return [b.op('Conv', [g, wf], { group, kernel_shape: kernel, strides, dilations: dil, pads: p })];
       }
