@@ -1,7 +1,8 @@
 /** Node-only: audits — explain every input in a folder (recursively), write per-input files, summary.csv,
- * summary.json and index.html. Resumable: an input whose record (written last, atomically) matches the
- * current settings and whose files are all there is not explained again. Inputs that cannot be explained
- * are recorded with the reason and the audit goes on. */
+ * summary.json and index.html; with `evaluate`, also measure every map's faithfulness (region-perturbation
+ * AOPC, and localisation where the input has a ground-truth sidecar). Resumable: an input whose record
+ * (written last, atomically) matches the current settings and whose files are all there is not explained
+ * again. Inputs that cannot be explained are recorded with the reason and the audit goes on. */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -11,10 +12,11 @@ import { ModelMetadata, boundsOf } from '../metadata';
 import { openModel, readMetadata } from '../node';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
+import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
 import { AUDIT_MARKER, FileWriteError, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
 import { Method, explainInput, imageOptionsFor, loadInput, methodsFor, withImageBounds } from './input';
 import { ExplanationRecord, writeInputFiles } from './record';
-import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
+import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
 
 export interface AuditOptions {
   model: string;
@@ -45,6 +47,11 @@ export interface AuditOptions {
   force?: boolean;
   /** stop after the current input; the summary is written with complete: false */
   signal?: AbortSignal;
+  /** region-perturbation evaluation of every map (`true`: MoRF, 4×4 regions, all of them, zeros); adds AOPC
+   * per order, and relevance mass accuracy and the pointing game for inputs with a NAME.mask.npy or
+   * NAME.box.json beside them, to the records and summaries. Part of the settings key: records made without
+   * it (or with other settings) are redone. */
+  evaluate?: boolean | AuditEvaluationOptions;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
   /** told about assumptions made (e.g. ImageNet preprocessing for a model without metadata) */
@@ -104,13 +111,14 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
   const p = (f?: string) => (f === undefined ? undefined : relDir ? `${relDir}/${f}` : f);
   const record = `${stemRel}.record.json`;
   if (rec.error !== undefined) return [{ input: rel, status: 'error', error: rec.error, record, files: {}, methods: {}, resumed }];
+  const evaluation = (e?: MethodEvaluation) => (e ? { aopc: e.aopc, massAccuracy: e.massAccuracy, pointingHit: e.pointingHit } : {});
   return rec.samples.map((s) => ({
     input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
     prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
-    record, files: { input: p(s.files.input), grid: p(s.files.grid) }, resumed,
+    record, files: { input: p(s.files.input), grid: p(s.files.grid) }, resumed, groundTruth: rec.groundTruth,
     methods: Object.fromEntries(s.methods.map((m) => [m.title, {
       composite: m.composite, relevanceSum: m.conservation.inputRelevance, conservationError: m.conservation.absorbed,
-      files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) },
+      files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) }, ...evaluation(m.evaluation),
     }])),
   }));
 }
@@ -153,10 +161,22 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
   const explainer = opts.explainer ?? openModel(opts.model);
+  let perturber: ReturnType<typeof batchedExplainer> | null = null;
   const started = new Date();
   const t0 = Date.now();
   try {
     const imageOptions = imageOptionsFor(explainer, meta, opts.image, opts.notice);
+    let evaluation;
+    try {
+      evaluation = evaluationSettings(opts.evaluate, imageOptions);
+    } catch (e) {
+      throw new AuditError((e as Error).message);
+    }
+    if (evaluation) {
+      const d = explainer.graph.inputs[0]?.dims;
+      if (d && d.length !== 4) throw new AuditError(`evaluate: region perturbation needs image-shaped inputs [N, C, H, W]; ${explainer.source} takes [${d.join('x')}]`);
+      if (imageOptions.layout === 'NHWC') throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
+    }
     methods = withImageBounds(methods, imageOptions);
     for (const m of methods) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
     const outDims = explainer.graph.outputs[0]?.dims;
@@ -167,12 +187,17 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
     await removeStaleTemporaries(out); // left by a killed run
-    const rels = await listInputs(folder, { exclude: [out] });
+    const rels = withoutSidecars(await listInputs(folder, { exclude: [out] })); // NAME.mask.npy beside NAME.png is a ground truth
     const stems = outputStems(rels);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'logit',
       imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
+      ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
     });
+    if (evaluation) {
+      perturber = batchedExplainer(explainer);
+      if (perturber.actions.length) opts.notice?.(`the model has a fixed batch size of 1; the perturbed copies run with a symbolic batch (${perturber.actions.join('; ')}), checked against single runs`);
+    }
     const rowsByInput: AuditRow[][] = [];
     const progress: AuditProgress = { total: rels.length, done: 0, ok: 0, failed: 0, resumed: 0, elapsedMs: 0, rate: 0, etaMs: null, finished: false };
     let explained = 0, explainMs = 0, lastSummary = Date.now();
@@ -183,6 +208,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
         version: 1, model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
         outputRelevance: opts.outputRelevance ?? 'logit', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
         counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
+        evaluation: evaluation ? { settings: evaluation, methods: evaluationMeans(inputs, titles, evaluation.orders) } : undefined,
         inputs,
       };
       await writeFileAtomic(summaryFiles.json, JSON.stringify(s, null, 2));
@@ -200,7 +226,9 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       const relDir = path.posix.dirname(stemRel) === '.' ? '' : path.posix.dirname(stemRel);
       const dir = path.join(out, ...relDir.split('/').filter(Boolean));
       const stem = path.posix.basename(stemRel);
-      const fingerprint = createHash('sha256').update(settings).update(`\n${rel}\n${statKey(abs)}`).digest('hex').slice(0, 20);
+      const truth = evaluation ? sidecarsOf(abs) : null; // a changed ground truth redoes the input
+      const fingerprint = createHash('sha256').update(settings).update(`\n${rel}\n${statKey(abs)}`)
+        .update(truth ? `\n${statKey(truth.mask)}\n${statKey(truth.box)}` : '').digest('hex').slice(0, 20);
       const prev = opts.force ? null : previous(out, stemRel, fingerprint);
       let rows: AuditRow[];
       const t = Date.now();
@@ -214,10 +242,23 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
         try {
           const input = await loadInput(abs, imageOptions);
           const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
-          record = await writeInputFiles(dir, stem, ie, { model: opts.model, labels, render: opts.render, grid: opts.grid, npy: opts.npy, inputName: rel, fingerprint });
+          let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
+          if (evaluation && perturber) {
+            const truth = readGroundTruth(abs);
+            groundTruth = truth && path.relative(folder, truth.file).split(path.sep).join('/');
+            try {
+              await perturber.check(input.tensor);
+            } catch (e) {
+              throw new AuditError(`evaluate: ${(e as Error).message}`); // the model cannot be evaluated in batches: stop
+            }
+            scores = await evaluateInput(perturber.explainer, ie, evaluation, truth?.region, truth?.file);
+          }
+          record = await writeInputFiles(dir, stem, ie, {
+            model: opts.model, labels, render: opts.render, grid: opts.grid, npy: opts.npy, inputName: rel, fingerprint, evaluation: scores, groundTruth,
+          });
         } catch (e) {
-          if (e instanceof FileWriteError) throw e; // the output folder is at fault, not the input
-          const reason = (e as Error).message.split(abs).join(rel);
+          if (e instanceof FileWriteError || e instanceof AuditError) throw e; // the output folder or the model is at fault, not the input
+          const reason = (e as Error).message.split(abs).join(rel).split(folder + path.sep).join('');
           record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'logit', samples: [], fingerprint, error: reason };
           await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
         }
@@ -245,6 +286,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     onProgress?.({ ...progress });
     return result;
   } finally {
+    if (perturber && perturber.explainer !== explainer) await perturber.explainer.release();
     if (!opts.explainer) await explainer.release();
   }
 }

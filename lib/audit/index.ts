@@ -4,7 +4,9 @@ export { IMAGENET_PREPROCESSING, assumesImageNet, explainImage, explainInput, im
 export type { ExplainImageOptions, ExplainInputOptions, ImageExplanation, InputExplanation, InputView, LoadedInput, Method, MethodResult } from './input';
 export { GRID_CELL, comparisonRows, slug, writeInputFiles } from './record';
 export type { ConservationRecord, ExplanationRecord, MethodRecord, SampleRecord, WriteOptions } from './record';
-export { href, indexHtml, summaryCsv } from './report';
-export type { AuditMethodResult, AuditRow, AuditSummary } from './report';
+export { evaluationMeans, href, indexHtml, summaryCsv } from './report';
+export type { AuditEvaluation, AuditMethodResult, AuditRow, AuditSummary, EvaluationMeans } from './report';
+export { EvaluationError, batchedExplainer, blackReplacement, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
+export type { AuditEvaluationOptions, EvaluationSettings, MethodEvaluation } from './evaluation';
 export { AuditError, audit, outputStems } from './audit';
 export type { AuditOptions, AuditProgress, AuditResult } from './audit';

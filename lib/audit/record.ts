@@ -8,6 +8,7 @@ import { CompositeOptions } from '../plan/composites';
 import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { encodePng } from '../render/jimp';
+import type { MethodEvaluation } from './evaluation';
 import { InputExplanation, MethodResult } from './input';
 import { writeFileAtomic } from './files';
 
@@ -39,6 +40,8 @@ export interface MethodRecord {
   details?: Record<string, unknown>;
   /** written files, relative to the record's folder */
   files: { heatmap?: string; overlay?: string; relevance?: string };
+  /** audits with evaluation: AOPC per perturbation order, and localisation with a ground truth */
+  evaluation?: MethodEvaluation;
 }
 
 export interface SampleRecord {
@@ -64,6 +67,8 @@ export interface ExplanationRecord {
   samples: SampleRecord[];
   /** set by audits: what the record was made from (rerun skips it when unchanged) */
   fingerprint?: string;
+  /** audits with evaluation: the ground-truth sidecar file used (NAME.mask.npy or NAME.box.json), as given */
+  groundTruth?: string;
   /** an input that could not be explained */
   error?: string;
 }
@@ -82,6 +87,10 @@ export interface WriteOptions {
   /** input name recorded (default the input's file) */
   inputName?: string;
   fingerprint?: string;
+  /** evaluation results per sample and method (in the order of the explanation's results) */
+  evaluation?: MethodEvaluation[][];
+  /** the ground-truth file recorded */
+  groundTruth?: string;
 }
 
 /** Safe file-name part for a method title. */
@@ -183,7 +192,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
           node: p.node, op: p.op, rule: p.rule, source: p.source,
           params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
         })),
-        conservation: c, details: res.details, files,
+        conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
       });
     }
     if (wantGrid && wantImages) {
@@ -196,7 +205,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   const record: ExplanationRecord = {
     version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
     preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: results.find((r) => r.explanation)?.explanation?.outputRelevance ?? 'logit', samples,
-    fingerprint: opts.fingerprint,
+    fingerprint: opts.fingerprint, groundTruth: opts.groundTruth,
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
   return record;

@@ -1,12 +1,33 @@
 /** `onnx-lrp audit MODEL FOLDER --out DIR`: explain every input in a folder, with a progress bar; writes
- * per-input heatmaps and records, summary.csv, summary.json and index.html. Calls `audit()` from the library. */
+ * per-input heatmaps and records, summary.csv, summary.json and index.html; `--evaluate` adds the
+ * region-perturbation AOPC (and localisation with ground truth) of every map. Calls `audit()` from the library. */
 import * as path from 'path';
-import { AuditError, audit, readMetadata } from '../../lib';
+import { AuditError, AuditEvaluationOptions, AuditSummary, ORDERS, Order, audit, readMetadata } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, parse, parseImageFlags, parseLabels, parseMethods,
-  parseOutputRelevance, parseRenderFlags, singleTarget,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, number, numbers, parse, parseImageFlags, parseLabels,
+  parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
 } from './common';
 import { ProgressBar, formatDuration } from './progress';
+
+const EVALUATE_USAGE = `faithfulness (the region perturbation of 'onnx-lrp evaluate', per input and method):
+  --evaluate             replace the regions of every input in order of each map's relevance, re-run the model
+                         (batched) and record the AOPC per input and method in the records, summary.csv
+                         (METHOD:aopc_ORDER columns, after the others), summary.json (also the means per method)
+                         and index.html (a table of mean AOPC per method; each thumbnail's AOPC). An input with a
+                         ground truth beside it, NAME.mask.npy ([H, W], [N, H, W] or [N, 1, H, W], non-zero
+                         inside) or NAME.box.json ([x0, y0, x1, y1], x1/y1 exclusive), in the model input's
+                         pixels, also gets relevance mass accuracy and the pointing game (NAME.mask.npy is not
+                         an input). Records made without --evaluate or with other settings are redone.
+  --orders LIST          morf,lerf,random (default morf)
+  --patch P              region size in pixels (default 4)
+  --regions N            regions replaced in total (default: all)
+  --per-step K           regions replaced per step (default 1)
+  --replacement R        zeros (0 in the model's input space) | mean (per image and channel) | blur | uniform |
+                         black (the lowest pixel value after preprocessing) | a number | one per channel
+                         (default zeros)
+  --score S              logit (default) or probability (softmax of the target)
+  --tolerance PX         pointing-game tolerance in pixels (default 0)
+  --seed S               seeds random orders, ties and uniform replacement (default 0)`;
 
 const USAGE = `usage: onnx-lrp audit MODEL FOLDER --out DIR [options]
 
@@ -22,6 +43,8 @@ ${METHOD_USAGE}
   --force                explain every input again, ignoring earlier results in DIR
   --quiet                no progress bar
 
+${EVALUATE_USAGE}
+
 ${IMAGE_USAGE}
 
 ${RENDER_USAGE}
@@ -29,9 +52,60 @@ ${RENDER_USAGE}
 exit codes: 0 every input explained, 1 some inputs failed or the model/run failed, 2 usage error,
 130 interrupted (Ctrl-C stops after the current input; the summary is written).`;
 
+export const EVALUATE_FLAGS = {
+  evaluate: { type: 'boolean' }, orders: { type: 'string' }, patch: { type: 'string' }, regions: { type: 'string' }, 'per-step': { type: 'string' },
+  replacement: { type: 'string' }, score: { type: 'string' }, tolerance: { type: 'string' }, seed: { type: 'string' },
+} as const;
+
+/** --evaluate and its settings (the flag names of `onnx-lrp evaluate`); the settings without --evaluate are a usage error. */
+export function parseEvaluateFlags(v: Values): AuditEvaluationOptions | undefined {
+  const given = Object.keys(EVALUATE_FLAGS).filter((f) => f !== 'evaluate' && v[f] !== undefined);
+  if (!v.evaluate) {
+    if (given.length) throw new UsageError(`--${given[0]} is an evaluation setting: add --evaluate`);
+    return undefined;
+  }
+  const int = (flag: string, min: number): number | undefined => {
+    const n = number(v[flag] as string | undefined, `--${flag}`);
+    if (n !== undefined && (!Number.isInteger(n) || n < min)) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${v[flag]}'`);
+    return n;
+  };
+  const orders = v.orders === undefined ? undefined : String(v.orders).split(',').map((s) => s.trim()).filter(Boolean) as Order[];
+  if (orders) {
+    if (!orders.length) throw new UsageError(`--orders expects a list of ${ORDERS.join(', ')}`);
+    for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
+    if (new Set(orders).size !== orders.length) throw new UsageError(`--orders lists an order twice: ${v.orders}`);
+  }
+  const score = v.score as string | undefined;
+  if (score !== undefined && score !== 'logit' && score !== 'probability') throw new UsageError(`--score must be 'logit' or 'probability', got '${score}'`);
+  const rep = v.replacement as string | undefined;
+  const replacement = rep === undefined ? undefined
+    : ['zeros', 'mean', 'blur', 'uniform', 'black'].includes(rep) ? (rep as AuditEvaluationOptions['replacement']) : numbers(rep, '--replacement');
+  return {
+    orders, patch: int('patch', 1), steps: int('regions', 1), perStep: int('per-step', 1), replacement, score: score as 'logit' | 'probability' | undefined,
+    tolerance: int('tolerance', 0), seed: int('seed', 0),
+  };
+}
+
+const fmt = (x: number | null | undefined, d = 3) => (x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
+
+/** Mean AOPC per method and order (and localisation), as printed after an evaluated audit. */
+export function evaluationTable(s: AuditSummary): string {
+  const ev = s.evaluation!;
+  const loc = Object.values(ev.methods).some((m) => m.localized > 0);
+  const w = Math.max(8, ...s.methods.map((m) => m.length));
+  const cols = [...ev.settings.orders.map((o) => `AOPC ${o}`), ...(loc ? ['mass acc', 'pointing'] : []), 'rows'];
+  const lines = [[`${'method'.padEnd(w)}`, ...cols.map((c) => c.padStart(11))].join(' ')];
+  for (const m of s.methods) {
+    const x = ev.methods[m];
+    const cells = [...ev.settings.orders.map((o) => fmt(x?.aopc[o])), ...(loc ? [fmt(x?.massAccuracy), fmt(x?.pointingAccuracy)] : []), String(x?.rows ?? 0)];
+    lines.push([m.padEnd(w), ...cells.map((c) => c.padStart(11))].join(' '));
+  }
+  return lines.join('\n');
+}
+
 export async function auditCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
+    ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [model, folder, ...rest] = positionals;
   if (!model || !folder) throw new UsageError(`missing ${model ? 'FOLDER' : 'MODEL and FOLDER'}\n\n${USAGE}`);
@@ -41,6 +115,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   if (path.resolve(out) === path.resolve(folder)) throw new UsageError('--out must not be the input folder');
   const meta = readMetadata(model, v.metadata as string | undefined);
   const { methods, options } = parseMethods(v, meta);
+  const evaluate = parseEvaluateFlags(v);
   const bar = v.quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
   const ac = new AbortController();
   const onSigint = () => {
@@ -56,11 +131,11 @@ export async function auditCommand(argv: string[]): Promise<void> {
       model, folder, out, methods, options, target: singleTarget(v), outputRelevance: parseOutputRelevance(v), metadata: meta,
       notice: (msg: string) => console.error(`onnx-lrp: ${msg}`),
       labels: parseLabels(v, meta), image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
-      npy: !v['no-npy'], force: !!v.force, signal: ac.signal,
+      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate,
     }, (p) => bar?.update(p));
   } catch (e) {
     bar?.done();
-    if (e instanceof AuditError && /output folder must not be|no composite|titles must differ/.test(e.message)) throw new UsageError(e.message);
+    if (e instanceof AuditError && /output folder must not be|no composite|titles must differ|^evaluate: (unknown|no perturbation|an order|score|patch|steps|perStep|seed|tolerance|replacement)/.test(e.message)) throw new UsageError(e.message);
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
@@ -69,6 +144,10 @@ export async function auditCommand(argv: string[]): Promise<void> {
   if (!v.quiet) {
     console.log(`${c.inputs} inputs in ${formatDuration(Date.now() - t0)}: ${c.ok} explained, ${c.failed} failed${c.resumed ? `, ${c.resumed} kept from an earlier run` : ''}`);
     for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.input}: ${r.error}`);
+    if (result.evaluation) {
+      const st = result.evaluation.settings;
+      console.log(`faithfulness (${st.patch}x${st.patch} regions, replacement ${JSON.stringify(st.replacement)}, score ${st.score}; means over the rows):\n${evaluationTable(result)}`);
+    }
     console.log(`report: ${result.files.html}\nsummary: ${result.files.csv}, ${result.files.json}`);
   }
   if (!result.complete) {

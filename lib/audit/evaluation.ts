@@ -1,0 +1,201 @@
+/** Node-only: faithfulness evaluation inside an audit (`audit --evaluate`). For every explained input and every
+ * method, region perturbation (lib/evaluate's `perturbationCurve`, batched through the explainer's `predict`)
+ * gives the AOPC per order; an input with a ground-truth sidecar file (NAME.mask.npy or NAME.box.json beside
+ * NAME.png / NAME.npy) also gets relevance mass accuracy and the pointing game (lib/evaluate's `localization`). */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Explainer } from '../explain';
+import { checkDynamicBatch, dynamicBatch } from '../evaluate/batch';
+import { Box, Region, localization } from '../evaluate/localization';
+import { ORDERS, Order, Replacement, perturbationCurve } from '../evaluate/perturbation';
+import { ImageInputOptions } from '../io/image';
+import { readNpy } from '../node';
+import { float32 } from '../tensor';
+import { InputExplanation } from './input';
+
+/** `audit({ evaluate })`: region-perturbation settings (the names and defaults of `onnx-lrp evaluate`, except
+ * that only MoRF is run unless `orders` says otherwise). */
+export interface AuditEvaluationOptions {
+  /** default ['morf'] */
+  orders?: Order[];
+  /** region size in pixels (default 4) */
+  patch?: number;
+  /** regions replaced in total (default: all) */
+  steps?: number;
+  /** regions replaced per step (default 1) */
+  perStep?: number;
+  /** default 'zeros' (0 in the model's input space); 'black' is the lowest pixel value after the audit's
+   * preprocessing (its value range, mean and std) */
+  replacement?: Replacement | 'black';
+  /** Gaussian σ of the 'blur' replacement (default: half the region) */
+  blurSigma?: number;
+  /** the score tracked: the target logit (default) or its softmax probability */
+  score?: 'logit' | 'probability';
+  /** seeds random orders, ties and 'uniform' replacement (default 0; the same for every input) */
+  seed?: number;
+  /** pointing-game tolerance in pixels (default 0) */
+  tolerance?: number;
+  /** rows per onnxruntime run (default 256) */
+  batchSize?: number;
+}
+
+/** The settings used, every default filled in ('black' resolved to numbers); recorded in summary.json and part
+ * of the audit's settings key (changing one redoes the inputs). */
+export interface EvaluationSettings {
+  orders: Order[];
+  patch: number;
+  steps: number | null;
+  perStep: number;
+  replacement: Replacement;
+  blurSigma: number | null;
+  score: 'logit' | 'probability';
+  seed: number;
+  tolerance: number;
+  batchSize: number;
+}
+
+/** One method's evaluation for one sample, kept in the input's record. */
+export interface MethodEvaluation {
+  /** per order: 1/(L+1) Σ_k (f(x⁰) − f(xᵏ)) for this sample */
+  aopc: Partial<Record<Order, number>>;
+  /** with a ground-truth mask or box: share of the positive (channel-summed) relevance inside (null: no positive relevance) */
+  massAccuracy?: number | null;
+  /** with a ground-truth mask or box: 1 when the map's maximum lies inside (within the tolerance), else 0 */
+  pointingHit?: number;
+}
+
+export class EvaluationError extends Error {
+  override name = 'EvaluationError';
+}
+
+const positiveInt = (v: number | undefined, what: string, def: number, min = 1): number => {
+  const n = v ?? def;
+  if (!Number.isInteger(n) || n < min) throw new EvaluationError(`evaluate: ${what} must be an integer ≥ ${min}, got ${v}`);
+  return n;
+};
+
+/** The pixel value of black after preprocessing: (lo − mean) / std, one number, or one per channel. */
+export function blackReplacement(imageOptions: ImageInputOptions): number | number[] {
+  const lo = imageOptions.valueRange?.[0] ?? 0;
+  const mean = imageOptions.mean ?? [0], std = imageOptions.std ?? [1];
+  const n = Math.max(mean.length, std.length);
+  const v = [...Array(n).keys()].map((c) => (lo - (mean[mean.length === 1 ? 0 : c] ?? 0)) / (std[std.length === 1 ? 0 : c] ?? 1));
+  return v.length === 1 ? v[0] : v;
+}
+
+/** `evaluate: true | {…}` → settings with defaults; null when there is no evaluation. */
+export function evaluationSettings(e: boolean | AuditEvaluationOptions | undefined, imageOptions: ImageInputOptions): EvaluationSettings | null {
+  if (!e) return null;
+  const o: AuditEvaluationOptions = e === true ? {} : e;
+  const orders = o.orders ?? ['morf'];
+  if (!orders.length) throw new EvaluationError('evaluate: no perturbation order given');
+  for (const k of orders) if (!ORDERS.includes(k)) throw new EvaluationError(`evaluate: unknown order '${k}' (${ORDERS.join(', ')})`);
+  if (new Set(orders).size !== orders.length) throw new EvaluationError(`evaluate: an order is listed twice: ${orders.join(',')}`);
+  const score = o.score ?? 'logit';
+  if (score !== 'logit' && score !== 'probability') throw new EvaluationError(`evaluate: score must be 'logit' or 'probability', got '${score}'`);
+  let replacement: Replacement;
+  const r = o.replacement ?? 'zeros';
+  if (r === 'black') replacement = blackReplacement(imageOptions);
+  else if (typeof r === 'number' || (Array.isArray(r) && r.every((x) => typeof x === 'number'))) {
+    if ((Array.isArray(r) ? r : [r]).some((x) => !Number.isFinite(x))) throw new EvaluationError(`evaluate: replacement values must be finite numbers, got ${JSON.stringify(r)}`);
+    replacement = r;
+  } else if (r === 'zeros' || r === 'mean' || r === 'blur' || r === 'uniform') replacement = r;
+  else throw new EvaluationError(`evaluate: unknown replacement '${String(r)}' (zeros, mean, blur, uniform, black, a number or one per channel)`);
+  if (o.blurSigma !== undefined && !(o.blurSigma > 0)) throw new EvaluationError(`evaluate: blurSigma must be > 0, got ${o.blurSigma}`);
+  return {
+    orders: [...orders], patch: positiveInt(o.patch, 'patch', 4), steps: o.steps === undefined ? null : positiveInt(o.steps, 'steps', 1),
+    perStep: positiveInt(o.perStep, 'perStep', 1), replacement, blurSigma: o.blurSigma ?? null, score,
+    seed: positiveInt(o.seed, 'seed', 0, 0), tolerance: positiveInt(o.tolerance, 'tolerance', 0, 0), batchSize: positiveInt(o.batchSize, 'batchSize', 256),
+  };
+}
+
+/** Ground-truth sidecar names for an input path: NAME.mask.npy and NAME.box.json beside NAME.EXT. */
+export function sidecarsOf(file: string): { mask: string; box: string } {
+  const stem = file.slice(0, file.length - path.extname(file).length);
+  return { mask: `${stem}.mask.npy`, box: `${stem}.box.json` };
+}
+
+/** Drops ground-truth masks (NAME.mask.npy beside an input NAME.EXT) from a list of relative input paths. */
+export function withoutSidecars(rels: string[]): string[] {
+  const masks = new Set(rels.map((r) => sidecarsOf(r).mask.toLowerCase()));
+  return rels.filter((r) => !masks.has(r.toLowerCase()));
+}
+
+/** The ground truth of an input: its NAME.mask.npy (a mask [H, W], [N, H, W] or [N, 1, H, W], non-zero inside, in
+ * the model input's pixels) or NAME.box.json ([x0, y0, x1, y1] in the model input's pixels, x1/y1 exclusive; a
+ * list of boxes, one per sample; or {"box": …}); undefined when it has none. */
+export function readGroundTruth(file: string): { file: string; region: Region } | undefined {
+  const { mask, box } = sidecarsOf(file);
+  const hasMask = fs.existsSync(mask), hasBox = fs.existsSync(box);
+  if (hasMask && hasBox) throw new EvaluationError(`${file}: both ${path.basename(mask)} and ${path.basename(box)} are there; keep one ground truth`);
+  if (hasMask) {
+    try {
+      return { file: mask, region: readNpy(mask) };
+    } catch (e) {
+      const m = (e as Error).message;
+      throw new EvaluationError(m.includes(mask) ? m : `${mask}: ${m}`);
+    }
+  }
+  if (!hasBox) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(box, 'utf8'));
+  } catch (e) {
+    throw new EvaluationError(`${box}: ${(e as NodeJS.ErrnoException).code ? `cannot read (${(e as NodeJS.ErrnoException).code})` : `not valid JSON (${(e as Error).message})`}`);
+  }
+  if (json && typeof json === 'object' && !Array.isArray(json) && 'box' in json) json = (json as { box: unknown }).box;
+  const isBox = (b: unknown): b is Box => Array.isArray(b) && b.length === 4 && b.every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (isBox(json)) return { file: box, region: json };
+  if (Array.isArray(json) && json.length && json.every(isBox)) return { file: box, region: json as Box[] };
+  throw new EvaluationError(`${box}: expected a box [x0, y0, x1, y1] in pixels of the model input, a list of boxes (one per sample), or {"box": …}`);
+}
+
+/** A copy of `explainer` that runs batches when its graph has a fixed batch of 1 (lib/evaluate's
+ * `dynamicBatch`), or `explainer` itself; `check` compares a batch against single runs once. */
+export function batchedExplainer(explainer: Explainer): { explainer: Explainer; actions: string[]; check: (x: ReturnType<typeof float32>) => Promise<void> } {
+  const { graph, actions } = dynamicBatch(explainer.graph);
+  if (!actions.length) return { explainer, actions, check: async () => undefined };
+  const derived = explainer.derive(graph, explainer.source);
+  let checked = false;
+  return {
+    explainer: derived, actions,
+    check: async (x) => {
+      if (checked) return;
+      const per = x.data.length / (x.dims[0] ?? 1);
+      const two = new Float32Array(2 * per);
+      two.set((x.data as Float32Array).subarray(0, per));
+      for (let i = 0; i < per; i++) two[per + i] = 0.5 * two[i];
+      await checkDynamicBatch(explainer, derived, float32([2, ...x.dims.slice(1)], two));
+      checked = true;
+    },
+  };
+}
+
+/** Evaluates every method's map of one explained input: `result[sample][method]`. The perturbation explains the
+ * classes the methods explained (their targets); `perturber` runs the perturbed copies (batched). */
+export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, region?: Region, regionFile?: string): Promise<MethodEvaluation[][]> {
+  const x = ie.input.tensor;
+  if (x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
+  const N = x.dims[0];
+  const out: MethodEvaluation[][] = [...Array(N).keys()].map(() => ie.results.map(() => ({ aopc: {} })));
+  for (const [m, res] of ie.results.entries()) {
+    for (const order of settings.orders) {
+      const c = await perturbationCurve(perturber, x, res.relevance, {
+        order, patch: settings.patch, steps: settings.steps ?? undefined, perStep: settings.perStep, replacement: settings.replacement,
+        blurSigma: settings.blurSigma ?? undefined, score: settings.score, seed: settings.seed, batchSize: settings.batchSize, target: res.targets,
+      });
+      c.aopcPerSample.forEach((a, s) => { out[s][m].aopc[order] = a; });
+    }
+    if (region) {
+      let loc;
+      try {
+        loc = localization(res.relevance, region, { tolerance: settings.tolerance });
+      } catch (e) {
+        throw new EvaluationError(`${regionFile ?? ie.input.file}: ${(e as Error).message}`);
+      }
+      loc.massAccuracy.forEach((v, s) => { out[s][m].massAccuracy = Number.isNaN(v) ? null : v; });
+      loc.pointingHits.forEach((v, s) => { out[s][m].pointingHit = v; });
+    }
+  }
+  return out;
+}
