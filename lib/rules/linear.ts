@@ -31,10 +31,6 @@ export interface RuleOps<T> {
   any(z: T, R: T, sign: 1 | -1): boolean;
   /** the layer has a bias */
   readonly hasBias: boolean;
-  /** take x·w⁻ + b⁻ as z − (x·w⁺ + b⁺) (b⁺ + b⁻ = b) instead of another modified forward, when z is known.
-   * Saves a convolution; exact in real arithmetic, but the float32 difference loses digits where the two parts
-   * nearly cancel (the reference computes the sum directly). */
-  readonly derive?: boolean;
 }
 
 /** The values a rule sees, in the executor's representation. */
@@ -182,10 +178,8 @@ export function alphaBeta(p: RuleParams = {}, name = 'alphaBeta'): LinearRule {
     let out: typeof R = await signedBackward(ops, xp, xn, sp, mod.pos, mod.neg);
     if (alpha !== 1) out = ops.scale(out, alpha);
     if (beta !== 0) {
-      const derived = ops.derive && layer.z !== undefined && xn === null && !(p.zeroBias && ops.hasBias);
-      const zn = derived ? ops.sub(layer.z!, zp) : await signedForward(ops, xp, xn, mod.neg, mod.pos, biasMod(p.zeroBias, mod.neg));
-      // a derived sum may round to the wrong side of 0: keep the sign select there
-      const sn = ops.quotient(R, zn, eps, signs && !derived ? { sign: -1 } : undefined);
+      const zn = await signedForward(ops, xp, xn, mod.neg, mod.pos, biasMod(p.zeroBias, mod.neg));
+      const sn = ops.quotient(R, zn, eps, signs ? { sign: -1 } : undefined);
       const rn = await signedBackward(ops, xp, xn, sn, mod.neg, mod.pos);
       out = ops.sub(out, ops.scale(rn, beta));
     }

@@ -24,10 +24,6 @@ interface Compiled {
 
 export interface OrtExecutorOptions {
   threads?: number;
-  /** derive sums from the forward pass's z where a rule allows it (RuleOps.derive: α-β's negative part as
-   * z − z⁺, one convolution less). Off by default: the float32 difference moved relevance maps by up to 7e-6
-   * (relative L2) on the golden models, too close to the 1e-5 the engines are held to. */
-  derive?: boolean;
 }
 
 /** Ops whose output is ≥ 0 whatever the input, and ops that keep the sign of their input(s). */
@@ -84,7 +80,7 @@ export class OrtExecutor implements KernelExecutor {
         const outputs = outs.map((o) => b.output(o));
         const bytes = b.bytes();
         this.store.endCompile();
-        const session = await this.backend.create(bytes, { threads: this.opts.threads ?? 0, spinning: false, arena: process.env.ARENA === '1' });
+        const session = await this.backend.create(bytes, { threads: this.opts.threads ?? 0, spinning: false, arena: false, layout });
         return { session, inputs: new Set(b.usedInputs().map((i) => i.name)), fixed: b.fixedFeeds, outputs };
       })();
       this.compiled.set(key, c);
@@ -124,7 +120,7 @@ export class OrtExecutor implements KernelExecutor {
       const xNames = xs.map((t, i) => b.input(`x${i}`, [BATCH, ...t.dims.slice(1)]));
       const zName = b.input('z', [BATCH, ...z.dims.slice(1)]);
       const rName = b.input('R', [BATCH, ...z.dims.slice(1)]);
-      const ops = new SymbolicOps(b, low, xNames, xs.map((t) => t.dims), new Set(zPositive ? [zName] : []), this.opts.derive ?? false);
+      const ops = new SymbolicOps(b, low, xNames, xs.map((t) => t.dims), new Set(zPositive ? [zName] : []));
       return rule.lrp(ops, { x: xNames, z: [zName], nonNegative }, [rName]);
     }, needsLayout(ctx));
     if (!k) return null;

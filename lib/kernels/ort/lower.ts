@@ -179,7 +179,7 @@ function lowerMatMul(ctx: NodeContext, store: WeightStore): Lowering | null {
   const a = ctx.value(node.inputs[0]);
   const bT = ctx.value(node.inputs[1]);
   if (bT.dims.length !== 2 || bT.dtype !== 'float32' || a.dims.length < 2) return null;
-  const [K, M] = bT.dims;
+  const M = bT.dims[1];
   const Bd = f32(bT);
   const bias = node.inputs[2] ? f32(ctx.value(node.inputs[2])) : null;
   if (bias && bias.length !== M) return null;
@@ -195,7 +195,6 @@ function lowerMatMul(ctx: NodeContext, store: WeightStore): Lowering | null {
       if (a.dims.length === 2) return [b.op('Gemm', [g, weight(b, m)], { transB: 1 })];
       const g2 = b.op('Reshape', [g, b.ints([-1, M])]);
       const r = b.op('Gemm', [g2, weight(b, m)], { transB: 1 });
-      void K;
       return [b.op('Reshape', [r, b.op('Shape', [xv])])];
     },
   };

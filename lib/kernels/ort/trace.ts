@@ -9,7 +9,6 @@ export type Sym = string[];
 
 export class SymbolicOps implements RuleOps<Sym> {
   readonly hasBias: boolean;
-  readonly derive: boolean;
 
   constructor(
     private readonly b: GraphBuilder,
@@ -19,10 +18,8 @@ export class SymbolicOps implements RuleOps<Sym> {
     private readonly xDims: (readonly number[])[],
     /** values known to be ≥ 0 */
     private readonly nonNegative: ReadonlySet<string> = new Set(),
-    derive = false,
   ) {
     this.hasBias = low.hasBias;
-    this.derive = derive;
   }
 
   async forward(x: Sym, w: WeightMod, bias: WeightMod | null): Promise<Sym> {
