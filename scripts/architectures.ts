@@ -5,7 +5,8 @@
  * - torchvision architectures exported by scripts/export_torchvision.py into the cache
  *   ($ONNX_LRP_CACHE/torchvision, default ~/.cache/onnx-lrp/torchvision), explained on their batch-2 sample.
  * Each model is explained with epsilon_plus_flat and epsilon_gamma_box (bounds ±3). Results go to
- * docs/architectures.json, which `npm run ops-table` turns into the README's table of verified architectures.
+ * docs/architectures.json (merged with the rows of models not run), and the README's table of verified
+ * architectures is regenerated from it (scripts/ops-table.ts).
  *
  *   npm run architectures [-- --only resnet50,googlenet] [--no-onnx-light] [--no-torchvision] [--json FILE]
  *
@@ -267,6 +268,13 @@ async function main(argv: string[]) {
   fs.mkdirSync(path.dirname(json), { recursive: true });
   fs.writeFileSync(json, writeResults(merged));
   console.log(`${results.length} explanations in ${fmt((Date.now() - t0) / 1000, 0)} s → ${path.relative(process.cwd(), json)}`);
+  if (path.resolve(json) === RESULTS_FILE) {
+    // keep the README's table of verified architectures in step (what npm run ops-table does)
+    const { README, renderReadme } = await import('./ops-table');
+    const text = fs.readFileSync(README, 'utf8');
+    const next = renderReadme(text);
+    if (next !== text) { fs.writeFileSync(README, next); console.log('README.md: tables rewritten'); }
+  }
   if (failures.length) {
     console.log(`${failures.length} failed:\n  ${failures.join('\n  ')}`);
     process.exitCode = 1;
