@@ -2,8 +2,8 @@
  * LRN, variadic Sum, Concat branches, ShuffleNet's Reshape/Transpose channel shuffle, Caffe2's
  * BatchNorm + Mul + Add, Dropout, a final Softmax) with seeded random weights in place of their
  * `ConstantOfShape` fills, explained at their native 224×224 with epsilon_plus_flat and epsilon_gamma_box.
- * CI runs the models that fit its time budget; `npm run architectures` runs all nine (and the torchvision
- * exports) and records the conservation numbers the README shows. */
+ * `npm run architectures` runs the same (and the torchvision exports) and records the conservation numbers
+ * the README shows. */
 import { expect } from 'chai';
 import { loadModelFile } from '../../lib/node';
 import { Graph, Node } from '../../lib/ir/graph';
@@ -13,9 +13,20 @@ import { calibrateWeights, fillRandomWeights, kindOf, randomInput, roleOf } from
 import { checkExplanation } from '../helpers/architectures';
 import { needShared } from '../helpers/paths';
 
-/** The onnx-light models CI explains. ZFNet-512 repeats AlexNet's ops, and VGG-19's 140 M parameters take a
- * minute to fill and calibrate: `npm run architectures` explains them. */
-export const CI_ONNX_LIGHT = ['bvlc_alexnet', 'squeezenet', 'shufflenet', 'inception_v1', 'inception_v2', 'resnet50', 'densenet121'];
+/** What each graph contains, as the plan must show it: op → rule (under epsilon_plus_flat, first layer aside),
+ * and ops the canonizers must have removed. */
+const EXPECTED: Record<string, { rules: Record<string, string>; gone: string[] }> = {
+  bvlc_alexnet: { rules: { LRN: 'pass', MaxPool: 'gradient', Reshape: 'gradient', Gemm: 'epsilon' }, gone: ['Dropout', 'Softmax'] },
+  densenet121: { rules: { Concat: 'gradient', BatchNormalization: 'pass', Mul: 'pass', Add: 'pass', AveragePool: 'norm', GlobalAveragePool: 'norm' }, gone: [] },
+  inception_v1: { rules: { Concat: 'gradient', LRN: 'pass', AveragePool: 'norm', Gemm: 'epsilon' }, gone: ['Dropout', 'Softmax'] },
+  // Caffe2's BatchNorm + Mul + Add after every Conv: merged into it (merge-batchnorm, fold-scale, fold-bias-add)
+  inception_v2: { rules: { Concat: 'gradient', AveragePool: 'norm', Conv: 'zPlus' }, gone: ['BatchNormalization', 'Mul', 'Add', 'Softmax'] },
+  resnet50: { rules: { Sum: 'norm', AveragePool: 'norm', Conv: 'zPlus' }, gone: ['BatchNormalization', 'Softmax'] },
+  shufflenet: { rules: { Reshape: 'gradient', Transpose: 'gradient', Concat: 'gradient', Sum: 'norm', AveragePool: 'norm' }, gone: ['BatchNormalization', 'Softmax'] },
+  squeezenet: { rules: { Concat: 'gradient', GlobalAveragePool: 'norm' }, gone: ['Dropout', 'Softmax'] },
+  vgg19: { rules: { MaxPool: 'gradient', Gemm: 'epsilon' }, gone: ['Dropout', 'Softmax'] },
+  zfnet512: { rules: { LRN: 'pass', Gemm: 'epsilon' }, gone: ['Softmax'] },
+};
 
 describe('real architectures: ONNX light graphs with seeded random weights (224×224)', function () {
   this.timeout(300000);
@@ -86,13 +97,9 @@ describe('real architectures: ONNX light graphs with seeded random weights (224�
     });
   });
 
+  // all nine in CI: ~45 s with the onnxruntime engine (VGG-19's 140 M parameters: 16 s and 4 GB at peak)
   for (const name of ONNX_LIGHT) {
-    const inCi = CI_ONNX_LIGHT.includes(name);
-    it(`${name}: explains end to end with epsilon_plus_flat and epsilon_gamma_box${inCi ? '' : ' (npm run architectures; skipped here)'}`, async function () {
-      if (!inCi && process.env.ONNX_LRP_ALL_ARCHITECTURES !== '1') {
-        console.log(`      (skipped in CI for time: npm run architectures explains ${name}, or set ONNX_LRP_ALL_ARCHITECTURES=1)`);
-        this.skip();
-      }
+    it(`${name}: explains end to end with epsilon_plus_flat and epsilon_gamma_box`, async function () {
       needShared(this, `${ONNX_LIGHT_DIR}/${name}.onnx`);
       const p = await prepareOnnxLight(name);
       // calibrated: activations neither vanish nor explode with depth (the extremes are layers whose trained
@@ -102,7 +109,17 @@ describe('real architectures: ONNX light graphs with seeded random weights (224�
       expect(m.last, `${name}: the logits' E[y²]`).to.be.within(0.25, 4);
       expect(m.min, `${name}: smallest Conv/Gemm output E[y²]`).to.be.above(1e-3);
       expect(m.max, `${name}: largest Conv/Gemm output E[y²]`).to.be.below(1e3);
-      const results = await explainAll('onnx-light', p, (r, composite) => checkExplanation(r, `${name} ${composite}`));
+      const results = await explainAll('onnx-light', p, (r, composite) => {
+        checkExplanation(r, `${name} ${composite}`);
+        if (composite !== 'epsilon_plus_flat') return;
+        const entries = r.plan.entries.filter((e) => !e.first);
+        for (const [op, rule] of Object.entries(EXPECTED[name].rules)) {
+          const got = [...new Set(entries.filter((e) => e.op === op).map((e) => e.rule))];
+          expect(got, `${name}: rules of its ${op} nodes`).to.deep.equal([rule]);
+        }
+        const ops = new Set(r.plan.entries.map((e) => e.op));
+        for (const op of EXPECTED[name].gone) expect(ops.has(op), `${name}: ${op} left after the canonizers`).to.equal(false);
+      });
       for (const r of results) console.log(`      ${resultLine(r)}`);
     });
   }
