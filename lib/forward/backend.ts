@@ -10,7 +10,8 @@ export interface InferenceSession {
 export interface SessionOptions {
   /** intra-op threads (0: the engine's default) */
   threads?: number;
-  /** let idle worker threads spin for the next run (default true); off for the many small kernel sessions */
+  /** let worker threads spin after a run, waiting for the next (default true); off for the many small kernel
+   * sessions, whose idle workers would compete with the next session's */
   spinning?: boolean;
   /** keep freed memory in a per-session arena (default true); off for the many small kernel sessions */
   arena?: boolean;
