@@ -58,6 +58,13 @@ function input(batch: number): Float32Array {
   return x;
 }
 
+/** Peak RSS of this process in MB. /proc/self/status VmHWM belongs to the process's own memory map, which
+ * execve starts afresh; getrusage's maxrss would carry the parent's peak over fork+exec. */
+function peakRssMB(): number {
+  const m = /VmHWM:\s*(\d+)\s*kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : process.resourceUsage().maxRSS / 1024;
+}
+
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -68,7 +75,8 @@ type Child =
   | { kind: 'create'; model: string; threads: number }
   | { kind: 'first'; model: string; threads: number; composite: string }
   | { kind: 'rss-forward'; model: string; threads: number; batch: number }
-  | { kind: 'rss-lrp'; model: string; threads: number; batch: number; composite: string };
+  | { kind: 'rss-lrp'; model: string; threads: number; batch: number; composite: string }
+  | { kind: 'all-outputs'; model: string };
 
 async function child(c: Child): Promise<unknown> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -76,7 +84,7 @@ async function child(c: Child): Promise<unknown> {
   const lib = await import('../lib');
   const file = path.join(CACHE, `${c.model}.onnx`);
   const options = { low: LOW, high: HIGH };
-  const sessionOpts = { intraOpNumThreads: c.threads, interOpNumThreads: 1 };
+  const sessionOpts = { intraOpNumThreads: 'threads' in c ? c.threads : 0, interOpNumThreads: 1 };
   switch (c.kind) {
     case 'create': {
       const t = performance.now();
@@ -104,14 +112,18 @@ async function child(c: Child): Promise<unknown> {
       const x = new ort.Tensor('float32', input(c.batch), [c.batch, 3, 224, 224]);
       let kept = await s.run({ [s.inputNames[0]]: x });
       kept = await s.run({ [s.inputNames[0]]: x });
-      return { maxRssMB: process.resourceUsage().maxRSS / 1024, outputs: Object.keys(kept).length };
+      return { maxRssMB: peakRssMB(), outputs: Object.keys(kept).length };
     }
     case 'rss-lrp': {
       const e = lib.openModel(file, { threads: c.threads });
       const x = { dtype: 'float32' as const, dims: [c.batch, 3, 224, 224], data: input(c.batch) };
       await e.explain(x, { composite: c.composite, options });
       await e.explain(x, { composite: c.composite, options });
-      return { maxRssMB: process.resourceUsage().maxRSS / 1024 };
+      return { maxRssMB: peakRssMB() };
+    }
+    case 'all-outputs': {
+      await writeAllOutputs(c.model);
+      return { file: allOutputsFile(c.model) };
     }
     case 'timing': {
       const s = await ort.InferenceSession.create(file, sessionOpts);
@@ -221,9 +233,10 @@ async function main() {
     const table: Record<string, Record<string, { ms: number; ratio: number; perInput: number }>> = {};
     let timing: Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
     if (want('timing')) {
-      timing = runChild({ kind: 'timing', model, batches: args.batches, rounds: args.rounds, threads: args.threads });
+      // one process per batch size: kernels for batches keep memory arenas, which would crowd the other size
+      timing = Object.assign({}, ...args.batches.map((b) => runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, threads: args.threads })));
       for (const b of args.batches) {
-        const t = timing[`batch${b}`];
+        const t = timing![`batch${b}`];
         // the denominator: the faster of the two forward configurations
         const fwd = Math.min(t.forward.median, t.forwardNoSpin.median);
         table[b] = {};
@@ -248,7 +261,7 @@ async function main() {
     // peak RSS, one configuration per process
     const memory: Record<string, Record<string, number>> = {};
     if (want('memory')) {
-      await writeAllOutputs(model);
+      runChild({ kind: 'all-outputs', model }); // in a child: loading the model would raise this process's RSS
       for (const b of args.batches) {
         memory[b] = { forwardAll: runChild({ kind: 'rss-forward', model, threads: args.threads, batch: b }).maxRssMB };
         for (const comp of COMPOSITES) memory[b][comp] = runChild({ kind: 'rss-lrp', model, threads: args.threads, batch: b, composite: comp }).maxRssMB;

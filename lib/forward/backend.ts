@@ -13,7 +13,7 @@ export interface SessionOptions {
   /** let worker threads spin after a run, waiting for the next (default true); off for the many small kernel
    * sessions, whose idle workers would compete with the next session's */
   spinning?: boolean;
-  /** keep freed memory in a per-session arena (default true); off for the many small kernel sessions */
+  /** keep freed memory in a per-session arena (default true) */
   arena?: boolean;
   /** let the engine change the memory layout (onnxruntime's NCHWc convolutions; default true). Off where
    * the reorders at the graph's edges cost more than they save (1×1 convolutions, elementwise graphs). */
