@@ -66,6 +66,8 @@ export function loadModelFile(file: string): LoadedModel {
 export interface OpenOptions {
   canonize?: CanonizeOptions | false;
   threads?: number;
+  /** 'ort' (default): LRP steps lowered to onnxruntime; 'reference': the plain TypeScript kernels */
+  engine?: 'ort' | 'reference';
 }
 
 /** Loads, canonizes and prepares a model file for explaining (onnxruntime-node). */

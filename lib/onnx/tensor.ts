@@ -39,10 +39,28 @@ const BYTES: Record<string, number> = {
   int32: 4, uint32: 4, int64: 8, uint64: 8,
 };
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function fromRaw(dtype: DType, raw: Uint8Array, n: number, what: string): TypedArray {
   const width = BYTES[dtype];
   if (raw.byteLength !== n * width) {
     throw new Error(`${what}: raw_data holds ${raw.byteLength} bytes, the shape needs ${n * width} (${n} × ${width})`);
+  }
+  if (LITTLE_ENDIAN && dtype !== 'float16') {
+    // one block copy (ONNX raw_data is little-endian, as is every platform Node runs on)
+    const copy = Uint8Array.prototype.slice.call(raw).buffer; // a copy even when raw is a Node Buffer (whose slice shares memory)
+    switch (dtype) {
+      case 'float32': return new Float32Array(copy);
+      case 'float64': return new Float64Array(copy);
+      case 'int8': return new Int8Array(copy);
+      case 'uint8': case 'bool': return new Uint8Array(copy);
+      case 'int16': return new Int16Array(copy);
+      case 'uint16': return new Uint16Array(copy);
+      case 'int32': return new Int32Array(copy);
+      case 'uint32': return new Uint32Array(copy);
+      case 'int64': return new BigInt64Array(copy);
+      case 'uint64': return new BigUint64Array(copy);
+    }
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = typedArrayFor(dtype, n);
