@@ -21,6 +21,7 @@ import { ortBackend } from '../lib/forward/ort';
 import { loadModelFile } from '../lib/node';
 import { onnx } from '../lib/onnx/proto';
 import { unsupportedNodes } from '../lib/ops/registry';
+import { Rng, mulberry32 } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { crashReason, errorKind, isClearError } from './robustness';
 
@@ -29,18 +30,11 @@ export const SEED_DIRS = [path.join(ROOT, 'models'), path.join(ROOT, 'spec/fixtu
 
 // ---- seeded randomness ------------------------------------------------------------------------------------
 
-export type Rng = () => number;
+export type { Rng } from '../lib/random';
 
 /** mulberry32 */
 export function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 function caseRng(seed: number, index: number): Rng {

@@ -13,18 +13,12 @@
  * Node-free and browser-safe; used by spec/e2e/architectures.spec.ts and scripts/architectures.ts. */
 import { Graph, Node } from '../lib/ir/graph';
 import { foldConstants } from '../lib/canonize/constants';
+import { mulberry32 } from '../lib/random';
 import { Tensor, float32, toNumbers } from '../lib/tensor';
 
 /** mulberry32: a small deterministic PRNG returning numbers in [0, 1). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** Standard normal samples (Box–Muller) from a uniform PRNG. */

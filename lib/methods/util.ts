@@ -1,20 +1,14 @@
 /** Small helpers shared by the attribution methods and the evaluation: a seeded PRNG, batch slicing and
  * stacking, targets, bilinear upsampling of 2-D maps. Browser-safe. */
 import { Explainer } from '../explain';
+import { mulberry32 } from '../random';
 import { Tensor, float32, sizeOf } from '../tensor';
 
 export type F32Tensor = Tensor & { data: Float32Array };
 
-/** mulberry32: a small deterministic PRNG returning numbers in [0, 1). */
+/** mulberry32 (lib/random.ts), its seed mixed with the golden ratio: numbers in [0, 1). */
 export function prng(seed: number): () => number {
-  let a = (seed >>> 0) ^ 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32((seed >>> 0) ^ 0x9e3779b9);
 }
 
 /** Standard normal samples (Box–Muller) from a uniform PRNG. */

@@ -5,7 +5,7 @@ import { Node } from '../ir/graph';
 import { avgPoolKernel, meanKernel, reduceKernel } from '../kernels/pool';
 import { WindowTable, resolvePads, windowTable } from '../kernels/window';
 import { toNumbers } from '../tensor';
-import { OpDef, NodeContext, attrInt, attrInts, attrString, f32, fail, strides } from './op';
+import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, f32, fail } from './op';
 
 /** Per output position: taps that fall inside the input or its declared pads (count_include_pad divisor). */
 function paddedCounts(inSpatial: number[], outSpatial: number[], kernel: number[], st: number[], dil: number[], padB: number[], padE: number[]): Float64Array {
@@ -82,20 +82,7 @@ function reduceAxes(ctx: NodeContext): number[] {
 
 function reduceMap(dims: readonly number[], axes: number[]): { map: Int32Array; outSize: number; count: number } {
   const keep = dims.map((d, i) => (axes.includes(i) ? 1 : d));
-  const outS = strides(keep);
-  const inS = strides(dims);
-  const n = dims.reduce((a, b) => a * b, 1);
-  const map = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let o = 0;
-    for (let d = 0; d < dims.length; d++) {
-      const c = Math.floor(rem / inS[d]);
-      rem -= c * inS[d];
-      if (!axes.includes(d)) o += c * outS[d];
-    }
-    map[i] = o;
-  }
+  const map = broadcastMap(keep, dims); // each input element → the kept element it reduces into
   const count = axes.reduce((a, d) => a * dims[d], 1);
   return { map, outSize: keep.reduce((a, b) => a * b, 1), count };
 }

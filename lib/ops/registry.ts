@@ -22,7 +22,7 @@ export function findOp(opType: string, domain = ''): OpDef | undefined {
   return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
 }
 
-export function opFor(node: Node, graph: Graph): OpDef {
+export function opFor(node: Node, graph: Pick<Graph, 'opsets'>): OpDef {
   const d = findOp(node.opType, node.domain);
   if (!d) {
     const dom = node.domain || 'ai.onnx';

@@ -42,7 +42,7 @@ function perSample(r: Float32Array, batch: number, sums: Map<Float32Array, numbe
   return s;
 }
 
-function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor>): NodeContext {
+export function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor>): NodeContext {
   return {
     node,
     opset: graph.opsets[node.domain] ?? graph.opsets[''],
@@ -59,7 +59,7 @@ function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor
 /** Relevance for each input of `node` (null where none flows). */
 async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[], exec?: KernelExecutor): Promise<(Float32Array | null)[]> {
   const { node } = ctx;
-  const op = opFor(node, { opsets: { '': ctx.opset } } as unknown as Graph);
+  const op = opFor(node, { opsets: { [node.domain]: ctx.opset } });
   const live = liveInputs(ctx);
   const R = rOut[0];
   switch (entry.category) {

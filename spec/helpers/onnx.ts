@@ -5,6 +5,8 @@ import * as path from 'path';
 import { expect } from 'chai';
 import { Graph, GraphSpec, Node, ValueInfo, AttrValue, Dim } from '../../lib/ir/graph';
 import { saveModel } from '../../lib/onnx/save';
+import { mulberry32 } from '../../lib/random';
+import { contextFor } from '../../lib/propagate/core';
 import { ortBackend } from '../../lib/forward/ort';
 import { NodeContext } from '../../lib/ops/op';
 import { DType, Tensor, float32, sizeOf } from '../../lib/tensor';
@@ -14,14 +16,7 @@ import { onnx } from '../../lib/onnx/proto';
 
 /** mulberry32: a small deterministic PRNG returning numbers in [0, 1). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 export type Rng = () => number;
@@ -205,19 +200,7 @@ export async function runNode(rng: Rng, opType: string, inputs: In[], attrs: Rec
 }
 
 /** The NodeContext lib/propagate/core.ts builds: forward values first, then the graph's constants. */
-export function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string, Tensor>): NodeContext {
-  return {
-    node,
-    opset: graph.opsets[node.domain] ?? graph.opsets[''],
-    value(name) {
-      const v = values.get(name) ?? graph.constant(name);
-      if (!v) throw new Error(`node '${node.name}' (${node.opType}): no value for input '${name}'`);
-      return v;
-    },
-    has: (name) => values.has(name) || graph.isConstant(name),
-    isConstant: (name) => graph.isConstant(name),
-  };
-}
+export { contextFor };
 
 // ---- comparisons ---------------------------------------------------------------------------------------
 
