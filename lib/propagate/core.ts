@@ -133,7 +133,6 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const conservation: NodeConservation[] = [];
   const sums = new Map<Float32Array, number[]>();
-  const adds: Promise<unknown>[] = [];
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k];
     const entry = byNode.get(node.name);
@@ -145,15 +144,14 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     const sumIn = new Array<number>(batch).fill(0);
     for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { sumIn[s] += v; });
     const sumOut = new Array<number>(batch).fill(0);
-    rIn.forEach((r, i) => {
+    for (const [i, r] of rIn.entries()) {
       const name = node.inputs[i];
-      if (!r || !name || graph.isConstant(name)) return;
+      if (!r || !name || graph.isConstant(name)) continue;
       perSample(r, batch, sums).forEach((v, s) => { sumOut[s] += v; });
       const acc = rel.get(name);
-      if (acc) adds.push(exec ? exec.add(acc, r).then((sum) => { rel.set(name, sum); }) : Promise.resolve(rel.set(name, addArrays(acc, r))));
-      else rel.set(name, r);
-    });
-    await Promise.all(adds.splice(0));
+      // one add at a time: a node may read the same value twice (Add(x, x)), and each add must see the last
+      rel.set(name, acc ? (exec ? await exec.add(acc, r) : addArrays(acc, r)) : r);
+    }
     conservation.push({ node: node.name, op: node.opType, rule: entry.rule, in: sumIn, out: sumOut });
   }
   conservation.reverse();
