@@ -76,6 +76,7 @@ export class Explainer {
   private executor: OrtExecutor | null = null;
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
+  private aliasCache?: Map<string, string>;
 
   private constructor(
     readonly source: string,
@@ -124,7 +125,7 @@ export class Explainer {
 
   /** The forward for an explanation: the lean session when the engine is onnxruntime and the plan allows it. */
   private async forwardFor(feeds: Record<string, Tensor>, plan: RulePlan, engine: Engine): Promise<Map<string, Tensor>> {
-    const aliases = reluAliases(this.graph);
+    const aliases = (this.aliasCache ??= reluAliases(this.graph)); // the graph is read-only: once
     if (engine !== 'ort' || aliases.size === 0 || !aliasesFor(this.graph, plan, aliases)) return this.forward(feeds);
     for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
     if (!this.lean) {

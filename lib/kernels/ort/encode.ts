@@ -1,6 +1,8 @@
 /** ONNX bytes for onnxruntime with the large initializers copied once, straight from their typed arrays.
  * The graph without them goes through lib/onnx/save.ts; the initializers follow as a second `graph` field of
- * the ModelProto, which protobuf parsers merge into the first (repeated fields are concatenated). saveModel
+ * the ModelProto, which onnxruntime's protobuf parser merges into the first (repeated fields are concatenated).
+ * For onnxruntime only: protobufjs (lib/onnx/load.ts) keeps the last `graph` field instead of merging, so these
+ * bytes do not load back into the IR; saveModel's do. saveModel
  * copies every weight twice (TensorProto, then the writer), which for a 500 MB model costs about a second.
  * Browser-safe. */
 import { Graph } from '../../ir/graph';
