@@ -27,6 +27,8 @@ const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
 const ENGINES: Engine[] = ['reference', 'ort'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
+  let worst = 0;
+  after(() => console.log(`      largest relative L2 against the golden maps: ${worst.toExponential(1)}`));
   it('has golden files', () => expect(goldens.length).to.be.greaterThan(5));
   for (const gf of goldens) {
     const g: Golden = JSON.parse(fs.readFileSync(path.join(DIR, gf), 'utf8'));
@@ -44,7 +46,9 @@ describe('golden relevance (independent PyTorch reference)', () => {
             const logits = g.logits.flat();
             expect(relL2(r.output.data, logits)).to.be.below(1e-5);
             const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;
-            expect(relL2(r.relevance.data, ref), 'relative L2 of the input relevance').to.be.below(1e-4);
+            const err = relL2(r.relevance.data, ref);
+            worst = Math.max(worst, err);
+            expect(err, 'relative L2 of the input relevance').to.be.below(1e-4);
             // per-sample input sums
             r.conservation.inputRelevance.forEach((s, k) => expect(s).to.be.closeTo(c.inputSum[k], 1e-4 * Math.max(1, Math.abs(c.inputSum[k]))));
             // per-layer sums: what each linear layer (forward order) returns to its input
