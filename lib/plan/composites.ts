@@ -42,7 +42,7 @@ const box = (o: CompositeOptions): RuleChoice => {
   if (o.low === undefined || o.high === undefined) {
     throw new Error('composite epsilon_gamma_box needs the input bounds low and high (the normalised input range; --low/--high, or from the model metadata)');
   }
-  return { rule: 'zBox', params: { low: o.low, high: o.high, ...bias(o) } };
+  return { rule: 'zBox', params: { low: o.low, high: o.high } };   // zBox has no bias (b − b⁺ − b⁻ = 0)
 };
 
 export const COMPOSITES: Readonly<Record<string, Composite>> = {

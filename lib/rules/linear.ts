@@ -192,17 +192,20 @@ export function zPlus(p: RuleParams = {}): LinearRule {
   return alphaBeta({ ...p, alpha: 1, beta: 0 }, 'zPlus');
 }
 
-/** Generalized gamma: contributions whose sign matches sign(z_k) are amplified by γ. */
+/** Generalized gamma: contributions whose sign matches sign(z_k) are amplified by γ. As in Zennit 0.5.1's `Gamma`,
+ * the branch is chosen by the layer's own z_k, bias included even with zeroBias (its fifth output is `NoMod()`
+ * without `zero_params`); zeroBias drops the bias from the amplified sums only. */
 export function gamma(p: RuleParams = {}): LinearRule {
   const g = checkNumber('gamma', 'gamma', p.gamma ?? 0.25, 0);
   const eps = checkNumber('gamma', 'epsilon', p.epsilon ?? DEFAULT_STABILIZER, 0);
   const up = mod.gammaPos(g);
   const down = mod.gammaNeg(g);
-  // on the kept entries, the amplified sums have the sign of z (when x ≥ 0 and the bias moves with them)
   return linearRule('gamma', { gamma: g, epsilon: eps, zeroBias: !!p.zeroBias }, async (ops, layer, R) => {
-    const z = await ownZ(ops, layer, p.zeroBias);
+    const z = await ownZ(ops, layer, false);
     const [xp, xn] = split(ops, layer);
-    const signs = eps > 0 && xn === null;
+    // on the kept entries the amplified sums have the sign of z when x ≥ 0 and the bias moves with them; with
+    // zeroBias the mask keeps the bias and the sums do not, so a sum may have the other sign (or be 0)
+    const signs = eps > 0 && xn === null && !(p.zeroBias && ops.hasBias);
     // z > 0: x⁺ through w + γw⁺, x⁻ through w + γw⁻, bias b + γb⁺
     const zPos = await signedForward(ops, xp, xn, up, down, biasMod(p.zeroBias, up));
     const sPos = ops.quotient(R, zPos, eps, { keep: { z, sign: 1 }, sign: signs ? 1 : undefined });
@@ -229,25 +232,27 @@ export function expandBounds(b: Bounds, dims: readonly number[], total: number, 
   return out;
 }
 
-/** zBox(low, high): R_j = Σ_k (x_j w_jk − l_j w⁺_jk − h_j w⁻_jk) / stab(Σ_j(…) + b_k) R_k. The bias enters
- * the denominator once, as in Zennit (RULES.md leaves it open). Computed as (x−l)·w⁺ + (x−h)·w⁻, the same sum
- * without the float32 cancellation of three separate products when x is near a bound. */
+/** zBox(low, high): R_j = Σ_k (x_j w_jk − l_j w⁺_jk − h_j w⁻_jk) / stab(Σ_j(…)) R_k, with no bias anywhere: Zennit
+ * 0.5.1's `ZBox` runs f(x; W, b), f(l; W⁺, b⁺) and f(h; W⁻, b⁻) and subtracts, and b − b⁺ − b⁻ = 0 (so zeroBias
+ * changes nothing). Computed as (x−l)·w⁺ + (x−h)·w⁻, the same sum without the float32 cancellation of three
+ * separate products when x is near a bound. */
 export function zBox(p: RuleParams = {}): LinearRule {
   if (p.low === undefined || p.high === undefined) throw new Error('rule zBox: needs low and high (scalars or one per input channel)');
   for (const [n, v] of [['low', p.low], ['high', p.high]] as const) {
     for (const e of typeof v === 'number' ? [v] : v) checkNumber('zBox', n, e);
   }
   const eps = checkNumber('zBox', 'epsilon', p.epsilon ?? DEFAULT_STABILIZER, 0);
-  return linearRule('zBox', { low: p.low, high: p.high, epsilon: eps, zeroBias: !!p.zeroBias }, async (ops, { x }, R) => {
+  return linearRule('zBox', { low: p.low, high: p.high, epsilon: eps }, async (ops, { x }, R) => {
     const xl = ops.sub(x, ops.bounds(p.low!, 'low'));
     const xh = ops.sub(x, ops.bounds(p.high!, 'high'));
-    const z = ops.add(await ops.forward(xl, mod.pos, biasMod(p.zeroBias, mod.id)), await ops.forward(xh, mod.neg, null));
+    const z = ops.add(await ops.forward(xl, mod.pos, null), await ops.forward(xh, mod.neg, null));
     const s = ops.quotient(R, z, eps);
     return ops.add(ops.mul(xl, await ops.transposed(s, mod.pos)), ops.mul(xh, await ops.transposed(s, mod.neg)));
   });
 }
 
-/** flat: inputs and weights as 1, bias 0: relevance spread uniformly over each receptive field. */
+/** flat: inputs and weights as 1, bias 0 (Zennit 0.5.1's `Flat` always zeroes the bias, so there is no zeroBias
+ * parameter): relevance spread uniformly over each receptive field. */
 export function flat(p: RuleParams = {}): LinearRule {
   const eps = checkNumber('flat', 'epsilon', p.epsilon ?? DEFAULT_STABILIZER, 0);
   return linearRule('flat', { epsilon: eps }, async (ops, _layer, R) => {

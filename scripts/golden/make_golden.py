@@ -311,8 +311,10 @@ def linear_rule(rule, node, x, r):
             out = out - be * (xp * vjp(wn, sn) + xn * vjp(wp, sn))
         return out
     if name == 'gamma':
+        # zennit/rules.py Gamma (0.5.1): the fifth output, NoMod() without zero_params, keeps the bias: the branch
+        # mask (outputs[4] > 0 / < 0) uses the layer's own z even with zeroBias
         g, eps = p['gamma'], p['stabilizer']
-        z = fwd(x, w) + bv(b)
+        z = fwd(x, w) + bv(node['b'])
         wP, wN = w + g * wp, w + g * wn
         zpos = fwd(xp, wP) + fwd(xn, wN) + bv(b + g * bp)
         zneg = fwd(xp, wN) + fwd(xn, wP) + bv(b + g * bn)
@@ -323,7 +325,8 @@ def linear_rule(rule, node, x, r):
     if name == 'zBox':
         eps = p['stabilizer']
         L, H = per_channel(p['low'], x, node), per_channel(p['high'], x, node)
-        s = r / stab(fwd(x, w) - fwd(L, wp) - fwd(H, wn) + bv(b), eps)
+        # zennit/rules.py ZBox (0.5.1): f(x; W, b) − f(l; W⁺, b⁺) − f(h; W⁻, b⁻), and b − b⁺ − b⁻ = 0: no bias
+        s = r / stab(fwd(x, w) - fwd(L, wp) - fwd(H, wn), eps)
         return x * vjp(w, s) - L * vjp(wp, s) - H * vjp(wn, s)
     if name == 'flat':
         ones_w = torch.ones_like(w)
@@ -411,6 +414,7 @@ def np_stab(z, eps):
 
 def np_rule(rule, W, M, b, x, r, low=None, high=None):
     name, p = rule
+    b_own = b                      # the unmodified layer (the gamma rule's branch mask keeps the bias)
     if p.get('zeroBias'):
         b = np.zeros_like(b)
     xp, xn = np.maximum(x, 0)[:, None], np.minimum(x, 0)[:, None]
@@ -427,7 +431,7 @@ def np_rule(rule, W, M, b, x, r, low=None, high=None):
         return out
     if name == 'gamma':
         g = p['gamma']
-        z = x @ W + b
+        z = x @ W + b_own
         Cpos = xp * (W + g * Wp) + xn * (W + g * Wn)
         Cneg = xp * (W + g * Wn) + xn * (W + g * Wp)
         qpos = np.where(z > 0, r / np_stab(Cpos.sum(0) + b + g * np.maximum(b, 0), p['stabilizer']), 0)
@@ -435,7 +439,7 @@ def np_rule(rule, W, M, b, x, r, low=None, high=None):
         return (Cpos * qpos).sum(1) + (Cneg * qneg).sum(1)
     if name == 'zBox':
         C = x[:, None] * W - low[:, None] * Wp - high[:, None] * Wn
-        return (C * (r / np_stab(C.sum(0) + b, p['stabilizer']))).sum(1)
+        return (C * (r / np_stab(C.sum(0), p['stabilizer']))).sum(1)
     if name == 'flat':
         return (M * (r / np_stab(M.sum(0), p['stabilizer']))).sum(1)
     if name == 'wSquare':
@@ -549,7 +553,7 @@ def make_plan(T, composite, p):
     eps, st, zb = p.get('epsilon', 1e-6), p.get('stabilizer', STAB), p.get('zeroBias', False)
     E = lambda e: ('epsilon', {'epsilon': e, 'zeroBias': zb})
     AB = lambda a, b: ('alphaBeta', {'alpha': a, 'beta': b, 'stabilizer': st, 'zeroBias': zb})
-    FLAT = ('flat', {'stabilizer': st, 'zeroBias': zb})
+    FLAT = ('flat', {'stabilizer': st})          # Zennit's Flat always drops the bias (zero_bias(zero_params))
     kinds = [n['kind'] for n in T.linear]
     first_any = 0
     first_conv = kinds.index('conv') if 'conv' in kinds else None
@@ -609,6 +613,7 @@ def case_list(bounds):
         ('epsilon_eps0.25', 'epsilon', dict(base, epsilon=0.25), 'one'),
         ('epsilon_gamma_box_perchannel', 'epsilon_gamma_box', dict(gb, low=loc, high=hic), 'logit'),
         ('epsilon_plus_zerobias', 'epsilon_plus', dict(base, zeroBias=True), 'logit'),
+        ('epsilon_gamma_box_zerobias', 'epsilon_gamma_box', dict(gb, zeroBias=True), 'logit'),
         ('gradient', 'gradient', {}, 'one'),
         ('gradient_x_input', 'gradient_x_input', {}, 'one'),
     ]
@@ -641,6 +646,7 @@ def naive_rule(rule, W, M, b, x, r, lo, hi):
     """Nested loops, straight from the formulas."""
     name, p = rule
     J, K = W.shape
+    b_own = list(b)
     if p.get('zeroBias'):
         b = [0.0] * K
     pos, neg = (lambda v: max(v, 0.0)), (lambda v: min(v, 0.0))
@@ -662,7 +668,7 @@ def naive_rule(rule, W, M, b, x, r, lo, hi):
                 terms.append((cn, dn + p['stabilizer'] * sg(dn), -p['beta']))
         elif name == 'gamma':
             g = p['gamma']
-            z = sum(x[j] * W[j, k] for j in range(J)) + b[k]
+            z = sum(x[j] * W[j, k] for j in range(J)) + b_own[k]
             if z > 0:
                 c = [pos(x[j]) * (W[j, k] + g * pos(W[j, k])) + neg(x[j]) * (W[j, k] + g * neg(W[j, k]))
                      for j in range(J)]
@@ -676,7 +682,7 @@ def naive_rule(rule, W, M, b, x, r, lo, hi):
             terms = [(c, den + p['stabilizer'] * sg(den), 1.0)]
         elif name == 'zBox':
             c = [x[j] * W[j, k] - lo[j] * pos(W[j, k]) - hi[j] * neg(W[j, k]) for j in range(J)]
-            den = sum(c) + b[k]
+            den = sum(c)
             terms = [(c, den + p['stabilizer'] * sg(den), 1.0)]
         elif name == 'flat':
             c = [M[j, k] for j in range(J)]

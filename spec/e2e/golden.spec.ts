@@ -11,7 +11,7 @@ const DIR = path.join(FIXTURES, 'golden');
 interface GoldenCase {
   id: string; composite: string; outputRelevance: 'logit' | 'one';
   params: { epsilon?: number; gamma?: number; low?: number | number[]; high?: number | number[]; zeroBias?: boolean };
-  relevance: string; inputSum: number[]; layerSums: number[][];
+  relevance: string; inputSum: number[]; layerSums: number[][]; float32Deviation?: number;
 }
 interface Golden { model: string; files: string[]; input: string; targets: number[]; logits: number[][]; cases: GoldenCase[] }
 
@@ -48,7 +48,9 @@ describe('golden relevance (independent PyTorch reference)', () => {
             const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;
             const err = relL2(r.relevance.data, ref);
             worst = Math.max(worst, err);
-            expect(err, 'relative L2 of the input relevance').to.be.below(1e-4);
+            // float32Deviation: how far the generator's own float32 run is from its float64 one, i.e. how
+            // ill-conditioned the case is (gamma with zeroBias divides by sums the mask does not see: ~1e-4)
+            expect(err, 'relative L2 of the input relevance').to.be.below(Math.max(1e-4, 5 * (c.float32Deviation ?? 0)));
             // per-sample input sums
             r.conservation.inputRelevance.forEach((s, k) => expect(s).to.be.closeTo(c.inputSum[k], 1e-4 * Math.max(1, Math.abs(c.inputSum[k]))));
             // per-layer sums: what each linear layer (forward order) returns to its input

@@ -107,7 +107,7 @@ describe('rules: properties', () => {
         const x = uniform(prng(seed), c.ref.nIn, -0.9, 0.9);
         // every term (x − l)w⁺ + (x − h)w⁻ ≥ 0.1|w|
         const R = safeRelevance(seed, c.ref.nOut, [outputSums(c, x, 'box')]);
-        const out = await createRule({ rule: 'zBox', params: { low: -1, high: 1, zeroBias: true } }).apply({ kernel: c.kernel, x, xDims: c.xDims }, R);
+        const out = await createRule({ rule: 'zBox', params: { low: -1, high: 1 } }).apply({ kernel: c.kernel, x, xDims: c.xDims }, R);
         const sOut = sum(R);
         if (sOut === 0) continue;
         const gap = relGap(sum(out), sOut, sOut);
@@ -181,7 +181,7 @@ describe('rules: properties', () => {
         seed++;
         const x = uniform(prng(seed), c.ref.nIn, -0.5, 0.5);
         const R = uniform(prng(seed + 1), c.ref.nOut, 0, 1);
-        const out = await createRule({ rule: 'zBox', params: { low: -1, high: 1, zeroBias: true } }).apply({ kernel: c.kernel, x, xDims: c.xDims }, R);
+        const out = await createRule({ rule: 'zBox', params: { low: -1, high: 1 } }).apply({ kernel: c.kernel, x, xDims: c.xDims }, R);
         const bad = out.findIndex((v) => !(v >= 0));
         expect(bad, `${c.label}: R[${bad}] = ${out[bad]}`).to.equal(-1);
       }

@@ -85,8 +85,8 @@ function contributionPass(
 const DEFAULT_EPS = 1e-6;
 
 /** Relevance at the input of the dense layer L for input x and output relevance R, per RULES.md and the
- * project's conventions (zBox: bias once in the denominator; gamma: branch from the plain z, with the bias
- * unless zeroBias; alphaBeta: b⁺ / b⁻; flat / wSquare: inputs 1 over the connectivity). */
+ * conventions of Zennit 0.5.1's code (zBox: no bias, b − b⁺ − b⁻ = 0; gamma: branch from the layer's own z, bias
+ * included even with zeroBias; alphaBeta: b⁺ / b⁻; flat: no bias; wSquare: b²; inputs 1 over the connectivity). */
 export function referenceRule(rule: RefRuleName, p: RefParams, L: DenseLayer, x: ArrayLike<number>, R: ArrayLike<number>): RefResult {
   const { nIn, nOut, W, mask } = L;
   if (x.length !== nIn) throw new Error(`reference: x has ${x.length} values, the layer ${nIn}`);
@@ -117,8 +117,9 @@ export function referenceRule(rule: RefRuleName, p: RefParams, L: DenseLayer, x:
       const g = p.gamma ?? 0.25;
       const z = new Float64Array(nOut);
       const zAbs = new Float64Array(nOut);
+      const ownBias = (k: number) => (L.bias ? L.bias[k] : 0);
       for (let k = 0; k < nOut; k++) {
-        let s = bias(k);
+        let s = ownBias(k);
         let a = Math.abs(s);
         for (let j = 0; j < nIn; j++) { s += x[j] * w(j, k); a += Math.abs(x[j] * w(j, k)); }
         z[k] = s;
@@ -140,7 +141,7 @@ export function referenceRule(rule: RefRuleName, p: RefParams, L: DenseLayer, x:
     case 'zBox': {
       const { low, high } = p;
       if (!low || !high || low.length !== nIn || high.length !== nIn) throw new Error('reference zBox: needs low and high, one per input');
-      return contributionPass(L, R, eps, (j, k) => x[j] * w(j, k) - low[j] * pos(w(j, k)) - high[j] * neg(w(j, k)), bias);
+      return contributionPass(L, R, eps, (j, k) => x[j] * w(j, k) - low[j] * pos(w(j, k)) - high[j] * neg(w(j, k)), () => 0);
     }
     case 'flat':
       return contributionPass(L, R, eps, (j, k) => mask[j * nOut + k], () => 0);

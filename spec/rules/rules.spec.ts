@@ -37,8 +37,8 @@ const CONFIGS: Config[] = [
   { label: 'gamma(0.25)', rule: 'gamma', params: { gamma: 0.25 }, takesZeroBias: true },
   { label: 'gamma(1)', rule: 'gamma', params: { gamma: 1 }, takesZeroBias: true },
   { label: 'gamma default, ε=0.05', rule: 'gamma', params: { epsilon: 0.05 }, takesZeroBias: true },
-  { label: 'zBox scalar bounds', rule: 'zBox', params: { low: -1, high: 1 }, takesZeroBias: true },
-  { label: 'zBox per-channel bounds', rule: 'zBox', params: {}, takesZeroBias: true, perChannel: true },
+  { label: 'zBox scalar bounds', rule: 'zBox', params: { low: -1, high: 1 }, takesZeroBias: false },
+  { label: 'zBox per-channel bounds', rule: 'zBox', params: {}, takesZeroBias: false, perChannel: true },
   { label: 'flat', rule: 'flat', params: {}, takesZeroBias: false },
   { label: 'flat ε=0.5', rule: 'flat', params: { epsilon: 0.5 }, takesZeroBias: false },
   { label: 'wSquare', rule: 'wSquare', params: {}, takesZeroBias: true },
@@ -184,13 +184,13 @@ describe('rules: against the float64 reference', () => {
     expect(got[1]).to.be.closeTo(-0.375 / (-1.375 - 1e-6), 1e-6);
   });
 
-  it('zBox puts the bias once into the denominator', async () => {
+  it('zBox keeps the bias out of the denominator (Zennit 0.5.1: b − b⁺ − b⁻ = 0)', async () => {
     const kernel = denseKernel(1, 2, 1, Float32Array.from([1, -1]), Float32Array.from([0.5]));
     const x = Float32Array.from([0.5, 0.25]);
     const got = await createRule({ rule: 'zBox', params: { low: 0, high: 1, epsilon: 0 } }).apply({ kernel, x, xDims: [1, 2] }, Float32Array.from([1]));
-    // terms: (x − l)w⁺ + (x − h)w⁻ = [0.5, 0.75]; denominator 1.25 + 0.5 = 1.75
-    expect(got[0]).to.be.closeTo(0.5 / 1.75, 1e-7);
-    expect(got[1]).to.be.closeTo(0.75 / 1.75, 1e-7);
+    // terms: (x − l)w⁺ + (x − h)w⁻ = [0.5, 0.75]; denominator 1.25, the bias 0.5 cancels: relevance is conserved
+    expect(got[0]).to.be.closeTo(0.5 / 1.25, 1e-7);
+    expect(got[1]).to.be.closeTo(0.75 / 1.25, 1e-7);
   });
 
   it('alphaBeta uses b⁺ in the positive and b⁻ in the negative denominator', async () => {
@@ -241,6 +241,11 @@ describe('rules: parameter checks', () => {
     expect(() => createRule({ rule: 'zero', params: { epsilon: 0.1 } })).to.throw(/epsilon/);
     expect(() => createRule({ rule: 'pass', params: { epsilon: 0.1 } })).to.throw(/epsilon/);
     expect(() => createRule({ rule: 'gamma', params: { eps: 0.1 } as RuleParams })).to.throw(/eps/);
+  });
+
+  it('flat and zBox take no zeroBias: neither has a bias to drop (Zennit 0.5.1: Flat zeroes it, ZBox cancels it)', () => {
+    expect(() => createRule({ rule: 'flat', params: { zeroBias: true } })).to.throw(/zeroBias/);
+    expect(() => createRule({ rule: 'zBox', params: { low: -1, high: 1, zeroBias: true } })).to.throw(/zeroBias/);
   });
 
   it('negative or non-finite stabilisers throw', () => {
