@@ -62,6 +62,10 @@ export const COMPOSITES: Readonly<Record<string, Composite>> = {
     conv: (o) => ({ rule: 'gamma', params: { gamma: o.gamma ?? 0.25, ...bias(o) } }), dense: (o) => eps(o),
     first: { kinds: ['conv'], choice: box },
   },
+  excitation_backprop: {
+    name: 'excitation_backprop', description: 'zPlus on every linear layer (excitation backprop, as Zennit\'s composite)', mode: 'lrp',
+    conv: zPlus, dense: zPlus,
+  },
   sequential_preset_a: {
     name: 'sequential_preset_a', description: 'iNNvestigate preset A: alphaBeta(1,0) on convolutions, epsilon(0.1) on dense layers', mode: 'lrp',
     conv: (o) => ({ rule: 'zPlus', params: { ...bias(o) } }), dense: (o) => eps(o, 0.1),

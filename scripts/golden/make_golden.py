@@ -275,7 +275,7 @@ def trace(model, x, dtype):
 # ----------------------------------------------------------------------------------------------------------
 
 def stab(z, eps):
-    """z + ε·sign₀(z), sign₀(0) = +1."""
+    """z + ε·sign₀(z), sign₀(0) = +1: zennit/core.py stabilize (0.5.1, line 94), `input + ((input == 0) + sign) * eps`."""
     return z + eps * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
 
 
@@ -289,6 +289,8 @@ def per_channel(v, x, node):
 
 
 def linear_rule(rule, node, x, r):
+    """One rule on one linear layer, following Zennit 0.5.1's zennit/rules.py (line numbers at commit 3121bb2;
+    README.md 'What Zennit 0.5.1 does, rule by rule'). zeroBias is Zennit's zero_params=['bias']."""
     name, p = rule
     w, b = node['w'], node['b']
     if p.get('zeroBias'):
@@ -300,9 +302,13 @@ def linear_rule(rule, node, x, r):
     wp, wn = w.clamp(min=0), w.clamp(max=0)
     bp, bn = b.clamp(min=0), b.clamp(max=0)
     if name == 'epsilon':
+        # rules.py Epsilon (line 97): NoMod(zero_params), out_grad / stab(outputs[0]), inputs[0] * gradients[0]
         z = fwd(x, w) + bv(b)
         return x * vjp(w, r / stab(z, p['epsilon']))
     if name == 'alphaBeta':
+        # rules.py AlphaBeta (line 214), ZPlus (line 178) = alphaBeta(1, 0): ClampMod with zero_params on the x⁺
+        # terms (b⁺ in the positive, b⁻ in the negative denominator), zero_bias(zero_params) on the x⁻ terms; the β
+        # part times 0 is skipped here (it is finite: stab never returns 0)
         a, be, eps = p['alpha'], p['beta'], p['stabilizer']
         sp = r / stab(fwd(xp, wp) + fwd(xn, wn) + bv(bp), eps)
         out = a * (xp * vjp(wp, sp) + xn * vjp(wn, sp))
@@ -311,7 +317,8 @@ def linear_rule(rule, node, x, r):
             out = out - be * (xp * vjp(wn, sn) + xn * vjp(wp, sn))
         return out
     if name == 'gamma':
-        # zennit/rules.py Gamma (0.5.1): the fifth output, NoMod() without zero_params, keeps the bias: the branch
+        # rules.py Gamma (line 125): GammaMod (line 64) param + γ·param.clamp(…) with zero_params on the x⁺ terms and
+        # zero_bias(zero_params) on the x⁻ terms; the fifth output, NoMod() without zero_params, keeps the bias: the branch
         # mask (outputs[4] > 0 / < 0) uses the layer's own z even with zeroBias
         g, eps = p['gamma'], p['stabilizer']
         z = fwd(x, w) + bv(node['b'])
@@ -325,14 +332,16 @@ def linear_rule(rule, node, x, r):
     if name == 'zBox':
         eps = p['stabilizer']
         L, H = per_channel(p['low'], x, node), per_channel(p['high'], x, node)
-        # zennit/rules.py ZBox (0.5.1): f(x; W, b) − f(l; W⁺, b⁺) − f(h; W⁻, b⁻), and b − b⁺ − b⁻ = 0: no bias
+        # rules.py ZBox (line 272): f(x; W, b) − f(l; W⁺, b⁺) − f(h; W⁻, b⁻), and b − b⁺ − b⁻ = 0: no bias
         s = r / stab(fwd(x, w) - fwd(L, wp) - fwd(H, wn), eps)
         return x * vjp(w, s) - L * vjp(wp, s) - H * vjp(wn, s)
     if name == 'flat':
+        # rules.py Flat (line 373): ones for input and weight, zero_bias(zero_params): never a bias
         ones_w = torch.ones_like(w)
         s = r / stab(fwd(torch.ones_like(x), ones_w), p['stabilizer'])
         return vjp(ones_w, s)
     if name == 'wSquare':
+        # rules.py WSquare (line 347): input ones, param ** 2 on weight and bias (the bias unless zero_params)
         s = r / stab(fwd(torch.ones_like(x), w * w) + bv(b * b), p['stabilizer'])
         return vjp(w * w, s)
     raise ValueError(name)
