@@ -3,7 +3,8 @@ import { Graph, GraphError, GraphSpec, Node, ValueInfo, Dim, AttrValue } from '.
 import { DType, Tensor } from '../tensor';
 import { checkArity } from './arity';
 import { DATA_TYPE, int, onnx } from './proto';
-import { ExternalReader, tensorFromProto } from './tensor';
+import type { ExternalReader } from './external';
+import { tensorFromProto } from './tensor';
 
 export class ModelLoadError extends Error {
   override name = 'ModelLoadError';
@@ -25,7 +26,9 @@ export interface LoadedModel {
   metadata: Record<string, string>;
 }
 
-export function decodeModel(bytes: Uint8Array, source = 'model'): onnx.ModelProto {
+/** The protobuf decode with its errors named after `source`. Not exported: the public declarations keep
+ * onnx-proto's types out (see external.ts). */
+function decodeModel(bytes: Uint8Array, source = 'model'): onnx.ModelProto {
   if (!bytes || bytes.byteLength === 0) throw new ModelLoadError(`${source}: the file is empty, not an ONNX model`);
   let model: onnx.ModelProto;
   try {

@@ -3,6 +3,10 @@ import { onnx } from 'onnx-proto';
 
 export { onnx };
 
+// int64 fields decode exactly (as Longs) only when onnx-proto's protobufjs 6 finds the `long` package, which it
+// require()s from @protobufjs/inquire's folder: package.json depends on `long` so that npm hoists one there.
+// spec/onnx/load.spec.ts reads 2^53 + 1 back.
+
 /** An int64 protobuf field (a Long or a number) as a JS number. */
 export function int(v: unknown): number {
   if (typeof v === 'number') return v;

@@ -1,10 +1,7 @@
 /** TensorProto ⇄ Tensor: every initializer encoding (raw_data, typed fields, float16, external data). */
 import { DType, Tensor, TypedArray, sizeOf } from '../tensor';
+import type { ExternalReader } from './external';
 import { DATA_TYPE, DATA_TYPE_CODE, bigint, int, onnx } from './proto';
-
-/** Reads an external-data file named in a tensor, relative to the model's folder. `expected` is the byte count
- * the tensor's shape needs: a reader refuses a file that does not hold it before reading anything. */
-export type ExternalReader = (location: string, offset: number, length: number | undefined, expected?: number) => Uint8Array;
 
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
