@@ -286,15 +286,29 @@ function boundsWarnings(graph: Graph, plan: RulePlan, feeds: Record<string, Tens
   const out: string[] = [];
   for (const e of plan.entries) {
     if (e.rule !== 'zBox' || e.params.low === undefined || e.params.high === undefined) continue;
-    const node = graph.nodes.find((n) => n.name === e.node);
-    for (const name of node?.inputs ?? []) {
-      const x = feeds[name];
+    const node = graph.node(e.node);
+    for (const name of (node?.inputs ?? []).map((v) => feedBehind(graph, v))) {
+      const x = name === undefined ? undefined : feeds[name];
       if (!x || !isFloat(x)) continue;
       const w = outsideBounds(x, e.params.low, e.params.high);
       if (w) out.push(`input '${name}': ${w.count} of ${x.data.length} values lie outside the zBox bounds of node '${e.node}' (values in [${fmtNum(w.min)}, ${fmtNum(w.max)}], bounds [${fmtBounds(e.params.low)}] to [${fmtBounds(e.params.high)}]); the zBox rule assumes low ≤ x ≤ high, so this map is unreliable: check the preprocessing or --low/--high`);
     }
   }
   return out;
+}
+
+/** Ops that move a value without changing it: the bounds of a layer behind them are the model input's. */
+const MOVES = new Set(['Flatten', 'Reshape', 'Transpose', 'Identity', 'Squeeze', 'Unsqueeze']);
+
+/** The graph input that `value` is (behind a chain of MOVES ops), if any. */
+function feedBehind(graph: Graph, value: string): string | undefined {
+  for (let v = value, k = 0; k < 16; k++) {
+    if (graph.inputs.some((i) => i.name === v)) return v;
+    const p = graph.producer(v);
+    if (!p || !MOVES.has(p.opType) || !p.inputs[0]) return undefined;
+    v = p.inputs[0];
+  }
+  return undefined;
 }
 
 const fmtNum = (v: number) => Number(v.toPrecision(4)).toString();

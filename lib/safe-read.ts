@@ -24,11 +24,13 @@ export class FileReadError extends Error {
   override name = 'FileReadError';
 }
 
+/** Bytes for messages: exact below 10 KiB, else in KiB/MiB/GiB with one decimal when not whole. */
 export function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0, v = n;
+  if (n < 10 * 1024) return `${n} bytes`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0, v = n / 1024;
   while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return u === 0 ? `${n} bytes` : `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
 }
 
 function kindOf(st: fs.Stats): string {
