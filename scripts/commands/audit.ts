@@ -147,7 +147,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const c = result.counts;
   if (!v.quiet) {
     console.log(`${c.inputs} inputs in ${formatDuration(Date.now() - t0)}: ${c.ok} explained, ${c.failed} failed${c.resumed ? `, ${c.resumed} kept from an earlier run` : ''}`);
-    for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.input}: ${r.error}`);
+    for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.error?.startsWith(`${r.input}: `) ? r.error : `${r.input}: ${r.error}`}`);
     if (result.evaluation) {
       const st = result.evaluation.settings;
       console.log(`faithfulness (${st.patch}x${st.patch} regions, replacement ${JSON.stringify(st.replacement)}, score ${st.score}; means over the rows):\n${evaluationTable(result)}`);
