@@ -35,7 +35,11 @@ export async function decodeImage(src: string | Uint8Array | ArrayBuffer, name?:
     const mp = Math.ceil(width * height / 1e6);
     img = await Jimp.fromBuffer(bytes, { 'image/jpeg': { maxResolutionInMP: mp + 1, maxMemoryUsageInMB: Math.max(512, 16 * (mp + 1)) } } as Parameters<typeof Jimp.fromBuffer>[1]);
   } catch (e) {
-    throw new Error(`${label}: cannot decode the ${kind} image: truncated or corrupt (${width}x${height} declared)`, { cause: e });
+    // a raised --max-pixels can still ask for more memory than there is: say so rather than blame the file
+    const tooBig = e instanceof RangeError || /allocat|out of range|memory|too large/i.test((e as Error).message);
+    throw new Error(tooBig
+      ? `${label}: the ${kind} image (${width}x${height} pixels) is too large to decode in memory; lower --max-pixels or shrink the image`
+      : `${label}: cannot decode the ${kind} image: truncated or corrupt (${width}x${height} declared)`, { cause: e });
   }
   const { width: w, height: h, data } = img.bitmap;
   if (w !== width || h !== height || data.length !== w * h * 4) throw new Error(`${label}: cannot decode the ${kind} image: truncated or corrupt (${width}x${height} declared, ${w}x${h} decoded)`);
