@@ -65,7 +65,7 @@ export function readFileSafe(file: string, opts: ReadOptions = {}): Buffer {
     fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : code === 'ELOOP' ? 'a loop of symbolic links' : code === 'EISDIR' ? 'a folder, not a file' : code ?? (e as Error).message;
+    const why = code === 'ENOENT' ? 'not found' : code === 'ELOOP' ? 'a loop of symbolic links' : code === 'EISDIR' ? 'a folder, not a file' : code === 'ENXIO' ? 'a socket or a device, not a regular file' : code ?? (e as Error).message;
     throw new FileReadError(`${file}: cannot read the ${what} (${why})`);
   }
   try {
