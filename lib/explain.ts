@@ -62,7 +62,13 @@ export interface Explanation {
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
   values?: Map<string, Float32Array>;
+  /** what the caller should know about this explanation (e.g. an input outside the zBox bounds); empty when none */
+  warnings: string[];
 }
+
+/** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
+ * several values of that size per layer). */
+export const DEFAULT_MAX_INPUT_ELEMENTS = 64 * 1024 ** 2;
 
 export class ExplainError extends Error {
   override name = 'ExplainError';
@@ -86,12 +92,25 @@ export class Explainer {
     private readonly backend: InferenceBackend,
     private readonly threads: number,
     readonly engine: Engine = 'ort',
+    /** largest input tensor explained, in elements */
+    readonly maxInputElements = DEFAULT_MAX_INPUT_ELEMENTS,
   ) {}
 
-  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine } = {}): Explainer {
+  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine; maxInputElements?: number } = {}): Explainer {
     const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
     if (opts.engine !== undefined && opts.engine !== 'ort' && opts.engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${opts.engine}'`);
-    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort');
+    const max = opts.maxInputElements;
+    if (max !== undefined && !(max > 0)) throw new ExplainError(`maxInputElements must be a positive number, got ${max}`);
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort', max);
+  }
+
+  /** Refuses an input of more than maxInputElements elements (symbolic dims count as 1), naming it: called on
+   * tensors before running, and by preprocessing on the declared shape before any resize allocates it. */
+  checkInputSize(name: string, dims: readonly (number | string | null)[]): void {
+    const n = dims.reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1);
+    if (n > this.maxInputElements) {
+      throw new ExplainError(`${this.source}: input '${name}' has shape ${shapeString(dims.map((d) => d ?? '?'))}, ${n.toLocaleString('en-US')} elements, above the limit of ${this.maxInputElements.toLocaleString('en-US')} (maxInputElements; --max-input-elements)`);
+    }
   }
 
   plan(opts: PlanOptions = {}): RulePlan {
@@ -142,6 +161,7 @@ export class Explainer {
   private checkInput(name: string, t: Tensor): void {
     const info = this.graph.inputs.find((i) => i.name === name);
     if (!info) throw new ExplainError(`${this.source}: the model has no input '${name}' (inputs: ${this.graph.inputs.map((i) => i.name).join(', ')})`);
+    this.checkInputSize(name, t.dims);
     if (!info.dims) return;
     const bad = info.dims.length !== t.dims.length || info.dims.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
     if (bad) {
@@ -177,7 +197,7 @@ export class Explainer {
   /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
    * e.g. the model with randomised weights for a sanity check. */
   derive(graph: Graph, source = `${this.source} (derived)`): Explainer {
-    return new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine);
+    return new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine, this.maxInputElements);
   }
 
   /** Explains one input tensor (batch first) or a map of named inputs. */
@@ -235,6 +255,7 @@ export class Explainer {
         nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
       },
       values: opts.keepAll ? prop.relevance : undefined,
+      warnings: boundsWarnings(this.graph, plan, feeds),
     };
   }
 
@@ -257,6 +278,60 @@ function nonFiniteRelevance(source: string, graph: Graph, relevance: ReadonlyMap
   const at = [...graph.nodes].reverse().find((n) => n.outputs.every(finite) && n.inputs.some((i) => i && !finite(i)));
   const where = at ? ` at node '${at.name}' (${at.opType})` : '';
   return new ExplainError(`${source}: relevance is not finite${where} (NaN or ±Inf: non-finite weights or values, or a stabiliser too small for them); try a larger epsilon`);
+}
+
+/** A warning per zBox layer reading a model input with values outside its [low, high] bounds: the rule assumes
+ * low ≤ x ≤ high, so such a map is unreliable (wrong bounds, or preprocessing other than the bounds imply). */
+function boundsWarnings(graph: Graph, plan: RulePlan, feeds: Record<string, Tensor>): string[] {
+  const out: string[] = [];
+  for (const e of plan.entries) {
+    if (e.rule !== 'zBox' || e.params.low === undefined || e.params.high === undefined) continue;
+    const node = graph.node(e.node);
+    for (const name of (node?.inputs ?? []).map((v) => feedBehind(graph, v))) {
+      const x = name === undefined ? undefined : feeds[name];
+      if (!x || !isFloat(x)) continue;
+      const w = outsideBounds(x, e.params.low, e.params.high);
+      if (w) out.push(`input '${name}': ${w.count} of ${x.data.length} values lie outside the zBox bounds of node '${e.node}' (values in [${fmtNum(w.min)}, ${fmtNum(w.max)}], bounds [${fmtBounds(e.params.low)}] to [${fmtBounds(e.params.high)}]); the zBox rule assumes low ≤ x ≤ high, so this map is unreliable: check the preprocessing or --low/--high`);
+    }
+  }
+  return out;
+}
+
+/** Ops that move a value without changing it: the bounds of a layer behind them are the model input's. */
+const MOVES = new Set(['Flatten', 'Reshape', 'Transpose', 'Identity', 'Squeeze', 'Unsqueeze']);
+
+/** The graph input that `value` is (behind a chain of MOVES ops), if any. */
+function feedBehind(graph: Graph, value: string): string | undefined {
+  for (let v = value, k = 0; k < 16; k++) {
+    if (graph.inputs.some((i) => i.name === v)) return v;
+    const p = graph.producer(v);
+    if (!p || !MOVES.has(p.opType) || !p.inputs[0]) return undefined;
+    v = p.inputs[0];
+  }
+  return undefined;
+}
+
+const fmtNum = (v: number) => Number(v.toPrecision(4)).toString();
+const fmtBounds = (b: number | readonly number[]) => (typeof b === 'number' ? [b] : [...b]).map(fmtNum).join(',');
+
+/** Values of x (NCHW-like: channel = axis 1 when the bounds are per channel) below low or above high, beyond a
+ * float32 rounding tolerance; null when all are inside. */
+function outsideBounds(x: Tensor, low: number | readonly number[], high: number | readonly number[]): { count: number; min: number; max: number } | null {
+  const data = x.data as ArrayLike<number>;
+  const C = x.dims.length > 1 ? x.dims[1] : 1;
+  const inner = x.dims.slice(2).reduce((a, d) => a * d, 1);
+  const perChannel = (b: number | readonly number[], pick: (...v: number[]) => number) =>
+    Array.from({ length: C }, (_, c) => (typeof b === 'number' ? b : b.length === C ? b[c] : pick(...b)));
+  const los = perChannel(low, Math.min), his = perChannel(high, Math.max);
+  const tols = los.map((lo, c) => 1e-4 * Math.max(1, Math.abs(his[c] - lo)));
+  let count = 0, min = Infinity, max = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const c = Math.floor(i / inner) % C, v = data[i];
+    if (!(v >= los[c] - tols[c] && v <= his[c] + tols[c])) count++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return count ? { count, min, max } : null;
 }
 
 function isTensor(v: unknown): v is Tensor {

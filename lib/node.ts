@@ -8,14 +8,27 @@ import { CanonizeOptions } from './canonize';
 import { LoadedModel, ModelLoadError, loadModel } from './onnx/load';
 import { parseNpy, encodeNpy } from './io/npy';
 import { Tensor } from './tensor';
+import { ReadLimits, readFileSafe, readJsonSafe } from './safe-read';
 
-export function loadModelFile(file: string): LoadedModel {
+/** What a file that is not an ONNX model looks like, from its first bytes: a hint when MODEL and INPUT are swapped. */
+function looksLike(bytes: Uint8Array): string | undefined {
+  const b = (i: number) => bytes[i];
+  if (b(0) === 0x89 && b(1) === 0x50 && b(2) === 0x4e && b(3) === 0x47) return 'a PNG image';
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return 'a JPEG image';
+  if (b(0) === 0x42 && b(1) === 0x4d) return 'a BMP image';
+  if (b(0) === 0x93 && String.fromCharCode(...bytes.subarray(1, 6)) === 'NUMPY') return 'a .npy tensor';
+  return undefined;
+}
+
+export function loadModelFile(file: string, limits: ReadLimits = {}): LoadedModel {
   let bytes: Uint8Array;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readFileSafe(file, { what: 'model', maxBytes: limits.maxFileSize });
   } catch (e) {
-    throw new ModelLoadError(`${file}: cannot read the model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ModelLoadError((e as Error).message);
   }
+  const kind = looksLike(bytes);
+  if (kind) throw new ModelLoadError(`${file}: this is ${kind}, not an ONNX model; are MODEL and INPUT swapped? (the model comes first)`);
   const dir = path.resolve(path.dirname(file));
   return loadModel(bytes, {
     source: file,
@@ -32,7 +45,7 @@ export function loadModelFile(file: string): LoadedModel {
         if (realRel === '..' || realRel.startsWith(`..${path.sep}`) || path.isAbsolute(realRel)) {
           throw new ModelLoadError(`${file}: external data '${location}' is a link that leaves the model's folder; refused`);
         }
-        fd = fs.openSync(real, 'r');
+        fd = fs.openSync(real, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0)); // a FIFO must not block
       } catch (e) {
         if (e instanceof ModelLoadError) throw e;
         throw new ModelLoadError(`${file}: external data file '${location}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
@@ -68,21 +81,21 @@ export interface OpenOptions {
   threads?: number;
   /** 'ort' (default): LRP steps lowered to onnxruntime; 'reference': the plain TypeScript kernels */
   engine?: 'ort' | 'reference';
+  /** largest model file read, in bytes (default 2 GiB) */
+  maxFileSize?: number;
+  /** largest input tensor explained, in elements (default 64 Mi) */
+  maxInputElements?: number;
 }
 
 /** Loads, canonizes and prepares a model file for explaining (onnxruntime-node). */
 export function openModel(file: string, opts: OpenOptions = {}): Explainer {
-  return Explainer.create(loadModelFile(file), ortBackend, { source: file, ...opts });
+  const { maxFileSize, ...rest } = opts;
+  return Explainer.create(loadModelFile(file, { maxFileSize }), ortBackend, { source: file, ...rest });
 }
 
-export function readNpy(file: string): Tensor {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseNpy(bytes, file);
+/** A .npy tensor file (a regular file of at most `limits.maxFileSize` bytes, default 2 GiB). */
+export function readNpy(file: string, limits: ReadLimits = {}): Tensor {
+  return parseNpy(readFileSafe(file, { what: 'tensor', maxBytes: limits.maxFileSize }), file);
 }
 
 export function writeNpy(file: string, t: Tensor): void {
@@ -93,15 +106,11 @@ export function writeNpy(file: string, t: Tensor): void {
 }
 
 /** The metadata JSON beside a model (`model.onnx` → `model.json`), if present. */
-export function readMetadata(modelFile: string, explicit?: string): import('./metadata').ModelMetadata | undefined {
+export function readMetadata(modelFile: string, explicit?: string, limits: ReadLimits = {}): import('./metadata').ModelMetadata | undefined {
   const file = explicit ?? modelFile.replace(/\.onnx$/i, '') + '.json';
   if (!fs.existsSync(file)) {
     if (explicit) throw new Error(`${explicit}: metadata file not found`);
     return undefined;
   }
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-  }
+  return readJsonSafe(file, { what: 'metadata JSON', maxBytes: limits.maxFileSize }) as import('./metadata').ModelMetadata;
 }

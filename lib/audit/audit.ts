@@ -10,6 +10,7 @@ import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf } from '../metadata';
 import { openModel, readMetadata } from '../node';
+import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
@@ -54,8 +55,11 @@ export interface AuditOptions {
   evaluate?: boolean | AuditEvaluationOptions;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
-  /** told about assumptions made (e.g. ImageNet preprocessing for a model without metadata) */
+  /** told about assumptions made (e.g. ImageNet preprocessing for a model without metadata) and warnings of
+   * explanations (e.g. an input outside the zBox bounds), prefixed with the input's name */
   notice?: (message: string) => void;
+  /** file size, image pixel and input size limits (lib/safe-read.ts; maxInputElements: see Explainer) */
+  limits?: ReadLimits & { maxInputElements?: number };
 }
 
 export interface AuditProgress {
@@ -128,7 +132,7 @@ function previous(out: string, stemRel: string, fingerprint: string): Explanatio
   const file = path.join(out, `${stemRel}.record.json`);
   let rec: ExplanationRecord;
   try {
-    rec = JSON.parse(fs.readFileSync(file, 'utf8'));
+    rec = readJsonSafe(file) as ExplanationRecord;
   } catch {
     return null;
   }
@@ -139,6 +143,22 @@ function previous(out: string, stemRel: string, fingerprint: string): Explanatio
     if (files.some((f) => !fs.existsSync(path.join(dir, f)))) return null;
   }
   return rec;
+}
+
+/** An audit writes only into a new or empty folder, or one an audit wrote (holding AUDIT_MARKER: reruns
+ * resume), so it never overwrites files it did not write (an index.html, a summary.csv …). */
+function checkOutputFolder(out: string, name: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(out);
+  } catch {
+    return; // created by the audit
+  }
+  if (!st.isDirectory()) throw new AuditError(`${name}: the output folder is a file, not a folder`);
+  if (fs.existsSync(path.join(out, AUDIT_MARKER))) return;
+  if (fs.readdirSync(out).length) {
+    throw new AuditError(`${name}: the output folder is not empty and was not written by an audit (no ${AUDIT_MARKER} in it); give a new or empty folder, so no file of yours is overwritten`);
+  }
 }
 
 /** Explains every input under `opts.folder`; `onProgress` is called after the scan and after each input. */
@@ -152,7 +172,9 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   }
   if (!st.isDirectory()) throw new AuditError(`${opts.folder}: not a folder`);
   if (out === folder) throw new AuditError(`the output folder must not be the input folder (${opts.folder}); outputs would be read as inputs`);
-  const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata);
+  checkOutputFolder(out, opts.out);
+  const limits = opts.limits ?? {};
+  const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata, limits);
   const bounds = boundsOf(meta);
   const options: CompositeOptions = { ...opts.options, low: opts.options?.low ?? bounds?.low, high: opts.options?.high ?? bounds?.high };
   let methods = opts.methods ?? methodsFor(opts.composites ?? ['epsilon_plus_flat'], options);
@@ -160,7 +182,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   const titles = methods.map((m) => m.title);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
-  const explainer = opts.explainer ?? openModel(opts.model);
+  const explainer = opts.explainer ?? openModel(opts.model, { maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let perturber: ReturnType<typeof batchedExplainer> | null = null;
   const started = new Date();
   const t0 = Date.now();
@@ -240,8 +262,9 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       } else {
         let record: ExplanationRecord;
         try {
-          const input = await loadInput(abs, imageOptions);
+          const input = await loadInput(abs, imageOptions, limits);
           const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
+          for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) opts.notice?.(`warning: ${rel}: ${r.method.title}: ${w}`);
           let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
           if (evaluation && perturber) {
             const truth = readGroundTruth(abs);

@@ -10,6 +10,7 @@ import { Box, Region, localization } from '../evaluate/localization';
 import { ORDERS, Order, Replacement, perturbationCurve } from '../evaluate/perturbation';
 import { ImageInputOptions } from '../io/image';
 import { readNpy } from '../node';
+import { readJsonSafe } from '../safe-read';
 import { float32 } from '../tensor';
 import { InputExplanation } from './input';
 
@@ -139,9 +140,9 @@ export function readGroundTruth(file: string): { file: string; region: Region } 
   if (!hasBox) return undefined;
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(box, 'utf8'));
+    json = readJsonSafe(box, { what: 'ground-truth box' });
   } catch (e) {
-    throw new EvaluationError(`${box}: ${(e as NodeJS.ErrnoException).code ? `cannot read (${(e as NodeJS.ErrnoException).code})` : `not valid JSON (${(e as Error).message})`}`);
+    throw new EvaluationError((e as Error).message);
   }
   if (json && typeof json === 'object' && !Array.isArray(json) && 'box' in json) json = (json as { box: unknown }).box;
   const isBox = (b: unknown): b is Box => Array.isArray(b) && b.length === 4 && b.every((v) => typeof v === 'number' && Number.isFinite(v));

@@ -2,6 +2,7 @@
 import { promises as fsp } from 'fs';
 import * as fs from 'fs';
 import * as path from 'path';
+import { readJsonSafe } from '../safe-read';
 
 /** Extensions read as inputs: images (decoded with jimp) and .npy tensors. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp'] as const;
@@ -59,7 +60,9 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 export const AUDIT_MARKER = '.onnx-lrp-audit';
 
 /** Every input file under `folder` (recursively), as sorted '/'-separated paths relative to it. Hidden files
- * and folders (a leading '.'), the folders in `exclude` and earlier audits' output folders are skipped. */
+ * and folders (a leading '.'), the folders in `exclude` and earlier audits' output folders are skipped. Links,
+ * FIFOs and devices with an input's extension are listed too (links to folders are not followed): reading
+ * refuses what is not a regular file (lib/safe-read.ts), so an audit records them as failed inputs, with the reason. */
 export async function listInputs(folder: string, opts: { extensions?: readonly string[]; exclude?: string[] } = {}): Promise<string[]> {
   const exts = (opts.extensions ?? INPUT_EXTENSIONS).map((e) => e.toLowerCase());
   const exclude = new Set((opts.exclude ?? []).map((e) => path.resolve(e)));
@@ -76,7 +79,7 @@ export async function listInputs(folder: string, opts: { extensions?: readonly s
       const abs = path.join(dir, e.name), r = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (!exclude.has(path.resolve(abs)) && !fs.existsSync(path.join(abs, AUDIT_MARKER))) await walk(abs, r);
-      } else if ((e.isFile() || e.isSymbolicLink()) && exts.includes(path.extname(e.name).toLowerCase())) {
+      } else if (exts.includes(path.extname(e.name).toLowerCase())) {
         out.push(r);
       }
     }
@@ -87,13 +90,7 @@ export async function listInputs(folder: string, opts: { extensions?: readonly s
 
 /** Class names from a JSON file: an array of names, or an object mapping indices to names. */
 export function readLabels(file: string): string[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code ? `cannot read the labels file (${code})` : `not valid JSON (${(e as Error).message})`}`);
-  }
+  let json = readJsonSafe(file, { what: 'labels file' });
   if (json && typeof json === 'object' && !Array.isArray(json) && Array.isArray((json as { labels?: unknown }).labels)) json = (json as { labels: unknown }).labels;
   if (Array.isArray(json)) {
     if (!json.every((x) => typeof x === 'string')) throw new Error(`${file}: labels must be strings`);

@@ -5,6 +5,7 @@ import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sou
 import { ModelMetadata, boundsOf } from '../metadata';
 import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from '../methods';
 import { readNpy } from '../node';
+import { ReadLimits } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { isImageShaped, sliceSample } from '../render/display';
@@ -61,6 +62,17 @@ export function assumesImageNet(explainer: Explainer | null, meta?: ModelMetadat
  * metadata JSON's `input` (layout, channels, value range, mean/std, resize), then `overrides`. Without
  * metadata, an RGB 224×224 model gets IMAGENET_PREPROCESSING (see assumesImageNet); `notice` is told. */
 export function imageOptionsFor(explainer: Explainer | null, meta?: ModelMetadata, overrides: ImageInputOptions = {}, notice?: (msg: string) => void): ImageInputOptions {
+  const o = preprocessingFor(explainer, meta, overrides, notice);
+  const input = explainer?.graph.inputs[0];
+  if (explainer && input && o.size) {
+    // before any image is resized to it: a declared [1,3,20000,20000] would allocate gigabytes
+    const C = o.channels === 'grayscale' ? 1 : 3, N = input.dims?.[0] ?? 1;
+    explainer.checkInputSize(input.name, o.layout === 'NHWC' ? [N, o.size[0], o.size[1], C] : [N, C, o.size[0], o.size[1]]);
+  }
+  return o;
+}
+
+function preprocessingFor(explainer: Explainer | null, meta: ModelMetadata | undefined, overrides: ImageInputOptions, notice?: (msg: string) => void): ImageInputOptions {
   if (assumesImageNet(explainer, meta, overrides)) {
     notice?.('no metadata JSON beside the model: assuming torchvision ImageNet preprocessing (resize 256, center-crop 224, RGB in [0,1], mean 0.485,0.456,0.406, std 0.229,0.224,0.225); override with --range/--mean/--std/--resize/--crop-fraction');
     return { ...IMAGENET_PREPROCESSING, ...defined(overrides) };
@@ -103,11 +115,12 @@ export interface LoadedInput {
   imageOptions: ImageInputOptions;
 }
 
-/** Reads an image (PNG/JPEG/BMP, preprocessed with `imageOptions`) or a .npy tensor. */
-export async function loadInput(src: string | { name: string; image: RGBAImage }, imageOptions: ImageInputOptions = {}): Promise<LoadedInput> {
+/** Reads an image (PNG/JPEG/BMP, preprocessed with `imageOptions`) or a .npy tensor; files are read within
+ * `limits` (size in bytes, image pixels: see lib/safe-read.ts). */
+export async function loadInput(src: string | { name: string; image: RGBAImage }, imageOptions: ImageInputOptions = {}, limits: ReadLimits = {}): Promise<LoadedInput> {
   const file = typeof src === 'string' ? src : src.name;
   if (typeof src !== 'string' || isImageFile(file)) {
-    const img = typeof src === 'string' ? await decodeImage(src) : src.image;
+    const img = typeof src === 'string' ? await decodeImage(src, undefined, limits) : src.image;
     let tensor;
     try {
       tensor = imageToTensor(img, imageOptions);
@@ -116,8 +129,9 @@ export async function loadInput(src: string | { name: string; image: RGBAImage }
     }
     return { file, kind: 'image', tensor, views: [{ source: img, region: sourceRegion(img, imageOptions) }], imageOptions };
   }
+  if (/\.onnx$/i.test(file)) throw new Error(`${file}: an ONNX model given as an input; are MODEL and INPUT swapped? (the model comes first)`);
   if (!/\.npy$/i.test(file)) throw new Error(`${file}: unknown input type (images: .png, .jpg, .jpeg, .bmp; tensors: .npy)`);
-  const t = readNpy(file);
+  const t = readNpy(file, limits);
   if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') throw new Error(`${file}: ${t.dtype} tensor; inputs must be float32`);
   const tensor = t.dtype === 'float32' ? (t as Tensor & { data: Float32Array }) : float32(t.dims, toFloat32(t));
   const n = tensor.dims[0] ?? 1;
@@ -186,6 +200,8 @@ export interface ExplainImageOptions extends ExplainOptions {
   image?: ImageInputOptions;
   /** the model's metadata JSON (see readMetadata) for its preprocessing */
   metadata?: ModelMetadata;
+  /** file size and image pixel limits (lib/safe-read.ts) */
+  limits?: ReadLimits;
 }
 
 export interface ImageExplanation extends Explanation {
@@ -201,8 +217,8 @@ export interface ImageExplanation extends Explanation {
  * model's input shape, `metadata` and `image` overrides; zBox bounds default to the metadata's. */
 export async function explainImage(explainer: Explainer, image: string | RGBAImage, opts: ExplainImageOptions = {}): Promise<ImageExplanation> {
   const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
-  const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions);
-  const { image: _i, metadata: _m, ...explainOpts } = opts;
+  const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions, opts.limits);
+  const { image: _i, metadata: _m, limits: _l, ...explainOpts } = opts;
   const bounds = boundsOf(opts.metadata) ?? boundsOf({ input: { valueRange: imageOptions.valueRange, mean: imageOptions.mean, std: imageOptions.std } });
   const options = bounds ? { ...explainOpts.options, low: explainOpts.options?.low ?? bounds.low, high: explainOpts.options?.high ?? bounds.high } : explainOpts.options;
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });

@@ -100,9 +100,12 @@ export function evaluationMeans(inputs: AuditRow[], methods: string[], orders: O
   }));
 }
 
-function csvField(v: unknown): string {
+/** A CSV cell. Text starting with =, +, -, @ (or a tab / carriage return) is prefixed with ' so a spreadsheet
+ * shows it as text instead of running it as a formula (CSV injection through a file name or label); numbers stay numbers. */
+export function csvField(v: unknown): string {
   if (v === undefined || v === null) return '';
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
+  let s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

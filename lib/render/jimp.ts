@@ -4,30 +4,46 @@
 import { promises as fs } from 'fs';
 import { Jimp, loadFont, measureText } from 'jimp';
 import { RGBAImage, checkImage, resizeBilinear } from './raster';
+import { readImageHeader } from '../io/image-header';
+import { DEFAULT_LIMITS, ReadLimits, checkLimit, readFileSafe } from '../safe-read';
 
 export type { RGBAImage } from './raster';
 export { resizeBilinear as resize, overlay, toGrayscale } from './raster';
 
 type Font = Awaited<ReturnType<typeof loadFont>>;
 
-/** Decode PNG/JPEG/BMP/GIF/TIFF from a file path or bytes. `name` labels bytes in error messages. */
-export async function decodeImage(src: string | Uint8Array | ArrayBuffer, name?: string): Promise<RGBAImage> {
+/** Decode a PNG, JPEG or BMP image from a file path or bytes. `name` labels bytes in error messages. The file is
+ * read with readFileSafe (a regular file, at most `limits.maxFileSize` bytes) and its declared size is checked
+ * against `limits.maxPixels` (default 100 M) before decoding; every error names the image, never the decoder. */
+export async function decodeImage(src: string | Uint8Array | ArrayBuffer, name?: string, limits: ReadLimits = {}): Promise<RGBAImage> {
   const label = typeof src === 'string' ? src : name ?? '<bytes>';
-  let bytes: Buffer;
-  try {
-    bytes = typeof src === 'string' ? await fs.readFile(src)
-      : src instanceof ArrayBuffer ? Buffer.from(src) : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
-  } catch (e) {
-    throw new Error(`cannot read image '${label}': ${(e as Error).message}`);
+  const maxPixels = limits.maxPixels ?? DEFAULT_LIMITS.maxPixels;
+  checkLimit(maxPixels, 'maxPixels');
+  const bytes = typeof src === 'string' ? readFileSafe(src, { what: 'image', maxBytes: limits.maxFileSize })
+    : src instanceof ArrayBuffer ? Buffer.from(src) : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+  const header = readImageHeader(bytes);
+  if (typeof header === 'string') throw new Error(`${label}: cannot decode the image: ${header}`);
+  const { format, width, height } = header;
+  const kind = format.toUpperCase();
+  if (width === 0 || height === 0) throw new Error(`${label}: the ${kind} image declares a size of ${width}x${height} pixels: nothing to decode`);
+  if (width * height > maxPixels) {
+    throw new Error(`${label}: the ${kind} image declares ${width}x${height} pixels (${(width * height / 1e6).toFixed(1)} M), above the limit of ${(maxPixels / 1e6).toFixed(1)} M; refused before decoding (raise it with --max-pixels, or the maxPixels option)`);
   }
+  let img;
   try {
-    const img = await Jimp.read(bytes);
-    const { width, height, data } = img.bitmap;
-    return { width, height, rgba: new Uint8ClampedArray(data) };
+    // jpeg-js refuses by its own limits (100 MP, 512 MB): ours were checked above, so its are raised to match
+    const mp = Math.ceil(width * height / 1e6);
+    img = await Jimp.fromBuffer(bytes, { 'image/jpeg': { maxResolutionInMP: mp + 1, maxMemoryUsageInMB: Math.max(512, 16 * (mp + 1)) } } as Parameters<typeof Jimp.fromBuffer>[1]);
   } catch (e) {
-    const m = (e as Error).message;
-    throw new Error(`cannot decode image '${label}': ${/MIME/i.test(m) ? 'not a PNG, JPEG, BMP, GIF or TIFF file' : m}`);
+    // a raised --max-pixels can still ask for more memory than there is: say so rather than blame the file
+    const tooBig = e instanceof RangeError || /allocat|out of range|memory|too large/i.test((e as Error).message);
+    throw new Error(tooBig
+      ? `${label}: the ${kind} image (${width}x${height} pixels) is too large to decode in memory; lower --max-pixels or shrink the image`
+      : `${label}: cannot decode the ${kind} image: truncated or corrupt (${width}x${height} declared)`, { cause: e });
   }
+  const { width: w, height: h, data } = img.bitmap;
+  if (w !== width || h !== height || data.length !== w * h * 4) throw new Error(`${label}: cannot decode the ${kind} image: truncated or corrupt (${width}x${height} declared, ${w}x${h} decoded)`);
+  return { width: w, height: h, rgba: new Uint8ClampedArray(data) };
 }
 
 function toJimp(img: RGBAImage) {

@@ -7,6 +7,7 @@ import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, number, numbers, parse, parseImageFlags, parseLabels,
   parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
 } from './common';
+import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { ProgressBar, formatDuration } from './progress';
 
 const EVALUATE_USAGE = `faithfulness (the region perturbation of 'onnx-lrp evaluate', per input and method):
@@ -48,6 +49,8 @@ ${EVALUATE_USAGE}
 ${IMAGE_USAGE}
 
 ${RENDER_USAGE}
+
+${LIMIT_USAGE}
 
 exit codes: 0 every input explained, 1 some inputs failed or the model/run failed, 2 usage error,
 130 interrupted (Ctrl-C stops after the current input; the summary is written).`;
@@ -105,7 +108,7 @@ export function evaluationTable(s: AuditSummary): string {
 
 export async function auditCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
+    ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, ...LIMIT_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [model, folder, ...rest] = positionals;
   if (!model || !folder) throw new UsageError(`missing ${model ? 'FOLDER' : 'MODEL and FOLDER'}\n\n${USAGE}`);
@@ -113,7 +116,8 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const out = v.out as string | undefined;
   if (!out) throw new UsageError(`missing --out DIR\n\n${USAGE}`);
   if (path.resolve(out) === path.resolve(folder)) throw new UsageError('--out must not be the input folder');
-  const meta = readMetadata(model, v.metadata as string | undefined);
+  const limits = parseLimits(v);
+  const meta = readMetadata(model, v.metadata as string | undefined, limits);
   const { methods, options } = parseMethods(v, meta);
   const evaluate = parseEvaluateFlags(v);
   const bar = v.quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
@@ -131,11 +135,11 @@ export async function auditCommand(argv: string[]): Promise<void> {
       model, folder, out, methods, options, target: singleTarget(v), outputRelevance: parseOutputRelevance(v), metadata: meta,
       notice: (msg: string) => console.error(`onnx-lrp: ${msg}`),
       labels: parseLabels(v, meta), image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
-      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate,
+      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits,
     }, (p) => bar?.update(p));
   } catch (e) {
     bar?.done();
-    if (e instanceof AuditError && /output folder must not be|no composite|titles must differ|^evaluate: (unknown|no perturbation|an order|score|patch|steps|perStep|seed|tolerance|replacement)/.test(e.message)) throw new UsageError(e.message);
+    if (e instanceof AuditError && /output folder must not be|output folder is (not empty|a file)|no composite|titles must differ|^evaluate: (unknown|no perturbation|an order|score|patch|steps|perStep|seed|tolerance|replacement)/.test(e.message)) throw new UsageError(e.message);
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
@@ -143,7 +147,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const c = result.counts;
   if (!v.quiet) {
     console.log(`${c.inputs} inputs in ${formatDuration(Date.now() - t0)}: ${c.ok} explained, ${c.failed} failed${c.resumed ? `, ${c.resumed} kept from an earlier run` : ''}`);
-    for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.input}: ${r.error}`);
+    for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.error?.startsWith(`${r.input}: `) ? r.error : `${r.input}: ${r.error}`}`);
     if (result.evaluation) {
       const st = result.evaluation.settings;
       console.log(`faithfulness (${st.patch}x${st.patch} regions, replacement ${JSON.stringify(st.replacement)}, score ${st.score}; means over the rows):\n${evaluationTable(result)}`);

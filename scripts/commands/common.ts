@@ -1,9 +1,8 @@
 /** Shared CLI plumbing: argument parsing errors, exit codes, number lists, and the option groups (methods,
  * image preprocessing, heatmaps) that explain and audit share. */
-import * as fs from 'fs';
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
-  COLORMAPS, COMPOSITE_NAMES, IMAGENET_PREPROCESSING, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readLabels,
+  COLORMAPS, COMPOSITE_NAMES, IMAGENET_PREPROCESSING, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readJsonSafe, readLabels,
 } from '../../lib';
 
 /** exit code 2: the command line is wrong; exit code 1: the model, input or run failed. */
@@ -137,11 +136,7 @@ function oneOf<T extends string>(v: string | undefined, flag: string, allowed: r
 }
 
 export function readRuleMapFile(f: string): ReturnType<typeof parseRuleMap> {
-  let text: string;
-  try { text = fs.readFileSync(f, 'utf8'); } catch { throw new Error(`${f}: cannot read the rule map`); }
-  let json: unknown;
-  try { json = JSON.parse(text); } catch (e) { throw new Error(`${f}: not valid JSON (${(e as Error).message})`); }
-  return parseRuleMap(json, f);
+  return parseRuleMap(readJsonSafe(f, { what: 'rule map' }), f);
 }
 
 /** Composites (validated), rule parameters (bounds default from the metadata), rule map → methods. */

@@ -11,6 +11,7 @@ import {
 } from '../../lib';
 import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
 import { parseIdx } from '../../lib/io/idx';
+import { readFileSafe } from '../../lib/safe-read';
 import { UsageError, integerList, number, numbers, parse } from './common';
 
 const USAGE = `usage: onnx-lrp evaluate MODEL (--input X.npy | --images IDX) [options]
@@ -77,7 +78,7 @@ export interface Dataset {
  * *-labels-idx1-ubyte(.gz) beside it when present. */
 export function loadIdxImages(file: string, meta: ModelMetadata | undefined, count: number, offset = 0): Dataset {
   const read = (f: string) => {
-    const raw = fs.readFileSync(f);
+    const raw = readFileSafe(f, { what: 'IDX file' });
     return parseIdx(new Uint8Array(raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw), path.basename(f));
   };
   let idx;

@@ -8,6 +8,7 @@ import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
   parseMethods, parseOutputRelevance, parseRenderFlags,
 } from './common';
+import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 
 const USAGE = `usage: onnx-lrp explain MODEL INPUT... [options]
 
@@ -29,6 +30,8 @@ ${IMAGE_USAGE}
 
 ${RENDER_USAGE}
 
+${LIMIT_USAGE}
+
 exit codes: 0 success, 1 the model, an input or the run failed, 2 usage error.
 examples:
   onnx-lrp explain models/fashion-vgg.onnx models/samples/*.png --composite epsilon_plus_flat,epsilon_gamma_box --out out/
@@ -40,14 +43,15 @@ const MAX_COMPARISON_ROWS = 24;
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS,
+    input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
     out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
   if (!modelFile) throw new UsageError(`missing MODEL\n\n${USAGE}`);
   const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
   if (!inputs.length) throw new UsageError(`missing INPUT (an image or .npy file)\n\n${USAGE}`);
-  const meta = readMetadata(modelFile, v.metadata as string | undefined);
+  const limits = parseLimits(v);
+  const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
   const mode = parseOutputRelevance(v);
   const target = integerList(v.target as string | undefined, '--target');
@@ -60,7 +64,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   }
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
-  const explainer = openModel(modelFile);
+  const explainer = openModel(modelFile, { maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {
@@ -68,8 +72,9 @@ export async function explainCommand(argv: string[]): Promise<void> {
     methods = withImageBounds(methods, imageOptions);
     for (const [i, file] of inputs.entries()) {
       try {
-        const loaded = await loadInput(file, imageOptions);
+        const loaded = await loadInput(file, imageOptions, limits);
         const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode });
+        for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) if (!quiet) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         const first = ie.results[0];
         const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
         if (!quiet) {

@@ -37,7 +37,7 @@ describe('audit report (index.html)', () => {
       expect(fs.existsSync(path.join(out, decodeURIComponent(s.replace(/&amp;/g, '&')))), s).to.equal(true);
     }
     expect(html).to.contain('class%20%231/b%26c%3F.input.png');
-    expect(html).to.match(/broken\.png.*\n?.*cannot decode image/);
+    expect(html).to.match(/broken\.png.*\n?.*cannot decode the image/);
     expect(indexHtml({ ...summary, model: '<script>' })).to.contain('&lt;script&gt;').and.not.to.contain('<script>');
     const csv = summaryCsv({ ...summary, inputs: [{ input: 'a,"b"', status: 'error', error: 'line\nbreak', files: {}, methods: {} }] });
     expect(csv.split('\n')[1]).to.equal('"a,""b""",,error,"line');

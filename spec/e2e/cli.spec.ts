@@ -178,7 +178,7 @@ describe('CLI', () => {
       try {
         const withBad = run('audit', model, imgs, '--out', out, '--composite', 'epsilon,epsilon_plus_flat');
         expect(withBad.code).to.equal(1);
-        expect(withBad.out).to.contain('failed: sub/broken.png: cannot decode image');
+        expect(withBad.out).to.contain('failed: sub/broken.png: cannot decode the image: not a PNG, JPEG or BMP image');
         const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
         expect(summary.counts).to.include({ inputs: 3, failed: 1, resumed: 2 });
       } finally {

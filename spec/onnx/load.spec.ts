@@ -340,7 +340,7 @@ describe('onnx/load', () => {
     });
 
     it('reports a model file that cannot be read', () => {
-      expect(() => loadModelFile(path.join(dir, 'nope.onnx'))).to.throw(ModelLoadError, /nope.onnx: cannot read the model file \(ENOENT\)/);
+      expect(() => loadModelFile(path.join(dir, 'nope.onnx'))).to.throw(ModelLoadError, /nope.onnx: cannot read the model \(not found\)/);
     });
   });
 
