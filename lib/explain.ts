@@ -62,6 +62,8 @@ export interface Explanation {
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
   values?: Map<string, Float32Array>;
+  /** with keepAll: the shape of every value in `values` (that of the value in the forward pass) */
+  valueDims?: Map<string, number[]>;
 }
 
 export class ExplainError extends Error {
@@ -235,6 +237,7 @@ export class Explainer {
         nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
       },
       values: opts.keepAll ? prop.relevance : undefined,
+      valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => (values.has(k) ? [[k, [...values.get(k)!.dims]] as [string, number[]]] : []))) : undefined,
     };
   }
 
