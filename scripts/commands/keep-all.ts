@@ -29,7 +29,7 @@ function cell(x: string | number): string {
  * and the share absorbed). */
 export function conservationCsv(res: MethodResult): string {
   const c = res.explanation!.conservation;
-  const lines = ['node,op,rule,sample,relevance_in,relevance_out,absorbed'];
+  const lines = ['node,op,rule,sample,relevance_at_outputs,relevance_at_inputs,absorbed'];
   for (const n of c.nodes) n.in.forEach((r, s) => lines.push([n.node, n.op, n.rule, s, r, n.out[s], n.absorbed[s]].map(cell).join(',')));
   return `${lines.join('\n')}\n`;
 }
