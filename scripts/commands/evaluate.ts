@@ -6,7 +6,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import {
   ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
-  SuiteRow, Tensor, boundsOf, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
+  SuiteRow, Tensor, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
   modelRandomization, openModel, readMetadata, readNpy, writePng,
 } from '../../lib';
 import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
