@@ -121,8 +121,8 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
   --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
                          default: the prediction
   --output-relevance M   logit (default: the target logit times a one-hot) or one (the one-hot)
-  --no-canonize          skip the canonizers that change rules' inputs (BatchNorm, scale and bias merging,
-                         activation fusing, explicit residual sums), as Zennit without canonizers
+  --no-canonize          skip the canonizers that merge layers (BatchNorm, per-channel scale and bias into the
+                         layer before; residual Adds as explicit Sums), as Zennit without canonizers
   --metadata FILE        model metadata JSON (default: MODEL with .json)
   --labels FILE.json     class names: ["name", …] or {"0": "name", …} (default: the metadata's)`;
 
@@ -172,9 +172,10 @@ export function readRuleMapFile(f: string): ReturnType<typeof parseRuleMap> {
   return parseRuleMap(json, f);
 }
 
-/** The canonizers --no-canonize skips: those that change what the rules see (the structural ones, such as
- * constant folding, Identity removal and the final Softmax, stay). */
-export const RULE_CANONIZERS = ['merge-batchnorm', 'fold-scale', 'fold-bias-add', 'fuse-activations', 'explicit-sums'];
+/** The canonizers --no-canonize skips: those that merge layers or change what the rules see, as Zennit's
+ * canonizers do (the structural ones stay: constant folding, dequantising, Identity removal, Pad merging,
+ * re-fusing activations an exporter split, and stripping the final Softmax). */
+export const RULE_CANONIZERS = ['merge-batchnorm', 'fold-scale', 'fold-bias-add', 'explicit-sums'];
 
 /** openModel's canonize option for --no-canonize. */
 export function canonizeOption(v: Values): { skip: string[] } | undefined {

@@ -66,15 +66,19 @@ describe('CLI outputs', () => {
     expect([...m.values()]).to.deep.equal(['a_b_0', 'a_b_0-2', 'etc_passwd', 'A_B_0-3', 'value', 'x'.repeat(100)]);
   });
 
-  it('--no-canonize skips the rule-changing canonizers (the explanation changes; residual Adds stay Adds)', () => {
-    const model = path.join(G, 'resnet-op17.onnx'), x = path.join(G, 'resnet.input.npy');
+  it('--no-canonize leaves BatchNormalization unmerged (its own plan entry; the map changes)', () => {
+    const model = path.join(G, 'cnn_bn-op13.onnx'), x = path.join(G, 'cnn_bn.input.npy');
     const a = path.join(tmp, 'canon.json'), b = path.join(tmp, 'nocanon.json');
-    expect(run('explain', model, x, '--composite', 'epsilon_plus', '--json', a, '--quiet').code).to.equal(0);
-    const r = run('explain', model, x, '--composite', 'epsilon_plus', '--json', b, '--quiet', '--no-canonize');
+    expect(run('explain', model, x, '--composite', 'epsilon_plus', '--json', a, '--save-npy', `${a}.npy`, '--quiet').code).to.equal(0);
+    const r = run('explain', model, x, '--composite', 'epsilon_plus', '--json', b, '--save-npy', `${b}.npy`, '--quiet', '--no-canonize');
     expect(r.code, r.err).to.equal(0);
     const ops = (f: string) => (JSON.parse(fs.readFileSync(f, 'utf8')).plan as { op: string }[]).map((e) => e.op);
-    expect(ops(a)).to.include('Sum').and.not.to.include('Add');
-    expect(ops(b)).to.include('Add').and.not.to.include('Sum');
+    expect(ops(a)).not.to.include('BatchNormalization');
+    expect(ops(b).filter((o) => o === 'BatchNormalization')).to.have.length(2);
+    const [ra, rb] = [`${a}.npy`, `${b}.npy`].map((f) => readNpy(f).data as Float32Array);
+    let diff = 0, norm = 0;
+    ra.forEach((v, i) => { diff += (v - rb[i]) ** 2; norm += v * v; });
+    expect(Math.sqrt(diff / norm)).to.be.above(1e-3);
   });
 
   it('the grid PNG follows --display-size (default cells of 140 px)', async () => {
