@@ -64,6 +64,8 @@ export interface Explanation {
   values?: Map<string, Float32Array>;
   /** what the caller should know about this explanation (e.g. an input outside the zBox bounds); empty when none */
   warnings: string[];
+  /** with keepAll: the shape of every value in `values` (that of the value in the forward pass) */
+  valueDims?: Map<string, number[]>;
 }
 
 /** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
@@ -256,6 +258,7 @@ export class Explainer {
       },
       values: opts.keepAll ? prop.relevance : undefined,
       warnings: boundsWarnings(this.graph, plan, feeds),
+      valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => (values.has(k) ? [[k, [...values.get(k)!.dims]] as [string, number[]]] : []))) : undefined,
     };
   }
 

@@ -4,7 +4,7 @@ import { explainCommand } from './commands/explain';
 import { inspectCommand } from './commands/inspect';
 import { auditCommand } from './commands/audit';
 import { evaluateCommand } from './commands/evaluate';
-import { UsageError, runMain } from './commands/common';
+import { UsageError, closest, runMain, setCommand } from './commands/common';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   explain: { run: explainCommand, summary: 'explain a model\'s prediction for an input with LRP (or a gradient method)' },
@@ -36,6 +36,10 @@ runMain(async () => {
     return;
   }
   const c = COMMANDS[cmd];
-  if (!c) throw new UsageError(`unknown command '${cmd}'\n\n${help()}`);
+  if (!c) {
+    const near = closest(cmd, Object.keys(COMMANDS));
+    throw new UsageError(`unknown command '${cmd}'${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  }
+  setCommand(cmd);
   await c.run(rest);
 });

@@ -14,7 +14,7 @@ import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
-import { AUDIT_MARKER, FileWriteError, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
+import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
 import { Method, explainInput, imageOptionsFor, loadInput, methodsFor, withImageBounds } from './input';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
@@ -55,6 +55,8 @@ export interface AuditOptions {
   evaluate?: boolean | AuditEvaluationOptions;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
+  /** canonizers to skip (openModel's option; with `explainer`, say how it was opened): part of the settings key */
+  canonize?: { skip?: string[] } | false;
   /** told about assumptions made (e.g. ImageNet preprocessing for a model without metadata) and warnings of
    * explanations (e.g. an input outside the zBox bounds), prefixed with the input's name */
   notice?: (message: string) => void;
@@ -182,12 +184,13 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   const titles = methods.map((m) => m.title);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
-  const explainer = opts.explainer ?? openModel(opts.model, { maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = opts.explainer ?? openModel(opts.model, { canonize: opts.canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let perturber: ReturnType<typeof batchedExplainer> | null = null;
   const started = new Date();
   const t0 = Date.now();
   try {
-    const imageOptions = imageOptionsFor(explainer, meta, opts.image, opts.notice);
+    let assumed: string | undefined; // told once the inputs are known: only images are preprocessed
+    const imageOptions = imageOptionsFor(explainer, meta, opts.image, (msg) => { assumed = msg; });
     let evaluation;
     try {
       evaluation = evaluationSettings(opts.evaluate, imageOptions);
@@ -211,10 +214,12 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     await removeStaleTemporaries(out); // left by a killed run
     const rels = withoutSidecars(await listInputs(folder, { exclude: [out] })); // NAME.mask.npy beside NAME.png is a ground truth
     const stems = outputStems(rels);
+    if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'logit',
       imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
+      ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
     });
     if (evaluation) {
       perturber = batchedExplainer(explainer);

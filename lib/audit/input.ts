@@ -164,6 +164,8 @@ export interface ExplainInputOptions {
   methods: Method[];
   target?: number | number[];
   outputRelevance?: OutputRelevance;
+  /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
+  keepAll?: boolean;
 }
 
 export interface InputExplanation {
@@ -178,12 +180,12 @@ export async function explainInput(explainer: Explainer, input: LoadedInput, opt
   for (const method of opts.methods) {
     try {
       if (method.attribution) {
-        const a = await attribute(explainer, input.tensor, { ...method.attributionOptions, method: method.attribution, target: opts.target });
+        const a = await attribute(explainer, input.tensor, { ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined });
         results.push({ method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details });
       } else {
         const e = await explainer.explain(input.tensor, {
           composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
-          target: opts.target, outputRelevance: opts.outputRelevance,
+          target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
         });
         results.push({ method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e });
       }

@@ -116,7 +116,8 @@ function conservationOf(r: MethodResult, s: number): ConservationRecord {
   return { outputRelevance: e.conservation.outputRelevance[s], inputRelevance: e.conservation.inputRelevance[s], absorbed: e.conservation.absorbed[s], worstNode: worst };
 }
 
-/** Cell size (longer side, pixels) of comparison grids written by writeInputFiles and the CLI. */
+/** Cell size (longer side, pixels) of comparison grids written by writeInputFiles and the CLI, unless the render
+ * options' displaySize says otherwise. */
 export const GRID_CELL = 140;
 
 function columnCaption(res: MethodResult, s: number, labels?: string[]): string {
@@ -197,7 +198,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
     }
     if (wantGrid && wantImages) {
       rec.files.grid = `${base}.grid.png`;
-      const g = await comparisonGrid([rows[s]], { ...render, displaySize: undefined, cellSize: GRID_CELL });
+      const g = await comparisonGrid([rows[s]], { ...render, displaySize: undefined, cellSize: render.displaySize ?? GRID_CELL });
       await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));
     }
     samples.push(rec);

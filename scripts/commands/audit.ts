@@ -2,10 +2,10 @@
  * per-input heatmaps and records, summary.csv, summary.json and index.html; `--evaluate` adds the
  * region-perturbation AOPC (and localisation with ground truth) of every map. Calls `audit()` from the library. */
 import * as path from 'path';
-import { AuditError, AuditEvaluationOptions, AuditSummary, ORDERS, Order, audit, readMetadata } from '../../lib';
+import { AuditError, AuditEvaluationOptions, AuditSummary, ORDERS, Order, audit, openModel, readMetadata } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, number, numbers, parse, parseImageFlags, parseLabels,
-  parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
+  number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { ProgressBar, formatDuration } from './progress';
@@ -28,7 +28,7 @@ const EVALUATE_USAGE = `faithfulness (the region perturbation of 'onnx-lrp evalu
                          (default zeros)
   --score S              logit (default) or probability (softmax of the target)
   --tolerance PX         pointing-game tolerance in pixels (default 0)
-  --seed S               seeds random orders, ties and uniform replacement (default 0)`;
+  --seed S               also seeds random orders, ties and uniform replacement (default 0)`;
 
 const USAGE = `usage: onnx-lrp audit MODEL FOLDER --out DIR [options]
 
@@ -42,7 +42,9 @@ options:
   --out DIR              output folder (required; not FOLDER itself)
 ${METHOD_USAGE}
   --force                explain every input again, ignoring earlier results in DIR
-  --quiet                no progress bar
+  --quiet                no progress bar, no notices
+
+${METHOD_PARAM_USAGE}
 
 ${EVALUATE_USAGE}
 
@@ -60,9 +62,10 @@ export const EVALUATE_FLAGS = {
   replacement: { type: 'string' }, score: { type: 'string' }, tolerance: { type: 'string' }, seed: { type: 'string' },
 } as const;
 
-/** --evaluate and its settings (the flag names of `onnx-lrp evaluate`); the settings without --evaluate are a usage error. */
+/** --evaluate and its settings (the flag names of `onnx-lrp evaluate`); the settings without --evaluate are a
+ * usage error (--seed aside: it also seeds the methods). */
 export function parseEvaluateFlags(v: Values): AuditEvaluationOptions | undefined {
-  const given = Object.keys(EVALUATE_FLAGS).filter((f) => f !== 'evaluate' && v[f] !== undefined);
+  const given = Object.keys(EVALUATE_FLAGS).filter((f) => f !== 'evaluate' && f !== 'seed' && v[f] !== undefined);
   if (!v.evaluate) {
     if (given.length) throw new UsageError(`--${given[0]} is an evaluation setting: add --evaluate`);
     return undefined;
@@ -111,15 +114,25 @@ export async function auditCommand(argv: string[]): Promise<void> {
     ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, ...LIMIT_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [model, folder, ...rest] = positionals;
-  if (!model || !folder) throw new UsageError(`missing ${model ? 'FOLDER' : 'MODEL and FOLDER'}\n\n${USAGE}`);
+  if (!model || !folder) throw new UsageError(`missing ${model ? 'FOLDER' : 'MODEL and FOLDER'}`);
   if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   const out = v.out as string | undefined;
-  if (!out) throw new UsageError(`missing --out DIR\n\n${USAGE}`);
+  if (!out) throw new UsageError('missing --out DIR');
   if (path.resolve(out) === path.resolve(folder)) throw new UsageError('--out must not be the input folder');
   const limits = parseLimits(v);
   const meta = readMetadata(model, v.metadata as string | undefined, limits);
   const { methods, options } = parseMethods(v, meta);
   const evaluate = parseEvaluateFlags(v);
+  const labels = parseLabels(v, meta);
+  const target = singleTarget(v, labels);
+  const canonize = canonizeOption(v);
+  const explainer = openModel(model, { canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  try {
+    checkBoundChannels(v, explainer);
+  } catch (e) {
+    await explainer.release();
+    throw e;
+  }
   const bar = v.quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
   const ac = new AbortController();
   const onSigint = () => {
@@ -132,9 +145,9 @@ export async function auditCommand(argv: string[]): Promise<void> {
   let result;
   try {
     result = await audit({
-      model, folder, out, methods, options, target: singleTarget(v), outputRelevance: parseOutputRelevance(v), metadata: meta,
-      notice: (msg: string) => console.error(`onnx-lrp: ${msg}`),
-      labels: parseLabels(v, meta), image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
+      model, folder, out, methods, options, target, outputRelevance: parseOutputRelevance(v), metadata: meta, explainer, canonize,
+      notice: (msg: string) => { if (!v.quiet) console.error(`onnx-lrp: ${msg}`); },
+      labels, image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
       npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits,
     }, (p) => bar?.update(p));
   } catch (e) {
@@ -143,6 +156,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    await explainer.release();
   }
   const c = result.counts;
   if (!v.quiet) {

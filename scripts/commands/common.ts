@@ -1,20 +1,29 @@
-/** Shared CLI plumbing: argument parsing errors, exit codes, number lists, and the option groups (methods,
- * image preprocessing, heatmaps) that explain and audit share. */
+/** Shared CLI plumbing: argument parsing errors, exit codes, number lists, and the option groups (methods and
+ * their parameters, image preprocessing, heatmaps) that explain, audit and evaluate share. */
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
-  COLORMAPS, COMPOSITE_NAMES, IMAGENET_PREPROCESSING, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions, boundsOf, methodsFor, parseRuleMap, readJsonSafe, readLabels,
+  AttributeOptions, COLORMAPS, COMPOSITE_NAMES, Explainer, IMAGENET_PREPROCESSING, METHODS, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions,
+  boundsOf, methodsFor, parseRuleMap, readJsonSafe, readLabels,
 } from '../../lib';
+import { closest, joinNegativeValues, parseErrorMessage } from './args';
+import { UsageError } from './errors';
+import { parseTargets } from './target';
 
-/** exit code 2: the command line is wrong; exit code 1: the model, input or run failed. */
-export class UsageError extends Error {
-  override name = 'UsageError';
+export { UsageError, closest };
+
+let command = '';
+/** The command a usage error's hint points to (`see onnx-lrp COMMAND --help`). */
+export function setCommand(name: string): void {
+  command = name;
 }
 
+/** Runs a command: an error prints one line (a usage error also a hint to --help) and sets the exit code. */
 export function runMain(main: () => Promise<void>): void {
   main().then(
     () => process.exit(0),
     (e: Error) => {
       console.error(`onnx-lrp: ${e.message}`);
+      if (e instanceof UsageError) console.error(`see onnx-lrp ${command ? `${command} ` : ''}--help`);
       if (process.env.ONNX_LRP_DEBUG) console.error(e.stack);
       process.exit(e instanceof UsageError ? 2 : 1);
     },
@@ -23,17 +32,21 @@ export function runMain(main: () => Promise<void>): void {
 
 export type Values = Record<string, string | boolean | undefined>;
 
+/** parseArgs, strict, with `-h/--help` (prints `usage`, exit 0); a number after an option is its value even
+ * when negative (`--low -1.5`); a parse error is a one-line UsageError. */
 export function parse(argv: string[], options: ParseArgsConfig['options'], usage: string): { values: Values; positionals: string[] } {
+  const all = { ...options, help: { type: 'boolean', short: 'h' } } as NonNullable<ParseArgsConfig['options']>;
+  let r;
   try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    if (r.values.help) {
-      console.log(usage);
-      process.exit(0);
-    }
-    return { values: r.values as Values, positionals: r.positionals };
+    r = parseArgs({ args: joinNegativeValues(argv, all), options: all, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}\n\n${usage}`);
+    throw new UsageError(parseErrorMessage(e as Error, all));
   }
+  if (r.values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return { values: r.values as Values, positionals: r.positionals };
 }
 
 export function number(v: string | undefined, flag: string): number | undefined {
@@ -65,10 +78,21 @@ export function integerList(v: string | undefined, flag: string): number | numbe
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export const METHOD_FLAGS: Options = {
-  composite: { type: 'string' }, method: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' }, low: { type: 'string' }, high: { type: 'string' },
-  'zero-bias': { type: 'boolean' }, 'rule-map': { type: 'string' }, target: { type: 'string' }, 'output-relevance': { type: 'string' },
-  metadata: { type: 'string' }, labels: { type: 'string' },
+  composite: { type: 'string' }, method: { type: 'string' }, methods: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' },
+  low: { type: 'string' }, high: { type: 'string' }, 'zero-bias': { type: 'boolean' }, 'rule-map': { type: 'string' }, target: { type: 'string' },
+  'output-relevance': { type: 'string' }, metadata: { type: 'string' }, labels: { type: 'string' }, 'no-canonize': { type: 'boolean' },
+  'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' }, 'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' },
+  'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' }, 'occlusion-fill': { type: 'string' }, layer: { type: 'string' },
+  seed: { type: 'string' },
 };
+
+export const METHOD_PARAM_USAGE = `method parameters (the same names in explain, audit and evaluate):
+  --sg-samples N         smoothgrad: noisy copies (default 16)      --sg-noise S  σ / input range (default 0.15)
+  --ig-steps N           integrated_gradients: steps (default 32)   --ig-baseline V  baseline value (default 0)
+  --occlusion-patch P    occlusion: patch (default 4)   --occlusion-stride S (default: the patch)
+  --occlusion-fill V     occlusion: fill value, one or one per channel (default 0)
+  --layer NAME           gradcam: node or value (default: after the last Conv)
+  --seed S               seeds smoothgrad's noise and random maps (default 0)`;
 
 /** Names as comma-separated lines of at most `width` characters, continuation lines indented. */
 function wrapNames(names: readonly string[], indent = 25, width = 110): string {
@@ -84,16 +108,20 @@ function wrapNames(names: readonly string[], indent = 25, width = 110): string {
 
 export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NAMES)}
                          (default epsilon_plus_flat); several: one column each in a comparison grid
-  --method M[,N…]        baseline attribution methods as more columns (also accepted in --composite):
+  --method M[,N…]        more columns: baseline attribution methods or composites (alias --methods):
                          ${wrapNames(METHOD_NAMES)}
-  --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon')
-  --gamma G              gamma of the gamma rule
-  --low L --high H       zBox bounds of the normalised input: a number or one per channel (comma-separated);
-                         default: from the model's metadata JSON
+  --epsilon E            epsilon of the epsilon rule (≥ 0; dense layers, or all layers for 'epsilon')
+  --gamma G              gamma of the gamma rule (≥ 0)
+  --low L --high H       zBox bounds of the normalised input (low < high): a number or one per channel
+                         (comma-separated; negative values as --low -1.5 or --low=-1.5); default: from the
+                         model's metadata JSON
   --zero-bias            drop biases in every parametric rule
   --rule-map FILE.json   a user rule map (see README); with --composite it is one more column
-  --target K             class to explain; default: the prediction
+  --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
+                         default: the prediction
   --output-relevance M   logit (default: the target logit times a one-hot) or one (the one-hot)
+  --no-canonize          skip the canonizers that merge layers (BatchNorm, per-channel scale and bias into the
+                         layer before; residual Adds as explicit Sums), as Zennit without canonizers
   --metadata FILE        model metadata JSON (default: MODEL with .json)
   --labels FILE.json     class names: ["name", …] or {"0": "name", …} (default: the metadata's)`;
 
@@ -139,30 +167,118 @@ export function readRuleMapFile(f: string): ReturnType<typeof parseRuleMap> {
   return parseRuleMap(readJsonSafe(f, { what: 'rule map' }), f);
 }
 
-/** Composites (validated), rule parameters (bounds default from the metadata), rule map → methods. */
-export function parseMethods(v: Values, meta: ModelMetadata | undefined): { methods: Method[]; options: CompositeOptions } {
-  const list = (x: unknown) => String(x ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const given = list(v.composite);
-  const names = given.filter((c) => COMPOSITE_NAMES.includes(c));
-  const attributions = [...given.filter((c) => !COMPOSITE_NAMES.includes(c)), ...list(v.method)];
-  for (const c of attributions) {
-    if (!METHOD_NAMES.includes(c)) {
-      throw new UsageError(`unknown composite or method '${c}'; known composites: ${COMPOSITE_NAMES.join(', ')}; methods: ${METHOD_NAMES.join(', ')}`);
+/** The canonizers --no-canonize skips: those that merge layers or change what the rules see, as Zennit's
+ * canonizers do (the structural ones stay: constant folding, dequantising, Identity removal, Pad merging,
+ * re-fusing activations an exporter split, and stripping the final Softmax). */
+export const RULE_CANONIZERS = ['merge-batchnorm', 'fold-scale', 'fold-bias-add', 'explicit-sums'];
+
+/** openModel's canonize option for --no-canonize. */
+export function canonizeOption(v: Values): { skip: string[] } | undefined {
+  return v['no-canonize'] ? { skip: RULE_CANONIZERS } : undefined;
+}
+
+const asList = (x: number | number[]) => (Array.isArray(x) ? x : [x]);
+
+/** Rule parameters (validated: ε ≥ 0, γ ≥ 0, low < high per channel); zBox bounds default to the metadata's. */
+export function parseRuleOptions(v: Values, meta: ModelMetadata | undefined): CompositeOptions {
+  const nonNegative = (flag: string): number | undefined => {
+    const n = number(v[flag] as string | undefined, `--${flag}`);
+    if (n !== undefined && n < 0) throw new UsageError(`--${flag} must be ≥ 0, got '${v[flag]}'`);
+    return n;
+  };
+  const bounds = boundsOf(meta);
+  const low = numbers(v.low as string | undefined, '--low') ?? bounds?.low;
+  const high = numbers(v.high as string | undefined, '--high') ?? bounds?.high;
+  if ((v.low !== undefined || v.high !== undefined) && low !== undefined && high !== undefined) {
+    const l = asList(low), h = asList(high);
+    const from = (flag: 'low' | 'high') => (v[flag] !== undefined ? `--${flag}` : `the metadata's ${flag}`);
+    if (l.length > 1 && h.length > 1 && l.length !== h.length) throw new UsageError(`${from('low')} has ${l.length} values, ${from('high')} has ${h.length}: give one per channel in both`);
+    const n = Math.max(l.length, h.length);
+    for (let c = 0; c < n; c++) {
+      const lo = l[l.length > 1 ? c : 0], hi = h[h.length > 1 ? c : 0];
+      if (!(lo < hi)) throw new UsageError(`${from('low')} must be below ${from('high')}${n > 1 ? ` in every channel (channel ${c}: ${lo} ≥ ${hi})` : ` (${lo} ≥ ${hi})`}`);
     }
   }
-  if (new Set([...names, ...attributions]).size !== names.length + attributions.length) throw new UsageError(`a composite or method is listed twice: ${[...given, ...list(v.method)].join(',')}`);
-  const bounds = boundsOf(meta);
-  const options: CompositeOptions = {
-    epsilon: number(v.epsilon as string | undefined, '--epsilon'),
-    gamma: number(v.gamma as string | undefined, '--gamma'),
-    low: numbers(v.low as string | undefined, '--low') ?? bounds?.low,
-    high: numbers(v.high as string | undefined, '--high') ?? bounds?.high,
-    zeroBias: v['zero-bias'] ? true : undefined,
+  return { epsilon: nonNegative('epsilon'), gamma: nonNegative('gamma'), low, high, zeroBias: v['zero-bias'] ? true : undefined };
+}
+
+/** --low/--high given as lists must have one value per channel of the model's input (axis 1). */
+export function checkBoundChannels(v: Values, explainer: Explainer): void {
+  const input = explainer.graph.inputs[0];
+  const C = input?.dims && input.dims.length > 1 ? input.dims[1] : undefined;
+  if (typeof C !== 'number') return;
+  for (const flag of ['low', 'high']) {
+    const x = numbers(v[flag] as string | undefined, `--${flag}`);
+    if (Array.isArray(x) && x.length !== C) {
+      throw new UsageError(`--${flag} has ${x.length} values; the model's input '${input.name}' [${input.dims!.map((d) => d ?? '?').join('x')}] has ${C} channels: give one value or ${C}`);
+    }
+  }
+}
+
+/** Method parameter flags → the AttributeOptions key they set. */
+const PARAM_FLAGS: Record<string, keyof AttributeOptions> = {
+  'sg-samples': 'samples', 'sg-noise': 'noise', 'ig-steps': 'steps', 'ig-baseline': 'baseline', 'occlusion-patch': 'patch',
+  'occlusion-stride': 'stride', 'occlusion-fill': 'fill', layer: 'layer', seed: 'seed',
+};
+
+/** The method parameters given (validated), as AttributeOptions. */
+export function parseMethodParams(v: Values): Omit<AttributeOptions, 'method' | 'target'> {
+  const int = (flag: string, min: number): number | undefined => {
+    const n = number(v[flag] as string | undefined, `--${flag}`);
+    if (n !== undefined && (!Number.isInteger(n) || n < min)) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${v[flag]}'`);
+    return n;
   };
+  const noise = number(v['sg-noise'] as string | undefined, '--sg-noise');
+  if (noise !== undefined && noise < 0) throw new UsageError(`--sg-noise must be ≥ 0, got '${v['sg-noise']}'`);
+  const o: Omit<AttributeOptions, 'method' | 'target'> = {
+    samples: int('sg-samples', 1), noise, steps: int('ig-steps', 1), baseline: number(v['ig-baseline'] as string | undefined, '--ig-baseline'),
+    patch: int('occlusion-patch', 1), stride: int('occlusion-stride', 1), fill: numbers(v['occlusion-fill'] as string | undefined, '--occlusion-fill'),
+    layer: v.layer as string | undefined, seed: int('seed', 0),
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined));
+}
+
+/** A method parameter given for none of the methods run is a usage error (it would be ignored silently). */
+export function checkMethodParams(v: Values, attributions: readonly string[]): void {
+  for (const [flag, key] of Object.entries(PARAM_FLAGS)) {
+    if (v[flag] === undefined || flag === 'seed') continue;
+    const users = METHOD_NAMES.filter((m) => METHODS[m].params.includes(key));
+    if (!attributions.some((a) => users.includes(a))) throw new UsageError(`--${flag} is a parameter of ${users.join(', ')}, which ${users.length > 1 ? 'are' : 'is'} not among the methods: add --method ${users[0]}`);
+  }
+}
+
+/** The listed names of --composite, --method and --methods, in order. */
+export function listedMethods(v: Values): { composites: string[]; methods: string[] } {
+  const list = (x: unknown) => String(x ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return { composites: list(v.composite), methods: [...list(v.method), ...list(v.methods)] };
+}
+
+function unknownMethod(c: string): UsageError {
+  const near = closest(c, [...COMPOSITE_NAMES, ...METHOD_NAMES]);
+  return new UsageError(`unknown composite or method '${c}'${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}; known composites: ${COMPOSITE_NAMES.join(', ')}; methods: ${METHOD_NAMES.join(', ')}`);
+}
+
+/** Composites (validated), rule parameters (bounds default from the metadata), method parameters, rule map
+ * → methods. --composite takes composites (and methods); --method/--methods take methods (and composites). */
+export function parseMethods(v: Values, meta: ModelMetadata | undefined): { methods: Method[]; options: CompositeOptions } {
+  const { composites: given, methods: listed } = listedMethods(v);
+  for (const c of [...given, ...listed]) if (!COMPOSITE_NAMES.includes(c) && !METHOD_NAMES.includes(c)) throw unknownMethod(c);
+  const names = [...given.filter((c) => COMPOSITE_NAMES.includes(c)), ...listed.filter((c) => !METHOD_NAMES.includes(c))];
+  const attributions = [...given.filter((c) => !COMPOSITE_NAMES.includes(c)), ...listed.filter((c) => METHOD_NAMES.includes(c))];
+  if (new Set([...names, ...attributions]).size !== names.length + attributions.length) throw new UsageError(`a composite or method is listed twice: ${[...given, ...listed].join(',')}`);
+  const options = parseRuleOptions(v, meta);
+  checkMethodParams(v, attributions);
+  const params = parseMethodParams(v);
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
   const composites = names.length || ruleMap || attributions.length ? names : ['epsilon_plus_flat'];
-  return { methods: methodsFor(composites, options, ruleMap, attributions), options };
+  const methods = methodsFor(composites, options, ruleMap, attributions).map((m) => {
+    if (!m.attribution) return m;
+    const reads = METHODS[m.attribution].params;
+    const own = Object.fromEntries(Object.entries(params).filter(([k]) => (reads as readonly string[]).includes(k)));
+    return Object.keys(own).length ? { ...m, attributionOptions: own } : m;
+  });
+  return { methods, options };
 }
 
 export function parseOutputRelevance(v: Values): 'logit' | 'one' {
@@ -216,9 +332,14 @@ export function parseRenderFlags(v: Values): RenderOptions {
   return r;
 }
 
-/** The single class index of --target, or undefined. */
-export function singleTarget(v: Values): number | undefined {
-  const t = integerList(v.target as string | undefined, '--target');
+/** --target: class indices or names (matched against `labels`); one, or one per sample. */
+export function parseTarget(v: Values, labels: readonly string[] | undefined): number | number[] | undefined {
+  return parseTargets(v.target as string | undefined, labels);
+}
+
+/** The single class of --target (index or name), or undefined. */
+export function singleTarget(v: Values, labels?: readonly string[]): number | undefined {
+  const t = parseTarget(v, labels);
   if (Array.isArray(t)) throw new UsageError('--target takes one class here');
   return t;
 }

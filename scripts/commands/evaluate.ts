@@ -6,13 +6,16 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import {
   ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
-  SuiteRow, Tensor, boundsOf, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
+  SuiteRow, Tensor, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
   modelRandomization, openModel, readMetadata, readNpy, writePng,
 } from '../../lib';
 import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
 import { parseIdx } from '../../lib/io/idx';
 import { readFileSafe } from '../../lib/safe-read';
-import { UsageError, integerList, number, numbers, parse } from './common';
+import {
+  METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
+  parseMethodParams, parseRuleOptions, parseTarget,
+} from './common';
 
 const USAGE = `usage: onnx-lrp evaluate MODEL (--input X.npy | --images IDX) [options]
 
@@ -29,21 +32,20 @@ inputs:
                          scaled to the metadata's input.valueRange (default [0, 1]) and normalised with its
                          mean/std (default none)
   --count N              images taken from the IDX file (default 100), starting at --offset K (default 0)
-  --target K             class(es) to explain (one, or one per sample); default: the prediction
+  --target K             class(es) to explain (one, or one per sample), by index or by name; default: the prediction
   --metadata FILE        model metadata JSON (default: MODEL with .json)
+  --labels FILE.json     class names for --target NAME (default: the metadata's)
 methods:
-  --methods LIST         comma-separated; default epsilon_plus_flat,gradient,random
+  --method LIST          comma-separated (alias --methods; --composite adds to it); default
+                         epsilon_plus_flat,gradient,random
                          LRP composites: ${COMPOSITE_NAMES.filter((c) => !METHOD_NAMES.includes(c)).join(', ')}
                          methods: ${METHOD_NAMES.join(', ')}
-  --epsilon E --gamma G  LRP rule parameters
-  --low L --high H       zBox bounds (default: from the metadata)
+  --epsilon E --gamma G  LRP rule parameters (≥ 0)          --zero-bias  drop biases in every parametric rule
+  --low L --high H       zBox bounds (low < high; default: from the metadata)
   --output-relevance M   logit or one (default: logit for LRP composites, one for the gradient methods)
-  --sg-samples N         SmoothGrad copies (default 16)      --sg-noise S   σ / input range (default 0.15)
-  --ig-steps N           IG steps (default 32)               --ig-baseline V  IG baseline value (default 0)
-  --occlusion-patch P    occlusion patch (default 4)         --occlusion-stride S (default: the patch)
-  --occlusion-fill V     occlusion fill (default: the perturbation's replacement when it is a value, else 0)
-  --layer NAME           Grad-CAM node or value (default: after the last Conv)
-  --seed S               seeds SmoothGrad, random maps, random orders and ties (default 0)
+  --no-canonize          skip the canonizers that change rules' inputs (as in explain)
+${METHOD_PARAM_USAGE.replace(/^.*\n/, '').replace('fill value, one or one per channel (default 0)', 'fill value (default: the perturbation\'s replacement when it is a value, else 0)')
+    .replace("seeds smoothgrad's noise and random maps (default 0)", 'seeds SmoothGrad, random maps, random orders and ties (default 0)')}
 perturbation:
   --orders LIST          morf,lerf,random (default morf,lerf,random)
   --patch P              region size in pixels (default 4)
@@ -121,27 +123,27 @@ const fmt = (v: number | undefined, d = 3) => (v === undefined || Number.isNaN(v
 
 export async function evaluateCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    input: { type: 'string' }, images: { type: 'string' }, count: { type: 'string' }, offset: { type: 'string' }, target: { type: 'string' },
-    metadata: { type: 'string' }, methods: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' }, low: { type: 'string' },
-    high: { type: 'string' }, 'output-relevance': { type: 'string' }, 'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' },
-    'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' }, 'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' },
-    'occlusion-fill': { type: 'string' }, layer: { type: 'string' }, seed: { type: 'string' }, orders: { type: 'string' }, patch: { type: 'string' },
+    ...Object.fromEntries(Object.entries(METHOD_FLAGS).filter(([k]) => k !== 'rule-map')),
+    input: { type: 'string' }, images: { type: 'string' }, count: { type: 'string' }, offset: { type: 'string' }, orders: { type: 'string' }, patch: { type: 'string' },
     regions: { type: 'string' }, 'per-step': { type: 'string' }, replacement: { type: 'string' }, score: { type: 'string' }, mask: { type: 'string' },
     box: { type: 'string' }, tolerance: { type: 'string' }, conservation: { type: 'boolean' }, randomize: { type: 'string' }, out: { type: 'string' },
     batch: { type: 'string' }, threads: { type: 'string' }, quiet: { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
-  if (!modelFile) throw new UsageError(`missing MODEL\n\n${USAGE}`);
+  if (!modelFile) throw new UsageError('missing MODEL');
   if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
-  if (!v.input === !v.images) throw new UsageError(`give exactly one of --input X.npy and --images IDX\n\n${USAGE}`);
+  if (!v.input === !v.images) throw new UsageError('give exactly one of --input X.npy and --images IDX');
   const int = (flag: string, def: number, min = 1): number => {
     const n = number(v[flag] as string | undefined, `--${flag}`) ?? def;
     if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${v[flag]}'`);
     return n;
   };
-  const methods = list(v.methods ?? 'epsilon_plus_flat,gradient,random');
+  const listed = listedMethods(v);
+  const methods = [...listed.composites, ...listed.methods];
+  if (!methods.length) methods.push('epsilon_plus_flat', 'gradient', 'random');
   for (const m of methods) if (!ATTRIBUTION_NAMES.includes(m)) throw new UsageError(`unknown method '${m}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
-  if (new Set(methods).size !== methods.length) throw new UsageError(`--methods lists a method twice: ${v.methods}`);
+  if (new Set(methods).size !== methods.length) throw new UsageError(`a method is listed twice: ${methods.join(',')}`);
+  checkMethodParams(v, methods);
   const orders = list(v.orders ?? 'morf,lerf,random') as Order[];
   for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
   const mode = v['output-relevance'] as string | undefined;
@@ -155,19 +157,11 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   else if (rep === 'black') replacement = blackValue(meta);
   else replacement = numbers(rep, '--replacement')!;
   const seed = int('seed', 0, 0);
-  const bounds = boundsOf(meta);
-  const options: CompositeOptions = {
-    epsilon: number(v.epsilon as string | undefined, '--epsilon'), gamma: number(v.gamma as string | undefined, '--gamma'),
-    low: numbers(v.low as string | undefined, '--low') ?? bounds?.low, high: numbers(v.high as string | undefined, '--high') ?? bounds?.high,
-  };
+  const options: CompositeOptions = parseRuleOptions(v, meta);
   const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
+  const params = parseMethodParams(v);
   const attr: Omit<AttributeOptions, 'method'> = {
-    options, outputRelevance: mode as 'logit' | 'one' | undefined, seed,
-    samples: v['sg-samples'] !== undefined ? int('sg-samples', 16) : undefined, noise: number(v['sg-noise'] as string | undefined, '--sg-noise'),
-    steps: v['ig-steps'] !== undefined ? int('ig-steps', 32) : undefined, baseline: number(v['ig-baseline'] as string | undefined, '--ig-baseline'),
-    patch: v['occlusion-patch'] !== undefined ? int('occlusion-patch', 4) : undefined,
-    stride: v['occlusion-stride'] !== undefined ? int('occlusion-stride', 4) : undefined,
-    fill: numbers(v['occlusion-fill'] as string | undefined, '--occlusion-fill') ?? fillDefault, layer: v.layer as string | undefined,
+    options, outputRelevance: mode as 'logit' | 'one' | undefined, ...params, seed, fill: params.fill ?? fillDefault,
   };
   let region: EvaluationRegion | undefined;
   if (v.mask && v.box) throw new UsageError('give --mask or --box, not both');
@@ -190,10 +184,11 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   } else {
     data = loadIdxImages(v.images as string, meta, int('count', 100), int('offset', 0, 0));
   }
-  const target = integerList(v.target as string | undefined, '--target');
-  const opened = openModel(modelFile, { threads });
+  const target = parseTarget(v, parseLabels(v, meta));
+  const opened = openModel(modelFile, { threads, canonize: canonizeOption(v) });
   let explainer = opened;
   try {
+    checkBoundChannels(v, opened);
     explainer = await batchable(opened, data.x, log);
     const x = data.x;
     log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);

@@ -2,13 +2,14 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, integerList, parse, parseImageFlags, parseLabels,
-  parseMethods, parseOutputRelevance, parseRenderFlags,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
+  parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
+import { writeKeptRelevance } from './keep-all';
 
 const USAGE = `usage: onnx-lrp explain MODEL INPUT... [options]
 
@@ -22,9 +23,14 @@ options:
   --input FILE           an input (repeatable; same as a positional INPUT)
 ${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K2,…: one per sample of a .npy batch')}
   --out DIR              write heatmaps, overlays, relevance, records and grids into DIR
+  --keep-all             with --out: also every node's relevance, STEM.METHOD.values/VALUE.npy (names made
+                         file-safe; index.json maps files to values and nodes), and the per-node conservation
+                         table STEM.METHOD.conservation.csv and .json (LRP composites, single-pass gradients)
   --save-npy OUT.npy     write the input relevance (one input, one composite)
   --json OUT.json        write a JSON record of the run (one input, one composite)
   --quiet                print nothing but errors
+
+${METHOD_PARAM_USAGE}
 
 ${IMAGE_USAGE}
 
@@ -35,7 +41,8 @@ ${LIMIT_USAGE}
 exit codes: 0 success, 1 the model, an input or the run failed, 2 usage error.
 examples:
   onnx-lrp explain models/fashion-vgg.onnx models/samples/*.png --composite epsilon_plus_flat,epsilon_gamma_box --out out/
-  onnx-lrp explain model.onnx --input x.npy --composite epsilon_gamma_box --low=-0.81 --high=2.02 --save-npy r.npy`;
+  onnx-lrp explain model.onnx --input x.npy --composite epsilon_gamma_box --low -0.81 --high 2.02 --save-npy r.npy
+  onnx-lrp explain resnet18.onnx dog.jpg --target malamute --method integrated_gradients --ig-steps 64 --out out/`;
 
 const fmt = (x: number) => x.toPrecision(6);
 /** comparison.png holds at most this many rows (inputs × samples). */
@@ -44,36 +51,41 @@ const MAX_COMPARISON_ROWS = 24;
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
     input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
-    out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' },
+    out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' }, 'keep-all': { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
-  if (!modelFile) throw new UsageError(`missing MODEL\n\n${USAGE}`);
+  if (!modelFile) throw new UsageError('missing MODEL');
   const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
-  if (!inputs.length) throw new UsageError(`missing INPUT (an image or .npy file)\n\n${USAGE}`);
+  if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file)');
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
   const mode = parseOutputRelevance(v);
-  const target = integerList(v.target as string | undefined, '--target');
   const imageFlags = parseImageFlags(v);
   const render = parseRenderFlags(v);
   const labels = parseLabels(v, meta);
+  const target = parseTarget(v, labels);
   const out = v.out as string | undefined;
+  const keepAll = !!v['keep-all'];
+  if (keepAll && !out) throw new UsageError('--keep-all writes into --out DIR: add --out');
   if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1)) {
     throw new UsageError('--save-npy and --json take one input and one composite; use --out DIR for several');
   }
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
-  const explainer = openModel(modelFile, { maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(modelFile, { canonize: canonizeOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {
-    const imageOptions = imageOptionsFor(explainer, meta, imageFlags, (msg) => { if (!quiet) console.error(`onnx-lrp: ${msg}`); });
+    checkBoundChannels(v, explainer);
+    // the preprocessing notice concerns images only
+    const notice = (msg: string) => { if (!quiet && inputs.some((f) => isImageFile(f))) console.error(`onnx-lrp: ${msg}`); };
+    const imageOptions = imageOptionsFor(explainer, meta, imageFlags, notice);
     methods = withImageBounds(methods, imageOptions);
     for (const [i, file] of inputs.entries()) {
       try {
         const loaded = await loadInput(file, imageOptions, limits);
-        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode });
+        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll });
         for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) if (!quiet) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         const first = ie.results[0];
         const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
@@ -99,6 +111,9 @@ export async function explainCommand(argv: string[]): Promise<void> {
             model: modelFile, labels, render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'],
           });
           if (!quiet) console.log(`  wrote ${countFiles(rec)} files to ${out} (${stems[i]}.*; record ${path.join(out, `${stems[i]}.record.json`)})`);
+          if (keepAll) {
+            for (const line of await writeKeptRelevance(out, stems[i], ie, explainer)) if (!quiet) console.log(`  ${line}`);
+          }
         }
         if (v['save-npy']) {
           writeNpy(v['save-npy'] as string, first.relevance);
@@ -131,7 +146,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     if (out && allRows.length > 1) {
       const file = path.join(out, 'comparison.png');
       const rows = allRows.slice(0, MAX_COMPARISON_ROWS);
-      await writeFileAtomic(file, await encodePng(await comparisonGrid(rows, { ...render, displaySize: undefined, cellSize: GRID_CELL })));
+      await writeFileAtomic(file, await encodePng(await comparisonGrid(rows, { ...render, displaySize: undefined, cellSize: render.displaySize ?? GRID_CELL })));
       if (!quiet) console.log(`wrote ${file} (${rows.length} rows: every input beside its maps)`);
     }
   } finally {

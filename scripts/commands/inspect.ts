@@ -6,14 +6,38 @@ import { UsageError, parse } from './common';
 const USAGE = `usage: onnx-lrp inspect MODEL [--composite NAME] [--json]
 
 Shows the model's inputs and outputs, an op histogram, every node onnx-lrp cannot handle, what the
-canonizers rewrote, and the rule plan (node → rule) for a composite (default epsilon_plus_flat).`;
+canonizers rewrote (alike actions, such as removed Identity nodes, on one line; --json lists each), and
+the rule plan (node → rule) for a composite (default epsilon_plus_flat).`;
+
+/** Canonizer actions that differ only in the names they quote are printed as one line above this many. */
+const GROUP = 3;
+
+/** Actions alike but for the one name they quote ("removed Identity 'a'", "removed Identity 'b'", …) become one
+ * line: "removed Identity ×16: 'a', 'b', 'c', … (13 more)"; the others (those naming two nodes, such as a merge)
+ * are kept as they are, in order. */
+export function summariseActions(actions: string[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const a of actions) {
+    const key = a.replace(/'[^']*'/g, "'…'");
+    groups.set(key, [...(groups.get(key) ?? []), a]);
+  }
+  const out: string[] = [];
+  for (const [key, list] of groups) {
+    if (list.length <= GROUP || key.split("'…'").length !== 2) { out.push(...list); continue; } // one quoted name only
+    const names = list.map((a) => /'[^']*'/.exec(a)?.[0] ?? '');
+    const head = key.slice(0, key.indexOf("'…'")).trimEnd();
+    const tail = key.slice(key.indexOf("'…'") + 3).replace(/'…'/g, '…');
+    out.push(`${head}${tail} ×${list.length}: ${names.slice(0, 3).join(', ')}, … (${list.length - 3} more)`);
+  }
+  return out;
+}
 
 const dims = (d: readonly unknown[] | null) => (d ? `[${d.map((x) => x ?? '?').join(', ')}]` : '[?]');
 
 export async function inspectCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, { composite: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
   const [file] = positionals;
-  if (!file) throw new UsageError(`missing MODEL\n\n${USAGE}`);
+  if (!file) throw new UsageError('missing MODEL');
   const composite = (v.composite as string | undefined) ?? 'epsilon_plus_flat';
   if (!COMPOSITE_NAMES.includes(composite)) throw new UsageError(`unknown composite '${composite}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);
   const model = loadModelFile(file);
@@ -52,7 +76,7 @@ export async function inspectCommand(argv: string[]): Promise<void> {
     for (const u of unsupported) console.log(`  ${u.reason}`);
     if (canon) {
       console.log(`\ncanonizers: ${canon.actions.length ? '' : 'nothing to rewrite'}`);
-      for (const a of canon.actions) console.log(`  ${a}`);
+      for (const a of summariseActions(canon.actions)) console.log(`  ${a}`);
     }
     if (plan) {
       console.log(`\nrule plan (${composite}):`);
