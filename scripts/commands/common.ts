@@ -94,7 +94,8 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
   --zero-bias            drop biases in every parametric rule
   --rule-map FILE.json   a user rule map (see README); with --composite it is one more column
   --target K             class to explain; default: the prediction
-  --output-relevance M   logit (default: the target logit times a one-hot) or one (the one-hot)
+  --output-relevance M   logit (the target logit times a one-hot; default for LRP) or one (the one-hot; default
+                         for gradient, gradient_x_input, guided_backprop, deconvnet however named)
   --metadata FILE        model metadata JSON (default: MODEL with .json)
   --labels FILE.json     class names: ["name", …] or {"0": "name", …} (default: the metadata's)`;
 
@@ -170,8 +171,9 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   return { methods: methodsFor(composites, options, ruleMap, attributions), options };
 }
 
-export function parseOutputRelevance(v: Values): 'logit' | 'one' {
-  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one'] as const) ?? 'logit';
+/** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */
+export function parseOutputRelevance(v: Values): 'logit' | 'one' | undefined {
+  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one'] as const);
 }
 
 export function parseLabels(v: Values, meta: ModelMetadata | undefined): string[] | undefined {
