@@ -18,7 +18,7 @@ export { mod } from './kernels/kernel';
 export type { LinearKernel, WeightMod } from './kernels/kernel';
 export { COMPOSITES, COMPOSITE_NAMES, getComposite } from './plan/composites';
 export type { Composite, CompositeOptions } from './plan/composites';
-export { buildPlan, categoryRule, parseRuleMap } from './plan/plan';
+export { buildPlan, categoryRule, optionParams, parseRuleMap } from './plan/plan';
 export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
 export { Explainer, ExplainError } from './explain';
 export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary, Engine } from './explain';
