@@ -87,12 +87,14 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
                          (default epsilon_plus_flat); several: one column each in a comparison grid
   --method M[,N…]        baseline attribution methods as more columns (also accepted in --composite):
                          ${wrapNames(METHOD_NAMES)}
-  --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon')
+  --epsilon E            epsilon of the epsilon rule (dense layers, or all layers for 'epsilon'); other rules'
+                         stabilisers keep 1e-6
   --gamma G              gamma of the gamma rule
   --low L --high H       zBox bounds of the normalised input: a number or one per channel (comma-separated);
                          default: from the model's metadata JSON
-  --zero-bias            drop biases in every parametric rule
-  --rule-map FILE.json   a user rule map (see README); with --composite it is one more column
+  --zero-bias            drop the bias term of every rule that has one (flat and zBox have none)
+  --rule-map FILE.json   a user rule map (see README); with --composite it is one more column; an entry's own
+                         params win, --epsilon/--gamma/--low/--high/--zero-bias fill the ones it leaves open
   --target K             class to explain; default: the prediction
   --output-relevance M   logit (the target logit times a one-hot; default for LRP) or one (the one-hot; default
                          for gradient, gradient_x_input, guided_backprop, deconvnet however named)
