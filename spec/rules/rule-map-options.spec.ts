@@ -5,7 +5,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Explainer, RuleMap, Tensor, openModel, optionParams, readNpy } from '../../lib';
+import { COMPOSITE_NAMES, Explainer, RULES, RuleMap, Tensor, openModel, optionParams, readNpy } from '../../lib';
+import { isRuleName } from '../../lib/rules';
 import { FIXTURES, ROOT } from '../helpers/paths';
 
 const G = path.join(FIXTURES, 'golden');
@@ -61,6 +62,18 @@ describe('rule maps and the global options', () => {
     const dense = withOptions.plan.entries.find((p) => p.category === 'dense')!;
     expect(dense.params).to.include({ epsilon: 0.01 });
     expect(dense.params.zeroBias).to.equal(false);
+  });
+
+  it('--zero-bias works with every composite: zeroBias lands exactly on the rules that declare it', () => {
+    for (const composite of COMPOSITE_NAMES) {
+      const plan = e.plan({ composite, options: { zeroBias: true, low: -3, high: 3 } });
+      for (const p of plan.entries) {
+        if (!isRuleName(p.rule) || !['conv', 'dense'].includes(p.category)) continue;
+        const declared = (RULES[p.rule].params as string[]).includes('zeroBias');
+        for (const k of Object.keys(p.params)) expect(RULES[p.rule].params as string[], `${composite} ${p.node}`).to.include(k);
+        if (declared && p.source === 'composite') expect(p.params.zeroBias, `${composite} ${p.node} ${p.rule}`).to.equal(true);
+      }
+    }
   });
 
   it('CLI: --epsilon and --zero-bias change a rule-map result where the entry leaves them open, not where it sets them', () => {
