@@ -177,6 +177,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     region = b as Box;
   }
   const tolerance = int('tolerance', 0, 0);
+  if (v.tolerance !== undefined && !region) throw new UsageError('--tolerance is a pointing-game setting: add --mask or --box');
   const quiet = !!v.quiet;
   const log = (s: string) => { if (!quiet) console.log(s); };
   const threads = v.threads !== undefined ? int('threads', 1) : undefined;

@@ -57,6 +57,9 @@ describe('evaluation: one orchestrator, --tolerance', () => {
       expect(s.tolerance).to.equal(Number(tolerance));
       return s.methods[0].localization.pointingAccuracy as number;
     };
+    const alone = spawnSync(process.execPath, [CLI, 'evaluate', MODEL, '--input', INPUT, '--methods', 'random', '--tolerance', '2'], { encoding: 'utf8' });
+    expect(alone.status).to.equal(2);
+    expect(alone.stderr).to.match(/--tolerance is a pointing-game setting: add --mask or --box/);
     const far = pointing('30');
     expect(far).to.equal(1);
     expect(pointing('0')).to.be.below(far);
