@@ -24,7 +24,9 @@ export interface ExplainOptions {
   ruleMap?: RuleMap;
   /** one class per sample, or one for all; default: the predicted class */
   target?: number | number[];
-  /** relevance started at the output: the target logit (default) or 1, times a one-hot on the target */
+  /** relevance started at the output, times a one-hot on the target: the target logit ('logit') or 1 ('one').
+   * Default: 'logit' for LRP (composites and rule maps), 'one' for the gradient composites (gradient,
+   * gradient_x_input, guided_backprop, deconvnet: the plain gradient, as in Captum and Zennit). */
   outputRelevance?: OutputRelevance;
   /** keep the relevance of every value (by value name) */
   keepAll?: boolean;
@@ -57,7 +59,10 @@ export interface Explanation {
   targets: number[];
   /** the seeds' values: logit[target] per sample */
   scores: number[];
+  /** the output relevance used */
   outputRelevance: OutputRelevance;
+  /** true when it is the default of the plan's mode (not asked for) */
+  outputRelevanceDefault: boolean;
   plan: RulePlan;
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
@@ -231,7 +236,7 @@ export class Explainer {
     const classes = logits.data.length / batch;
     const predictions = [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
     const targets = resolveTargets(opts.target, predictions, classes);
-    const mode = opts.outputRelevance ?? 'logit';
+    const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
     if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
     const seed = new Float32Array(logits.data.length);
     const scores = targets.map((t, s) => logits.data[s * classes + t]);
@@ -249,7 +254,7 @@ export class Explainer {
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
     return {
-      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, plan,
+      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, outputRelevanceDefault: opts.outputRelevance === undefined, plan,
       conservation: {
         outputRelevance: seedSums,
         inputRelevance: inSums,
@@ -272,6 +277,12 @@ export class Explainer {
     await this.plain?.release();
     this.plain = null;
   }
+}
+
+/** The output relevance used when none is asked for: 'logit' for LRP, 'one' (the plain gradient, as in
+ * Captum and Zennit) for the gradient modes, whichever name (composite or method) asked for them. */
+export function defaultOutputRelevance(mode: RulePlan['mode']): OutputRelevance {
+  return mode === 'lrp' ? 'logit' : 'one';
 }
 
 /** The error for relevance that overflowed or became NaN (non-finite weights, a stabiliser too small for the

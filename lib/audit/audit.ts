@@ -32,6 +32,8 @@ export interface AuditOptions {
   options?: CompositeOptions;
   /** class to explain for every input (default: each input's prediction) */
   target?: number;
+  /** relevance started at the output for every method that takes one; default: each method's own ('logit' for
+   * LRP, 'one' for the gradient family), recorded per method */
   outputRelevance?: OutputRelevance;
   /** metadata object or JSON file (default: MODEL with .json, if present) */
   metadata?: ModelMetadata | string;
@@ -216,7 +218,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     const stems = outputStems(rels);
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
-      model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'logit',
+      model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
       imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
@@ -233,7 +235,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       const inputs = rowsByInput.flat();
       const s: AuditSummary = {
         version: 1, model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
-        outputRelevance: opts.outputRelevance ?? 'logit', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
+        outputRelevance: opts.outputRelevance ?? 'default', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
         counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
         evaluation: evaluation ? { settings: evaluation, methods: evaluationMeans(inputs, titles, evaluation.orders) } : undefined,
         inputs,
@@ -287,7 +289,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
         } catch (e) {
           if (e instanceof FileWriteError || e instanceof AuditError) throw e; // the output folder or the model is at fault, not the input
           const reason = (e as Error).message.split(abs).join(rel).split(folder + path.sep).join('');
-          record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'logit', samples: [], fingerprint, error: reason };
+          record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'default', samples: [], fingerprint, error: reason };
           await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
         }
         rows = rowsOf(rel, relDir, stemRel, record, false);

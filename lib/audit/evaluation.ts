@@ -1,59 +1,29 @@
 /** Node-only: faithfulness evaluation inside an audit (`audit --evaluate`). For every explained input and every
- * method, region perturbation (lib/evaluate's `perturbationCurve`, batched through the explainer's `predict`)
- * gives the AOPC per order; an input with a ground-truth sidecar file (NAME.mask.npy or NAME.box.json beside
- * NAME.png / NAME.npy) also gets relevance mass accuracy and the pointing game (lib/evaluate's `localization`). */
+ * method, lib/evaluate's `measureMap` (the orchestrator `onnx-lrp evaluate` uses too) gives the AOPC per order;
+ * an input with a ground-truth sidecar file (NAME.mask.npy or NAME.box.json beside NAME.png / NAME.npy) also
+ * gets relevance mass accuracy and the pointing game. What is left here: 'black', sidecars, batching. */
 import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer } from '../explain';
 import { checkDynamicBatch, dynamicBatch } from '../evaluate/batch';
-import { Box, Region, localization } from '../evaluate/localization';
-import { ORDERS, Order, Replacement, perturbationCurve } from '../evaluate/perturbation';
+import { Box, Region } from '../evaluate/localization';
+import { EvaluationError, EvaluationOptions, EvaluationSettings, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
+import { Order, Replacement } from '../evaluate/perturbation';
 import { ImageInputOptions } from '../io/image';
 import { readNpy } from '../node';
 import { readJsonSafe } from '../safe-read';
 import { float32 } from '../tensor';
 import { InputExplanation } from './input';
 
-/** `audit({ evaluate })`: region-perturbation settings (the names and defaults of `onnx-lrp evaluate`, except
- * that only MoRF is run unless `orders` says otherwise). */
-export interface AuditEvaluationOptions {
-  /** default ['morf'] */
-  orders?: Order[];
-  /** region size in pixels (default 4) */
-  patch?: number;
-  /** regions replaced in total (default: all) */
-  steps?: number;
-  /** regions replaced per step (default 1) */
-  perStep?: number;
-  /** default 'zeros' (0 in the model's input space); 'black' is the lowest pixel value after the audit's
-   * preprocessing (its value range, mean and std) */
+/** `audit({ evaluate })`: the settings of lib/evaluate's one orchestrator (`evaluationSettings`, the names and
+ * defaults of `onnx-lrp evaluate`, except that only MoRF is run unless `orders` says otherwise); the replacement
+ * may also be 'black', the lowest pixel value after the audit's preprocessing (its value range, mean and std). */
+export interface AuditEvaluationOptions extends Omit<EvaluationOptions, 'replacement'> {
   replacement?: Replacement | 'black';
-  /** Gaussian σ of the 'blur' replacement (default: half the region) */
-  blurSigma?: number;
-  /** the score tracked: the target logit (default) or its softmax probability */
-  score?: 'logit' | 'probability';
-  /** seeds random orders, ties and 'uniform' replacement (default 0; the same for every input) */
-  seed?: number;
-  /** pointing-game tolerance in pixels (default 0) */
-  tolerance?: number;
-  /** rows per onnxruntime run (default 256) */
-  batchSize?: number;
 }
 
-/** The settings used, every default filled in ('black' resolved to numbers); recorded in summary.json and part
- * of the audit's settings key (changing one redoes the inputs). */
-export interface EvaluationSettings {
-  orders: Order[];
-  patch: number;
-  steps: number | null;
-  perStep: number;
-  replacement: Replacement;
-  blurSigma: number | null;
-  score: 'logit' | 'probability';
-  seed: number;
-  tolerance: number;
-  batchSize: number;
-}
+export { EvaluationError };
+export type { EvaluationSettings };
 
 /** One method's evaluation for one sample, kept in the input's record. */
 export interface MethodEvaluation {
@@ -65,16 +35,6 @@ export interface MethodEvaluation {
   pointingHit?: number;
 }
 
-export class EvaluationError extends Error {
-  override name = 'EvaluationError';
-}
-
-const positiveInt = (v: number | undefined, what: string, def: number, min = 1): number => {
-  const n = v ?? def;
-  if (!Number.isInteger(n) || n < min) throw new EvaluationError(`evaluate: ${what} must be an integer ≥ ${min}, got ${v}`);
-  return n;
-};
-
 /** The pixel value of black after preprocessing: (lo − mean) / std, one number, or one per channel. */
 export function blackReplacement(imageOptions: ImageInputOptions): number | number[] {
   const lo = imageOptions.valueRange?.[0] ?? 0;
@@ -84,30 +44,11 @@ export function blackReplacement(imageOptions: ImageInputOptions): number | numb
   return v.length === 1 ? v[0] : v;
 }
 
-/** `evaluate: true | {…}` → settings with defaults; null when there is no evaluation. */
+/** `evaluate: true | {…}` → settings with defaults ('black' resolved to numbers); null when there is no evaluation. */
 export function evaluationSettings(e: boolean | AuditEvaluationOptions | undefined, imageOptions: ImageInputOptions): EvaluationSettings | null {
   if (!e) return null;
   const o: AuditEvaluationOptions = e === true ? {} : e;
-  const orders = o.orders ?? ['morf'];
-  if (!orders.length) throw new EvaluationError('evaluate: no perturbation order given');
-  for (const k of orders) if (!ORDERS.includes(k)) throw new EvaluationError(`evaluate: unknown order '${k}' (${ORDERS.join(', ')})`);
-  if (new Set(orders).size !== orders.length) throw new EvaluationError(`evaluate: an order is listed twice: ${orders.join(',')}`);
-  const score = o.score ?? 'logit';
-  if (score !== 'logit' && score !== 'probability') throw new EvaluationError(`evaluate: score must be 'logit' or 'probability', got '${score}'`);
-  let replacement: Replacement;
-  const r = o.replacement ?? 'zeros';
-  if (r === 'black') replacement = blackReplacement(imageOptions);
-  else if (typeof r === 'number' || (Array.isArray(r) && r.every((x) => typeof x === 'number'))) {
-    if ((Array.isArray(r) ? r : [r]).some((x) => !Number.isFinite(x))) throw new EvaluationError(`evaluate: replacement values must be finite numbers, got ${JSON.stringify(r)}`);
-    replacement = r;
-  } else if (r === 'zeros' || r === 'mean' || r === 'blur' || r === 'uniform') replacement = r;
-  else throw new EvaluationError(`evaluate: unknown replacement '${String(r)}' (zeros, mean, blur, uniform, black, a number or one per channel)`);
-  if (o.blurSigma !== undefined && !(o.blurSigma > 0)) throw new EvaluationError(`evaluate: blurSigma must be > 0, got ${o.blurSigma}`);
-  return {
-    orders: [...orders], patch: positiveInt(o.patch, 'patch', 4), steps: o.steps === undefined ? null : positiveInt(o.steps, 'steps', 1),
-    perStep: positiveInt(o.perStep, 'perStep', 1), replacement, blurSigma: o.blurSigma ?? null, score,
-    seed: positiveInt(o.seed, 'seed', 0, 0), tolerance: positiveInt(o.tolerance, 'tolerance', 0, 0), batchSize: positiveInt(o.batchSize, 'batchSize', 256),
-  };
+  return settingsOf({ ...o, replacement: o.replacement === 'black' ? blackReplacement(imageOptions) : o.replacement });
 }
 
 /** Ground-truth sidecar names for an input path: NAME.mask.npy and NAME.box.json beside NAME.EXT. */
@@ -172,31 +113,19 @@ export function batchedExplainer(explainer: Explainer): { explainer: Explainer; 
   };
 }
 
-/** Evaluates every method's map of one explained input: `result[sample][method]`. The perturbation explains the
- * classes the methods explained (their targets); `perturber` runs the perturbed copies (batched). */
+/** Evaluates every method's map of one explained input with lib/evaluate's `measureMap`: `result[sample][method]`.
+ * The perturbation explains the classes the methods explained (their targets); `perturber` runs the perturbed
+ * copies (batched). */
 export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, region?: Region, regionFile?: string): Promise<MethodEvaluation[][]> {
   const x = ie.input.tensor;
   if (x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
   const N = x.dims[0];
   const out: MethodEvaluation[][] = [...Array(N).keys()].map(() => ie.results.map(() => ({ aopc: {} })));
   for (const [m, res] of ie.results.entries()) {
-    for (const order of settings.orders) {
-      const c = await perturbationCurve(perturber, x, res.relevance, {
-        order, patch: settings.patch, steps: settings.steps ?? undefined, perStep: settings.perStep, replacement: settings.replacement,
-        blurSigma: settings.blurSigma ?? undefined, score: settings.score, seed: settings.seed, batchSize: settings.batchSize, target: res.targets,
-      });
-      c.aopcPerSample.forEach((a, s) => { out[s][m].aopc[order] = a; });
-    }
-    if (region) {
-      let loc;
-      try {
-        loc = localization(res.relevance, region, { tolerance: settings.tolerance });
-      } catch (e) {
-        throw new EvaluationError(`${regionFile ?? ie.input.file}: ${(e as Error).message}`);
-      }
-      loc.massAccuracy.forEach((v, s) => { out[s][m].massAccuracy = Number.isNaN(v) ? null : v; });
-      loc.pointingHits.forEach((v, s) => { out[s][m].pointingHit = v; });
-    }
+    const r = await measureMap(perturber, x, res.relevance, res.targets, settings, region, regionFile ?? ie.input.file);
+    for (const [order, c] of Object.entries(r.curves)) c!.aopcPerSample.forEach((a, s) => { out[s][m].aopc[order as Order] = a; });
+    r.localization?.massAccuracy.forEach((v, s) => { out[s][m].massAccuracy = Number.isNaN(v) ? null : v; });
+    r.localization?.pointingHits.forEach((v, s) => { out[s][m].pointingHit = v; });
   }
   return out;
 }

@@ -156,6 +156,9 @@ export interface MethodResult {
   scores: number[];
   /** LRP (and single-pass gradient) results: plan, conservation, logits */
   explanation?: Explanation;
+  /** LRP and the gradient family: the output relevance used, and whether it was the default (not asked for) */
+  outputRelevance?: OutputRelevance;
+  outputRelevanceDefault?: boolean;
   /** method-specific facts (CAM layer, IG completeness …) */
   details?: Record<string, unknown>;
 }
@@ -163,6 +166,8 @@ export interface MethodResult {
 export interface ExplainInputOptions {
   methods: Method[];
   target?: number | number[];
+  /** asked for explicitly: used by every method that seeds the output (LRP and the gradient family); default:
+   * each method's own ('logit' for LRP, 'one' for gradients) */
   outputRelevance?: OutputRelevance;
   /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
   keepAll?: boolean;
@@ -171,6 +176,8 @@ export interface ExplainInputOptions {
 export interface InputExplanation {
   input: LoadedInput;
   results: MethodResult[];
+  /** the output relevance asked for (undefined: each method's default) */
+  outputRelevance?: OutputRelevance;
 }
 
 /** Explains a loaded input with every method (one forward and backward pass each). */
@@ -180,21 +187,31 @@ export async function explainInput(explainer: Explainer, input: LoadedInput, opt
   for (const method of opts.methods) {
     try {
       if (method.attribution) {
-        const a = await attribute(explainer, input.tensor, { ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined });
-        results.push({ method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details });
+        const seeds = METHODS[method.attribution]?.params.includes('outputRelevance') && opts.outputRelevance !== undefined;
+        const a = await attribute(explainer, input.tensor, {
+          ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined,
+          ...(seeds ? { outputRelevance: opts.outputRelevance } : {}),
+        });
+        results.push({
+          method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details,
+          outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault,
+        });
       } else {
         const e = await explainer.explain(input.tensor, {
           composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
           target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
         });
-        results.push({ method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e });
+        results.push({
+          method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
+          outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault,
+        });
       }
     } catch (e) {
       const m = (e as Error).message;
       throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });
     }
   }
-  return { input, results };
+  return { input, results, ...(opts.outputRelevance !== undefined ? { outputRelevance: opts.outputRelevance } : {}) };
 }
 
 export interface ExplainImageOptions extends ExplainOptions {

@@ -34,6 +34,10 @@ export interface MethodRecord {
   ruleMap: boolean;
   /** node → rule and its parameters (empty for baselines without a rule plan) */
   rules: { node: string; op: string; rule: string; params: Record<string, unknown>; source: string }[];
+  /** the relevance started at the output (LRP and the gradient family: 'logit' or 'one'; null for methods that
+   * take no output relevance) and whether it was the method's default rather than asked for */
+  outputRelevance: OutputRelevance | null;
+  outputRelevanceDefault: boolean | null;
   /** relevance put in and found at the input; `absorbed` is null for baselines (no conservation to speak of) */
   conservation: ConservationRecord;
   /** baseline facts (CAM layer, IG completeness …) */
@@ -63,7 +67,9 @@ export interface ExplanationRecord {
   kind: 'image' | 'npy';
   inputShape: number[];
   preprocessing?: ImageInputOptions;
-  outputRelevance: OutputRelevance;
+  /** the output relevance asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient
+   * family); what each method used is in samples[].methods[].outputRelevance */
+  outputRelevance: OutputRelevance | 'default';
   samples: SampleRecord[];
   /** set by audits: what the record was made from (rerun skips it when unchanged) */
   fingerprint?: string;
@@ -193,6 +199,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
           node: p.node, op: p.op, rule: p.rule, source: p.source,
           params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
         })),
+        outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
       });
     }
@@ -205,7 +212,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   }
   const record: ExplanationRecord = {
     version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
-    preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: results.find((r) => r.explanation)?.explanation?.outputRelevance ?? 'logit', samples,
+    preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: ie.outputRelevance ?? 'default', samples,
     fingerprint: opts.fingerprint, groundTruth: opts.groundTruth,
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));

@@ -1,12 +1,14 @@
 /** Evaluate several attribution methods on the same inputs and classes: perturbation curves and AOPC per order,
- * optional localisation metrics, conservation (LRP composites), time. Images are processed in chunks. */
+ * optional localisation metrics, conservation (LRP composites), time. Images are processed in chunks; every
+ * map is measured by `measureMap` (./measure), the orchestrator `audit --evaluate` uses too. */
 import { Explainer } from '../explain';
 import { AttributeOptions, attribute } from '../methods';
 import { F32Tensor, batchOf, resolveTargets, sliceBatch, toF32Tensor } from '../methods/util';
 import { Tensor } from '../tensor';
 import { ConservationReport, conservationReport } from './conservation';
-import { LocalizationResult, Region, localization, masksFor } from './localization';
-import { Order, PerturbationCurve, PerturbationOptions, perturbationCurve } from './perturbation';
+import { LocalizationResult, Region, masksFor } from './localization';
+import { EvaluationSettings, evaluationSettings, measureMap } from './measure';
+import { Order, PerturbationCurve, PerturbationOptions } from './perturbation';
 import { float32 } from '../tensor';
 
 export interface MethodSpec {
@@ -26,7 +28,14 @@ export interface SuiteOptions {
   chunk?: number;
   /** a mask or box per input: adds relevance mass accuracy and the pointing game */
   region?: Region;
+  /** pointing-game tolerance in pixels (default 0) */
+  tolerance?: number;
   onProgress?: (message: string) => void;
+}
+
+/** The settings `evaluateMethods` runs with (the same checks and defaults as `audit --evaluate`). */
+export function suiteSettings(opts: Pick<SuiteOptions, 'orders' | 'perturbation' | 'tolerance'>): EvaluationSettings {
+  return evaluationSettings({ ...opts.perturbation, orders: opts.orders, tolerance: opts.tolerance });
 }
 
 export interface SuiteRow {
@@ -81,7 +90,7 @@ function mergeLocalization(parts: LocalizationResult[]): LocalizationResult {
 export async function evaluateMethods(explainer: Explainer, input: Tensor, opts: SuiteOptions): Promise<SuiteRow[]> {
   const x = toF32Tensor(input);
   const { batch } = batchOf(x);
-  const orders = opts.orders ?? ['morf'];
+  const settings = suiteSettings(opts);
   const chunk = Math.max(1, opts.chunk ?? 50);
   const targets = resolveTargets(await explainer.predict(x), opts.target).targets;
   const H = x.dims[2], W = x.dims[3];
@@ -107,16 +116,14 @@ export async function evaluateMethods(explainer: Explainer, input: Tensor, opts:
         continue;
       }
       row.seconds += (Date.now() - t0) / 1000;
-      for (const order of orders) {
-        const c = await perturbationCurve(explainer, xc, rel, { ...opts.perturbation, order, target: tc, seed: (opts.perturbation?.seed ?? 0) + s0 });
+      const per = H * W;
+      const measured = await measureMap(explainer, xc, rel, tc, { ...settings, seed: settings.seed + s0 }, masks && float32([s1 - s0, H, W], masks.subarray(s0 * per, s1 * per)));
+      for (const order of settings.orders) {
         const list = parts[i].curves.get(order) ?? [];
-        list.push(c);
+        list.push(measured.curves[order]!);
         parts[i].curves.set(order, list);
       }
-      if (masks) {
-        const per = H * W;
-        parts[i].loc.push(localization(rel, float32([s1 - s0, H, W], masks.subarray(s0 * per, s1 * per))));
-      }
+      if (measured.localization) parts[i].loc.push(measured.localization);
     }
     opts.onProgress?.(`${s1}/${batch} inputs`);
   }

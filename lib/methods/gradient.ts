@@ -1,7 +1,7 @@
 /** Gradient-based attributions through the project's own backward pass over the IR (the `gradient`,
  * `gradient_x_input`, `guided_backprop` and `deconvnet` composites of the explainer): plain gradients,
  * SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al. 2017). Browser-safe. */
-import { Explainer, Explanation, OutputRelevance } from '../explain';
+import { Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
 import { Tensor, float32 } from '../tensor';
 import { F32Tensor, batchOf, gaussian, predictRows, prng, resolveTargets, toF32Tensor } from './util';
 
@@ -11,20 +11,21 @@ export type GradientComposite = (typeof GRADIENT_COMPOSITES)[number];
 
 export interface GradientOptions {
   target?: number | number[];
-  /** seed at the output: 'one' (default: the one-hot, so the map is d logit_target / d input) or 'logit' */
+  /** seed at the output: 'one' (the default: the one-hot, so the map is d logit_target / d input) or 'logit' */
   outputRelevance?: OutputRelevance;
   /** rows per explain call (default 64) */
   batchSize?: number;
 }
 
 /** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks. */
-export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation }> {
+export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean }> {
   const { batch, per } = batchOf(x);
   const bs = Math.max(1, opts.batchSize ?? 64);
-  const outputRelevance = opts.outputRelevance ?? 'one';
+  const outputRelevance = opts.outputRelevance; // undefined: the explainer's default for gradients ('one')
+  const used = { outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined } as const;
   if (batch <= bs) {
     const e = await explainer.explain(x, { composite, target: targets, outputRelevance });
-    return { relevance: e.relevance, explanation: e };
+    return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
   }
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s += bs) {
@@ -33,7 +34,7 @@ export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: 
     const e = await explainer.explain(chunk, { composite, target: targets.slice(s, end), outputRelevance });
     out.set(e.relevance.data, s * per);
   }
-  return { relevance: float32(x.dims, out) };
+  return { relevance: float32(x.dims, out), ...used };
 }
 
 /** SmoothGrad and Integrated Gradients always seed with the one-hot ('one'): a per-copy logit seed would weight

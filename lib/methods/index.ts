@@ -15,8 +15,9 @@ export interface AttributeOptions {
   method: string;
   /** one class, or one per sample; default: the predicted class */
   target?: number | number[];
-  /** LRP composites: 'logit' (default) or 'one'. gradient, gradient_x_input, guided_backprop, deconvnet:
-   * 'one' (default: the true gradient) or 'logit'. Ignored by the other methods. */
+  /** LRP composites and rule maps: 'logit' (default) or 'one'. gradient, gradient_x_input, guided_backprop,
+   * deconvnet: 'one' (default: the plain gradient, as in Captum and Zennit) or 'logit'. Ignored by the other
+   * methods. The result says which was used and whether it was the default. */
   outputRelevance?: OutputRelevance;
   /** LRP: rule parameters (epsilon, gamma, low/high …) and an optional user rule map */
   options?: CompositeOptions;
@@ -54,11 +55,16 @@ export interface Attribution {
   scores: number[];
   /** LRP composites and single-pass gradient methods: the full explanation (plan, conservation …) */
   explanation?: Explanation;
+  /** LRP and the gradient family: the output relevance used, and whether it was the default (not asked for) */
+  outputRelevance?: OutputRelevance;
+  outputRelevanceDefault?: boolean;
   /** method-specific facts: IG completeness, the CAM / Grad-CAM layer, … */
   details?: Record<string, unknown>;
 }
 
-type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: number[]) => Promise<{ relevance: F32Tensor; explanation?: Explanation; details?: Record<string, unknown> }>;
+type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: number[]) => Promise<{
+  relevance: F32Tensor; explanation?: Explanation; details?: Record<string, unknown>; outputRelevance?: OutputRelevance; outputRelevanceDefault?: boolean;
+}>;
 
 export interface MethodDef {
   name: string;
@@ -72,8 +78,8 @@ export interface MethodDef {
 
 const single = (composite: GradientComposite): Run => async (explainer, x, o, targets) => {
   if (o.keepAll) {
-    const e = await explainer.explain(x, { composite, target: targets, outputRelevance: o.outputRelevance ?? 'one', keepAll: true });
-    return { relevance: e.relevance, explanation: e };
+    const e = await explainer.explain(x, { composite, target: targets, outputRelevance: o.outputRelevance, keepAll: true });
+    return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
   }
   return gradientOf(explainer, x, composite, targets, o);
 };
@@ -142,14 +148,20 @@ export async function attribute(explainer: Explainer, input: Tensor, opts: Attri
       composite: opts.ruleMap ? undefined : name, ruleMap: opts.ruleMap, options: opts.options, target: opts.target,
       outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
     });
-    return { method: name, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e };
+    return {
+      method: name, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
+      outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault,
+    };
   }
   const def = METHODS[name];
   if (!def) throw new Error(`unknown method '${name}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
   if (def.spatial && x.dims.length !== 4) throw new Error(`${explainer.source}: method ${name} needs a 4-D input [N, C, H, W]; got shape [${x.dims.join('x')}]`);
   const t = resolveTargets(await explainer.predict(x), opts.target);
   const r = await def.run(explainer, x, opts, t.targets);
-  return { method: name, relevance: r.relevance, predictions: t.predictions, targets: t.targets, scores: t.scores, explanation: r.explanation, details: r.details };
+  return {
+    method: name, relevance: r.relevance, predictions: t.predictions, targets: t.targets, scores: t.scores, explanation: r.explanation, details: r.details,
+    ...(r.outputRelevance ? { outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault } : {}),
+  };
 }
 
 export { cam, gradCam, findCamHead, defaultGradCamLayer, resolveLayer, CamError } from './cam';

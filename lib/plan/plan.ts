@@ -3,7 +3,7 @@
 import { Graph, Node } from '../ir/graph';
 import { Category, LINEAR_CATEGORIES } from '../ops/op';
 import { categoryOf } from '../ops/registry';
-import { RULE_NAMES, RuleParams, createRule, isRuleName } from '../rules';
+import { RULES, RULE_NAMES, RuleName, RuleParams, createRule, isRuleName } from '../rules';
 import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
@@ -64,6 +64,35 @@ const DEFAULTS: Record<Category, RuleChoice | null> = {
   maxpool: { rule: 'gradient' }, routing: { rule: 'gradient' }, shape: null, softmax: null,
 };
 
+/** The parameters the global options (`options`: --epsilon, --gamma, --low/--high, --zero-bias …) give a
+ * rule-map entry's rule, as the composites give them: `epsilon` is the epsilon rule's ε (the other rules'
+ * stabilisers keep their default unless the entry sets them, as Zennit's `epsilon` and `stabilizer` differ),
+ * `normEpsilon` is norm's ε, `gamma`, `alpha`/`beta` and `low`/`high` go to gamma, alphaBeta and zBox, and
+ * `zeroBias` to every rule with a bias term. Only parameters the rule declares (RULES[rule].params) are filled;
+ * the entry's own `params` win over these. */
+export function optionParams(rule: RuleName, o: CompositeOptions): RuleParams {
+  const declared = RULES[rule].params as readonly string[];
+  const p: Record<string, unknown> = {};
+  const put = (k: keyof RuleParams, v: unknown) => { if (v !== undefined && declared.includes(k)) p[k] = v; };
+  if (rule === 'epsilon') put('epsilon', o.epsilon);
+  if (rule === 'norm') put('epsilon', o.normEpsilon);
+  put('gamma', o.gamma);
+  put('alpha', o.alpha);
+  put('beta', o.beta);
+  put('low', o.low);
+  put('high', o.high);
+  if (o.zeroBias) put('zeroBias', true);
+  return p as RuleParams;
+}
+
+/** A composite's choice with only the parameters its rule declares (e.g. no zeroBias for flat or zBox, which
+ * have no bias term): a global option a rule does not take is not an error there. */
+function declaredOnly(choice: RuleChoice | null): RuleChoice | null {
+  if (!choice?.params || !isRuleName(choice.rule)) return choice;
+  const declared = RULES[choice.rule].params as readonly string[];
+  return { ...choice, params: Object.fromEntries(Object.entries(choice.params).filter(([k]) => declared.includes(k))) as RuleParams };
+}
+
 export function globToRegExp(glob: string): RegExp {
   const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
   return new RegExp(`^${esc}$`);
@@ -119,15 +148,16 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
       if (r.category && r.category !== category) continue;
       if (r.re && !r.re.test(node.name)) continue;
       if (r.first && !isFirst) continue;
-      choice = { rule: r.rule, params: r.params };
+      choice = { rule: r.rule, params: isRuleName(r.rule) ? { ...optionParams(r.rule, options), ...(r.params ?? {}) } : r.params };
       source = `rule-map #${r.k}`;
       break;
     }
     if (!choice) {
       if (composite.mode === 'lrp' && composite.first && node.name === compositeFirst) {
-        choice = composite.first.choice(options);
+        choice = declaredOnly(composite.first.choice(options));
       } else {
         ({ choice, source } = categoryRule(category, composite, options));
+        choice = declaredOnly(choice);
       }
     }
     if (!choice) throw new Error(`node '${node.name}' (${node.opType}): no rule for category ${category}`);

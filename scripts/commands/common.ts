@@ -110,16 +110,19 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
                          (default epsilon_plus_flat); several: one column each in a comparison grid
   --method M[,N…]        more columns: baseline attribution methods or composites (alias --methods):
                          ${wrapNames(METHOD_NAMES)}
-  --epsilon E            epsilon of the epsilon rule (≥ 0; dense layers, or all layers for 'epsilon')
+  --epsilon E            epsilon of the epsilon rule (≥ 0; dense layers, or all layers for 'epsilon'); other
+                         rules' stabilisers keep 1e-6
   --gamma G              gamma of the gamma rule (≥ 0)
   --low L --high H       zBox bounds of the normalised input (low < high): a number or one per channel
                          (comma-separated; negative values as --low -1.5 or --low=-1.5); default: from the
                          model's metadata JSON
-  --zero-bias            drop biases in every parametric rule
-  --rule-map FILE.json   a user rule map (see README); with --composite it is one more column
+  --zero-bias            drop the bias term of every rule that has one (flat and zBox have none)
+  --rule-map FILE.json   a user rule map (see README); with --composite it is one more column; an entry's own
+                         params win, --epsilon/--gamma/--low/--high/--zero-bias fill the ones it leaves open
   --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
                          default: the prediction
-  --output-relevance M   logit (default: the target logit times a one-hot) or one (the one-hot)
+  --output-relevance M   logit (the target logit times a one-hot; default for LRP) or one (the one-hot; default
+                         for gradient, gradient_x_input, guided_backprop, deconvnet however named)
   --no-canonize          skip the canonizers that merge layers (BatchNorm, per-channel scale and bias into the
                          layer before; residual Adds as explicit Sums), as Zennit without canonizers
   --metadata FILE        model metadata JSON (default: MODEL with .json)
@@ -281,8 +284,9 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   return { methods, options };
 }
 
-export function parseOutputRelevance(v: Values): 'logit' | 'one' {
-  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one'] as const) ?? 'logit';
+/** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */
+export function parseOutputRelevance(v: Values): 'logit' | 'one' | undefined {
+  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one'] as const);
 }
 
 export function parseLabels(v: Values, meta: ModelMetadata | undefined): string[] | undefined {

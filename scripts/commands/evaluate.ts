@@ -172,6 +172,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     region = b as Box;
   }
   const tolerance = int('tolerance', 0, 0);
+  if (v.tolerance !== undefined && !region) throw new UsageError('--tolerance is a pointing-game setting: add --mask or --box');
   const quiet = !!v.quiet;
   const log = (s: string) => { if (!quiet) console.log(s); };
   const threads = v.threads !== undefined ? int('threads', 1) : undefined;
@@ -194,7 +195,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);
     const t0 = Date.now();
     const rows = await evaluateMethods(explainer, x, {
-      methods: methods.map((m) => ({ label: m, options: { ...attr, method: m } })), orders, target, chunk: int('batch', 50), region,
+      methods: methods.map((m) => ({ label: m, options: { ...attr, method: m } })), orders, target, chunk: int('batch', 50), region, tolerance,
       perturbation: { patch: int('patch', 4), steps: v.regions !== undefined ? int('regions', 1) : undefined, perStep: int('per-step', 1), replacement, score, seed },
       onProgress: (s) => { if (!quiet && process.stderr.isTTY) process.stderr.write(`\r${s}\x1b[K`); },
     });
@@ -240,6 +241,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
       }
       const summary = {
         model: modelFile, inputs: v.input ?? v.images, count: x.dims[0], orders, replacement, score, patch: int('patch', 4), seed,
+        ...(region ? { tolerance } : {}),
         methods: rows.map((r) => ({
           label: r.label, method: r.method, error: r.error, seconds: r.seconds, aopc: r.aopc,
           curves: Object.fromEntries(Object.entries(r.curves).map(([o, c]) => [o, { fractions: c!.fractions, meanScore: c!.meanScore }])),

@@ -123,7 +123,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
           const e = first.explanation;
           const record = {
             model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
-            outputRelevance: e?.outputRelevance ?? null,
+            outputRelevance: first.outputRelevance ?? null, outputRelevanceDefault: first.outputRelevanceDefault ?? null,
             samples: first.targets.map((t, s) => ({
               prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
               target: t, targetLabel: labels?.[t], score: first.scores[s],

@@ -122,13 +122,14 @@ describe('CLI', () => {
       expect(both.height).to.be.greaterThan(grid.height + 64);
       expect(readNpy(path.join(out, 'a.epsilon_gamma_box.relevance.npy')).dims).to.deep.equal([1, 3, 16, 16]);
       const rec = JSON.parse(fs.readFileSync(path.join(out, 'a.record.json'), 'utf8'));
-      expect(rec).to.include({ model, input: path.join(imgs, 'a.png'), kind: 'image', outputRelevance: 'logit' });
+      expect(rec).to.include({ model, input: path.join(imgs, 'a.png'), kind: 'image', outputRelevance: 'default' }); // none asked for: each method's own, recorded per method
       const s = rec.samples[0];
       expect(s.targetLabel).to.equal(`class-${'abcdefghij'[s.target]}`);
       expect(s.score).to.be.a('number');
       expect(s.methods.map((m: { composite: string }) => m.composite)).to.deep.equal(['epsilon_plus_flat', 'epsilon_gamma_box']);
       expect(s.methods[1].options).to.include({ low: -3, high: 3 });
       expect(s.methods[1].rules.some((e: { rule: string }) => e.rule === 'zBox')).to.equal(true);
+      expect(s.methods[0]).to.include({ outputRelevance: 'logit', outputRelevanceDefault: true });
       expect(s.methods[0].conservation).to.have.keys('outputRelevance', 'inputRelevance', 'absorbed', 'worstNode');
     });
 

@@ -308,7 +308,7 @@ describe('hostile files', function () {
       fs.writeFileSync(path.join(mine, 'index.html'), '<p>my page</p>');
       let r = run('audit', MLP, dir, '--out', mine, '--quiet');
       expect(r.code).to.equal(2);
-      expect(r.err.trim()).to.equal(`onnx-lrp: ${mine}: the output folder is not empty and was not written by an audit (no .onnx-lrp-audit in it); give a new or empty folder, so no file of yours is overwritten`);
+      expect(r.err.trim()).to.equal(`onnx-lrp: ${mine}: the output folder is not empty and was not written by an audit (no .onnx-lrp-audit in it); give a new or empty folder, so no file of yours is overwritten\nsee onnx-lrp audit --help`);
       expect(fs.readFileSync(path.join(mine, 'index.html'), 'utf8')).to.equal('<p>my page</p>');
       const out = f('audit-out2');
       fs.mkdirSync(out); // empty: accepted
