@@ -7,7 +7,7 @@
 /** Round half to even (ONNX QuantizeLinear and the QLinear ops' requantization). */
 export function roundHalfEven(v: number): number {
   const r = Math.round(v); // half up
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r; // r − v is exact near a tie
 }
 
 export const QRANGES: Record<string, [number, number]> = {
@@ -15,9 +15,10 @@ export const QRANGES: Record<string, [number, number]> = {
 };
 
 export function saturate(v: number, dtype: string): number {
-  const r = QRANGES[dtype];
-  if (!r) throw new Error(`quantized reference: no range for ${dtype}`);
-  return v < r[0] ? r[0] : v > r[1] ? r[1] : v;
+  const lo = dtype === 'uint8' ? 0 : dtype === 'int8' ? -128 : QRANGES[dtype]?.[0];
+  const hi = dtype === 'uint8' ? 255 : dtype === 'int8' ? 127 : QRANGES[dtype]?.[1];
+  if (lo === undefined || hi === undefined) throw new Error(`quantized reference: no range for ${dtype}`);
+  return v < lo ? lo : v > hi ? hi : v;
 }
 
 /** Throws where an int32 accumulator would overflow (the spec leaves overflow undefined). */
@@ -89,6 +90,7 @@ export function conv2d(x: Float64Array, xDims: readonly number[], w: Float64Arra
   const OH = windowOut(H, KH, sh, pt, pb, dh), OW = windowOut(W, KW, sw, pl, pr, dw);
   const out = new Float64Array(N * M * OH * OW);
   const Mg = M / a.group;
+  if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && pt + pl + pb + pr === 0) return { data: pointwise(x, w, out, N, C, Cg, M, Mg, H * W), dims: [N, M, OH, OW] };
   for (let n = 0; n < N; n++) {
     for (let m = 0; m < M; m++) {
       const g = Math.floor(m / Mg);
@@ -101,7 +103,7 @@ export function conv2d(x: Float64Array, xDims: readonly number[], w: Float64Arra
             if (wv === 0) continue;
             // ow range where iw = ow·sw − pl + kw·dw falls inside [0, W)
             const off = kw * dw - pl;
-            const ow0 = Math.max(0, Math.ceil(-off / sw)), ow1 = Math.min(OW, Math.floor((W - 1 - off) / sw) + 1);
+            const ow0 = off >= 0 ? 0 : Math.ceil(-off / sw) | 0, ow1 = Math.min(OW, Math.floor((W - 1 - off) / sw) + 1) | 0;
             for (let oh = 0; oh < OH; oh++) {
               const ih = oh * sh - pt + kh * dh;
               if (ih < 0 || ih >= H) continue;
@@ -114,6 +116,22 @@ export function conv2d(x: Float64Array, xDims: readonly number[], w: Float64Arra
     }
   }
   return { data: out, dims: [N, M, OH, OW] };
+}
+
+/** A 1×1 convolution with stride 1 and no padding: a matrix product per image over the P pixels. */
+function pointwise(x: Float64Array, w: Float64Array, out: Float64Array, N: number, C: number, Cg: number, M: number, Mg: number, P: number): Float64Array {
+  for (let n = 0; n < N; n++) {
+    for (let m = 0; m < M; m++) {
+      const ob = (n * M + m) * P, g = Math.floor(m / Mg);
+      for (let c = 0; c < Cg; c++) {
+        const wv = w[m * Cg + c];
+        if (wv === 0) continue;
+        const xb = (n * C + g * Cg + c) * P;
+        for (let p = 0; p < P; p++) out[ob + p] += wv * x[xb + p];
+      }
+    }
+  }
+  return out;
 }
 
 /** Batched a[…, M, K] · b[…, K, N] with broadcast batch dimensions, exact for integer operands. */

@@ -77,7 +77,10 @@ function dequantizeLinear(n: Node, q: RefValue, s: RefValue, z: RefValue | undef
 /** q − zp per element (zero point per tensor or along `axis`). */
 function centered(n: Node, q: RefValue, z: RefValue | undefined, axis: number): Float64Array {
   const zp = zeroPoints(z), ch = channelOf(q.dims, zp.length, axis, n);
-  return Float64Array.from(q.data, (v, i) => v - zp[ch(i)]);
+  const out = new Float64Array(q.data.length);
+  if (zp.length === 1) for (let i = 0; i < out.length; i++) out[i] = q.data[i] - zp[0];
+  else for (let i = 0; i < out.length; i++) out[i] = q.data[i] - zp[ch(i)];
+  return out;
 }
 
 function convAttrs(n: Node, wDims: number[]) {
@@ -109,11 +112,12 @@ function qlinearConv(n: Node, [x, xs, xz, w, ws, wz, ys, yz, b]: (RefValue | und
   const xScale = scalarOf(n, xs, 'x_scale'), yScale = scalarOf(n, ys, 'y_scale'), yZero = scalarOf(n, yz, 'y_zero_point', 0);
   const dtype = yz?.dtype ?? 'uint8';
   const out = new Float64Array(acc.length);
-  for (let i = 0; i < acc.length; i++) {
-    const m = Math.floor(i / P) % M;
-    const sum = checkInt32(acc[i] + (b ? b.data[m] : 0), `node '${n.name}' (QLinearConv)`);
+  for (let nm = 0; nm < acc.length / P; nm++) {
+    const m = nm % M, bias = b ? b.data[m] : 0;
     const mult = (xScale * ws!.data[ws!.data.length === 1 ? 0 : m]) / yScale;
-    out[i] = quantizeReal(sum * mult, yZero, dtype);
+    for (let i = nm * P; i < (nm + 1) * P; i++) {
+      out[i] = quantizeReal(checkInt32(acc[i] + bias, `node '${n.name}' (QLinearConv)`) * mult, yZero, dtype);
+    }
   }
   return { dtype, dims, data: out };
 }
