@@ -53,7 +53,8 @@ function quantizeReal(v: number, zp: number, dtype: DType): number {
 }
 
 function quantizeLinear(n: Node, x: RefValue, s: RefValue, z: RefValue | undefined): RefValue {
-  const dtype = z?.dtype ?? (n.attrs.output_dtype === 3 ? 'int8' : 'uint8');
+  const code = n.attrs.output_dtype as number | undefined;
+  const dtype = z?.dtype ?? ({ 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32' } as Record<number, DType>)[code ?? 2];
   if (!QRANGES[dtype]) fail(n, `cannot quantize to ${dtype}`);
   const zp = zeroPoints(z), ch = channelOf(x.dims, s.data.length, (n.attrs.axis as number | undefined) ?? 1, n);
   const out = new Float64Array(x.data.length);
