@@ -77,6 +77,14 @@ describe('helpers/quantized-reference: the exact integer reference', () => {
     expect(y(conv({ ys: sc(0.01) }), { x: convX }).values).to.deep.equal([255, 255, 255, 255]);
   });
 
+  it('QLinearConv: products whose pairwise sums pass 2^15 (where AVX2 kernels without VNNI saturate) stay exact', () => {
+    // 255·127 + 255·127 = 64770 > 32767; · 0.001 = 64.77 → 65
+    const g = graph([node('QLinearConv', ['x', 'one', 'zero_uint8', 'w', 'one', 'zero_int8', 'ys', 'zero_uint8'], ['y'])], { x: ['uint8', [1, 2, 1, 1]] }, {
+      w: qt('int8', [1, 2, 1, 1], [127, 127]), ys: sc(1000),
+    });
+    expect(y(g, { x: [255, 255] }).values).to.deep.equal([65]);
+  });
+
   it('QLinearConv pads with the input zero point', () => {
     // pads top and left: windows overlapping the padding see x − zp = 0 there
     const r = y(conv({ xs: sc(1), ws: sc(1), yz: qt('uint8', [], [0]) }, { pads: [1, 1, 0, 0] }, false), { x: convX });
