@@ -696,7 +696,7 @@ function worker(): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg: { seed: number; index: number; exit?: boolean; inject?: 'hang' | 'oom' }) => {
     if (msg.exit) { process.exit(0); }
-    if (msg.inject === 'hang') for (;;) { /* spin until killed */ }
+    if (msg.inject === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocks until killed, burning no CPU
     if (msg.inject === 'oom') { const hog: number[][] = []; for (;;) hog.push(new Array(1e6).fill(hog.length)); }
     const r = await runCase(msg.seed, msg.index, dir).catch((e) => ({
       index: msg.index, seedModel: '?', mutation: '?', detail: '', outcome: 'crash' as Outcome, kind: 'crash',

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     const photos = fs.readdirSync(IMAGES).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
     const quant = await ortBackend.create(fs.readFileSync(MODEL), { threads: 2 });
     let agree = 0;
-    console.log(`top-1 of the int8 model (onnxruntime) and its float twin (onnx-lrp's canonizer), ${path.relative(ROOT, IMAGES)}:`);
+    console.log(`top-1 of the int8 model (onnxruntime's int8 kernels: CPU-dependent; spec/e2e/imagenet.spec.ts compares with the exact integer model) and its float twin (onnx-lrp's canonizer), ${path.relative(ROOT, IMAGES)}:`);
     try {
       for (const name of photos) {
         const x = imageToTensor(await decodeImage(path.join(IMAGES, name)), INPUT);

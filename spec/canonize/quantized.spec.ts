@@ -1,7 +1,11 @@
-/** The quantized → float canonizer: tiny quantized models (built in the IR, saved with lib/onnx/save.ts, run
- * in onnxruntime) against their float twins. The twin's output must stay within the error quantization
- * itself explains (half an output step, plus the input's half step times the op's gain); the simulated
- * twin (the same float graph, rounded to each value's grid) must reproduce the integer model to the step. */
+/** The quantized → float canonizer: tiny quantized models (built in the IR, saved with lib/onnx/save.ts)
+ * against their float twins (run in onnxruntime). The integer model's values come from the exact integer
+ * reference (spec/helpers/quantized-reference.ts), not from onnxruntime's int8 kernels, which differ by CPU
+ * (on AVX2 without VNNI, u8·s8 pair sums saturate in 16 bits); how far onnxruntime's int8 output is from the
+ * exact one on the machine at hand is printed, not asserted. The twin's output must stay within the error
+ * quantization itself explains (half an output step, plus the input's half step times the op's gain); the
+ * simulated twin (the same float graph, rounded to each value's grid) must reproduce the integer model to the
+ * step. */
 import { expect } from 'chai';
 import { Graph, Node, Dim } from '../../lib/ir/graph';
 import { saveModel } from '../../lib/onnx/save';
@@ -12,6 +16,7 @@ import { Explainer } from '../../lib/explain';
 import { ortBackend } from '../../lib/forward/ort';
 import { DType, Tensor, float32 } from '../../lib/tensor';
 import { f32of, int64s, node, prng, randomTensor, runOrt } from '../helpers/onnx';
+import { evaluateQuantized, stepsOff } from '../helpers/quantized-reference';
 
 const MS = 'com.microsoft';
 type Q = 'int8' | 'uint8';
@@ -43,20 +48,33 @@ async function run(g: Graph, feeds: Record<string, Tensor>): Promise<Float32Arra
   return f32of((await runOrt(saveModel(g), feeds, [name])).get(name)!);
 }
 
+/** The integer model's output, exactly (float64). */
+function exactOutput(g: Graph, feeds: Record<string, Tensor>): Float64Array {
+  return evaluateQuantized(g, feeds).get(g.outputs[0].name)!.data;
+}
+
+/** Prints how far onnxruntime's int8 kernels are from the exact integer model on this CPU (not asserted). */
+async function reportOrt(g: Graph, feeds: Record<string, Tensor>, want: Float64Array, yStep: number): Promise<void> {
+  const { worst, share } = stepsOff(want, await run(g, feeds), yStep);
+  console.log(`      onnxruntime int8 vs exact: ${(100 * share).toFixed(1)}% of outputs off, up to ${worst.toFixed(1)} steps`);
+}
+
 const QUANT_OPS = /Quantize|QLinear/;
 
-/** Runs the quantized model, its twin and its simulated twin; checks the twin within `tol` and the simulated
- * twin to one output step (exact but for rounding ties). Returns the twin. */
+/** Evaluates the quantized model exactly, runs its twin and its simulated twin; checks the twin within `tol`
+ * and the simulated twin to one output step (exact but where float32 rounding crosses a rounding tie).
+ * Returns the twin. */
 async function check(g: Graph, feeds: Record<string, Tensor>, tol: number, yStep: number, simulate = true): Promise<Graph> {
   const twin = dequantizeGraph(g).graph;
   expect(twin.nodes.filter((n) => QUANT_OPS.test(n.opType)).map((n) => n.opType), 'quantized ops left in the twin').to.deep.equal([]);
   for (const [k, c] of twin.constants) if (c.dtype !== 'int64') expect(c.dtype, `twin constant '${k}'`).to.equal('float32');
-  const want = await run(g, feeds);
+  const want = exactOutput(g, feeds);
+  await reportOrt(g, feeds, want, yStep);
   const got = await run(twin, feeds);
   expect(got.length).to.equal(want.length);
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
-  expect(worst, `twin vs quantized model (bound ${tol}, output step ${yStep})`).to.be.at.most(tol);
+  expect(worst, `twin vs exact quantized model (bound ${tol}, output step ${yStep})`).to.be.at.most(tol);
   if (!simulate) return twin;
   const sim = await run(dequantizeGraph(g, { simulate: true }).graph, feeds);
   let exact = 0;
@@ -300,7 +318,7 @@ describe('canonize/quantized', () => {
       node('DequantizeLinear', ['yq', 'ys', 'yz'], ['y']),
     ], { x: [1, 64] }, { s: sc(0.01), z: zp('uint8', 128), ys: sc(0.6 / 255), yz: zp('uint8', 0) }, ['y']);
     const x = randomTensor(rng, [1, 64], -1, 1); // beyond x's range [−1.28, 1.27] nowhere; sigmoid > 0.6 often
-    const want = await run(g, { x });
+    const want = exactOutput(g, { x });
     const sat = dequantizeGraph(g, { saturate: true }).graph;
     expect(ops(sat)).to.deep.equal(['Clip', 'Sigmoid', 'Clip']);
     const got = await run(sat, { x });
@@ -335,8 +353,10 @@ describe('canonize/quantized', () => {
       expect(r.relevance.data.every(Number.isFinite)).to.equal(true);
       const [out] = r.conservation.outputRelevance, [inp] = r.conservation.inputRelevance;
       expect(Math.abs(inp - out), `input relevance ${inp} vs output ${out}`).to.be.at.most(1e-3 * Math.abs(out) + 1e-6);
-      const q = await run(g, { x });
-      expect(r.predictions[0]).to.equal(q.indexOf(Math.max(...q)));
+      const q = Array.from(exactOutput(g, { x }));
+      const top = q.indexOf(Math.max(...q)), second = Math.max(...q.filter((_, i) => i !== top));
+      expect(Math.max(...q) - second, "the exact model's top-1 margin (a tie would make the check arbitrary)").to.be.above(0.03 * 0.5);
+      expect(r.predictions[0]).to.equal(top);
     } finally {
       await ex.release();
     }

@@ -36,9 +36,10 @@ describe('robustness: fuzz (seeded mutations of the shipped models)', function (
     expect([...kinds].every((k) => MUTATIONS.includes(k))).to.equal(true);
   });
 
-  it(`${CASES} seeded cases: each a clear error or a finite explanation (no crash, hang > 10 s or OOM)`, async () => {
+  // a hang never ends; the threshold only has to exceed the slowest legitimate case on a loaded machine
+  it(`${CASES} seeded cases: each a clear error or a finite explanation (no crash, hang > 60 s or OOM)`, async () => {
     const t0 = Date.now();
-    const results = await runFuzz({ seed: SEED, indices: subset(CASES), timeoutMs: 10000, workers: 2 });
+    const results = await runFuzz({ seed: SEED, indices: subset(CASES), timeoutMs: 60000, workers: 2 });
     const ms = Date.now() - t0;
     expect(results.length).to.equal(CASES);
     const fails = results.filter((r) => FAILURES.includes(r.outcome));
@@ -51,12 +52,14 @@ describe('robustness: fuzz (seeded mutations of the shipped models)', function (
 
   it('the harness itself: a hanging case is killed at the timeout, a worker that runs out of memory is reported, and the run goes on', async () => {
     const results: FuzzResult[] = await runFuzz({
-      seed: SEED, indices: [0, 1, 2, 3], timeoutMs: 3000, workers: 1, heapMb: 64, inject: { 1: 'hang', 2: 'oom' },
+      // the injected hang blocks without spinning, so a long threshold costs wall time only; cases 0 and 3 take
+      // well under a second alone, and 20 s leaves them room on a machine shared by many processes
+      seed: SEED, indices: [0, 1, 2, 3], timeoutMs: 20000, workers: 1, heapMb: 64, inject: { 1: 'hang', 2: 'oom' },
     });
     expect(results.map((r) => r.outcome)).to.deep.equal([results[0].outcome, 'hang', 'died', results[3].outcome]);
     expect(FAILURES.includes(results[0].outcome)).to.equal(false);
     expect(FAILURES.includes(results[3].outcome)).to.equal(false);
-    expect(results[1].message).to.match(/still running after 3000 ms/);
+    expect(results[1].message).to.match(/still running after 20000 ms/);
     expect(results[2].message).to.match(/worker exited/);
   });
 });

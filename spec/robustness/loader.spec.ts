@@ -164,17 +164,14 @@ describe('robustness: loader hardening', () => {
     it('a graph without outputs', () => {
       loadError(encodeModel({ graph: { name: 'g', node: [{ opType: 'Relu', input: ['x'], output: ['y'] }], input: [valueInfoProto('x', 1, [1])] } }), /the graph declares no outputs/);
     });
-    it('20,000 parallel nodes sort in well under a second; a cycle through a 20,000-node chain is reported as fast', () => {
+    // no timed assert (machines differ); a quadratic sort would take minutes here and hit mocha's timeout
+    it('20,000 parallel nodes sort; a cycle through a 20,000-node chain is reported', () => {
       const wide: onnx.INodeProto[] = Array.from({ length: 20000 }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: ['x'], output: [`r${i}`] }));
       wide.push({ name: 'sum', opType: 'Sum', input: wide.map((n) => n.output![0]), output: ['y'] });
-      let t = Date.now();
       expect(loadModel(encodeModel({ graph: { name: 'g', node: wide.reverse(), input: [valueInfoProto('x', 1, [1])], output: [valueInfoProto('y', 1)] } })).graph.nodes.length).to.equal(20001);
-      expect(Date.now() - t).to.be.below(3000);
       const chain: onnx.INodeProto[] = Array.from({ length: 20000 }, (_, i) => ({ name: `r${i}`, opType: 'Relu', input: [i ? `r${i - 1}` : `r${19999}`], output: [`r${i}`] }));
       chain.push({ name: 'last', opType: 'Relu', input: ['r19999'], output: ['y'] });
-      t = Date.now();
       loadError(encodeModel({ graph: { name: 'g', node: chain, input: [valueInfoProto('x', 1, [1])], output: [valueInfoProto('y', 1)] } }), /the graph has a cycle through 'r0' \(Relu\)/);
-      expect(Date.now() - t).to.be.below(3000);
     });
   });
 
