@@ -14,6 +14,7 @@ import { CompositeOptions } from './plan/composites';
 import { PlanOptions, RuleMap, RulePlan, buildPlan, relevanceNodes } from './plan/plan';
 import { NodeConservation, propagate } from './propagate/core';
 import { Tensor, float32, shapeString } from './tensor';
+import { vanishingWarnings } from './warnings';
 
 export type OutputRelevance = 'logit' | 'one';
 
@@ -67,7 +68,8 @@ export interface Explanation {
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
   values?: Map<string, Float32Array>;
-  /** what the caller should know about this explanation (e.g. an input outside the zBox bounds); empty when none */
+  /** what the caller should know about this explanation: an input outside the zBox bounds, a map that vanishes
+   * (relevance at the input exactly 0, or ≥ 99% absorbed) with the cause and a remedy; empty when none */
   warnings: string[];
   /** with keepAll: the shape of every value in `values` (that of the value in the forward pass) */
   valueDims?: Map<string, number[]>;
@@ -90,6 +92,8 @@ export class Explainer {
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
   private aliasCache?: Map<string, string>;
+  /** derived explainers released with this one (e.g. a copy with a symbolic batch) */
+  private readonly owned: Explainer[] = [];
 
   private constructor(
     readonly source: string,
@@ -202,9 +206,11 @@ export class Explainer {
   }
 
   /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
-   * e.g. the model with randomised weights for a sanity check. */
-  derive(graph: Graph, source = `${this.source} (derived)`): Explainer {
-    return new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine, this.maxInputElements);
+   * e.g. the model with randomised weights for a sanity check. `owned`: released with this one. */
+  derive(graph: Graph, source = `${this.source} (derived)`, opts: { owned?: boolean } = {}): Explainer {
+    const e = new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine, this.maxInputElements);
+    if (opts.owned) this.owned.push(e);
+    return e;
   }
 
   /** Explains one input tensor (batch first) or a map of named inputs. */
@@ -253,16 +259,20 @@ export class Explainer {
     if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(this.source, this.graph, prop.relevance);
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
+    const absorbed = seedSums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o)));
     return {
       relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, outputRelevanceDefault: opts.outputRelevance === undefined, plan,
       conservation: {
         outputRelevance: seedSums,
         inputRelevance: inSums,
-        absorbed: seedSums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o))),
+        absorbed,
         nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
       },
       values: opts.keepAll ? prop.relevance : undefined,
-      warnings: boundsWarnings(this.graph, plan, feeds),
+      warnings: [
+        ...boundsWarnings(this.graph, plan, feeds),
+        ...vanishingWarnings({ plan, relevance: first.data, scores, outputRelevance: seedSums, inputRelevance: inSums, absorbed }),
+      ],
       valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => (values.has(k) ? [[k, [...values.get(k)!.dims]] as [string, number[]]] : []))) : undefined,
     };
   }
@@ -276,6 +286,7 @@ export class Explainer {
     this.lean = null;
     await this.plain?.release();
     this.plain = null;
+    for (const e of this.owned) await e.release();
   }
 }
 

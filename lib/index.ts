@@ -47,7 +47,7 @@ export type { ComparisonColumn, ComparisonRow, ComparisonOptions } from './rende
 export { fitImage, sourceRegion, centerCropGeometry } from './io/image';
 export type { ResizeMode } from './io/image';
 export * from './audit';
-export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion } from './methods';
-export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration } from './methods';
+export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion, rowRunner } from './methods';
+export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';
 export { evaluateMethods, measureMap, perturbationCurve, curvesToCsv, localization, modelRandomization, randomizeLayers, parametricLayers, spearman, conservationReport, formatConservation, linePlot, dynamicBatch, checkDynamicBatch, ORDERS } from './evaluate';
 export type { Order, Replacement, PerturbationOptions, PerturbationCurve, Box, Region as EvaluationRegion, LocalizationResult, ConservationReport, RandomizationResult, MethodSpec, SuiteOptions, SuiteRow, Series, MapMeasurement } from './evaluate';

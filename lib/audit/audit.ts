@@ -127,6 +127,7 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
     methods: Object.fromEntries(s.methods.map((m) => [m.title, {
       composite: m.composite, relevanceSum: m.conservation.inputRelevance, conservationError: m.conservation.absorbed,
       files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) }, ...evaluation(m.evaluation),
+      ...(m.warnings ? { warnings: m.warnings } : {}),
     }])),
   }));
 }

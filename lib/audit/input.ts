@@ -161,6 +161,8 @@ export interface MethodResult {
   outputRelevanceDefault?: boolean;
   /** method-specific facts (CAM layer, IG completeness …) */
   details?: Record<string, unknown>;
+  /** maps that vanish (exactly 0, or for LRP ≥ 99% absorbed), with the cause and a remedy */
+  warnings: string[];
 }
 
 export interface ExplainInputOptions {
@@ -171,6 +173,9 @@ export interface ExplainInputOptions {
   outputRelevance?: OutputRelevance;
   /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
   keepAll?: boolean;
+  /** the batched methods (smoothgrad, integrated_gradients, occlusion, gradcam): rows done of the total, at the
+   * start and after each chunk */
+  onProgress?: (method: Method, done: number, total: number) => void;
 }
 
 export interface InputExplanation {
@@ -188,13 +193,14 @@ export async function explainInput(explainer: Explainer, input: LoadedInput, opt
     try {
       if (method.attribution) {
         const seeds = METHODS[method.attribution]?.params.includes('outputRelevance') && opts.outputRelevance !== undefined;
+        const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
         const a = await attribute(explainer, input.tensor, {
-          ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined,
+          ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined, onProgress,
           ...(seeds ? { outputRelevance: opts.outputRelevance } : {}),
         });
         results.push({
           method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details,
-          outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault,
+          outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault, warnings: a.warnings,
         });
       } else {
         const e = await explainer.explain(input.tensor, {
@@ -203,7 +209,7 @@ export async function explainInput(explainer: Explainer, input: LoadedInput, opt
         });
         results.push({
           method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-          outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault,
+          outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
         });
       }
     } catch (e) {

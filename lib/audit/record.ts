@@ -17,7 +17,8 @@ export interface ConservationRecord {
   outputRelevance: number;
   /** Σ relevance at the input */
   inputRelevance: number;
-  /** (output − input) / |output|: the share absorbed by biases and stabilisers (null without a rule plan) */
+  /** (output − input) / |output|: the share absorbed by biases and stabilisers (LRP; null for gradient methods
+   * and baselines, which make no conservation claim) */
   absorbed: number | null;
   /** the node whose own |absorbed| share is largest */
   worstNode?: { node: string; op: string; rule: string; absorbed: number };
@@ -44,6 +45,8 @@ export interface MethodRecord {
   details?: Record<string, unknown>;
   /** written files, relative to the record's folder */
   files: { heatmap?: string; overlay?: string; relevance?: string };
+  /** the map vanishes (exactly 0, or for LRP ≥ 99% absorbed): why, and the remedy */
+  warnings?: string[];
   /** audits with evaluation: AOPC per perturbation order, and localisation with a ground truth */
   evaluation?: MethodEvaluation;
 }
@@ -106,9 +109,18 @@ export function slug(title: string): string {
 
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
 
+/** The warnings of sample `s` (those of a batch are prefixed 'sample s: '). */
+function sampleWarnings(r: MethodResult, s: number): { warnings?: string[] } {
+  const all = r.warnings ?? [];
+  const mine = r.targets.length > 1 ? all.filter((w) => w.startsWith(`sample ${s}: `)).map((w) => w.slice(`sample ${s}: `.length)) : all;
+  return mine.length ? { warnings: mine } : {};
+}
+
+/** Relevance in and out; the absorbed share only where the rules claim conservation (LRP): a gradient map's
+ * sum is not a share of the logit. */
 function conservationOf(r: MethodResult, s: number): ConservationRecord {
   const e = r.explanation;
-  if (!e) {
+  if (!e || e.plan.mode !== 'lrp') {
     let sum = 0;
     const rel = sliceSample(r.relevance, s).data;
     for (let i = 0; i < rel.length; i++) sum += rel[i];
@@ -201,6 +213,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
         })),
         outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
+        ...sampleWarnings(res, s),
       });
     }
     if (wantGrid && wantImages) {

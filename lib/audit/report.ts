@@ -17,6 +17,8 @@ export interface AuditMethodResult {
   massAccuracy?: number | null;
   /** with evaluation and a ground truth: pointing game, 1 hit / 0 miss */
   pointingHit?: number;
+  /** the map vanishes (exactly 0, or for LRP ≥ 99% absorbed): why, and the remedy */
+  warnings?: string[];
 }
 
 /** Means over an audit's evaluated rows, per method. */

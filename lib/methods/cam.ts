@@ -7,7 +7,8 @@ import { Explainer } from '../explain';
 import { Graph, Node } from '../ir/graph';
 import { categoryOf } from '../ops/registry';
 import { Tensor, float32, toNumbers } from '../tensor';
-import { F32Tensor, broadcastChannels, resolveTargets, spatialDims, toF32Tensor, upsampleBilinear } from './util';
+import { RowProgress, chunkRows, chunks, rowRunner } from './batch';
+import { F32Tensor, broadcastChannels, predictRows, resolveTargets, spatialDims, toF32Tensor, upsampleBilinear } from './util';
 
 export class CamError extends Error {
   override name = 'CamError';
@@ -161,25 +162,28 @@ export function resolveLayer(graph: Graph, layer: string, source = 'model'): str
 
 /** Grad-CAM: ReLU(Σ_k α_k A_k) with α_k the spatial mean of d logit_target / d A_k, at `layer` (a node or value
  * name; default: see defaultGradCamLayer). */
-export async function gradCam(explainer: Explainer, input: Tensor, opts: { target?: number | number[]; targets?: number[]; layer?: string; batchSize?: number } = {}): Promise<CamResult> {
+export async function gradCam(explainer: Explainer, input: Tensor, opts: { target?: number | number[]; targets?: number[]; layer?: string; batchSize?: number; onProgress?: RowProgress } = {}): Promise<CamResult> {
   const x = toF32Tensor(input);
   const { N, C, H, W } = spatialDims(x, 'Grad-CAM');
   const bs = Math.max(1, opts.batchSize ?? 64);
   let layer: string | undefined = opts.layer === undefined ? undefined : resolveLayer(explainer.graph, opts.layer, explainer.source);
-  const targets = opts.targets ?? resolveTargets(await explainer.predict(x), opts.target).targets;
+  const targets = opts.targets ?? resolveTargets(await predictRows(explainer, x, bs), opts.target).targets;
+  const runner = await rowRunner(explainer, x);
+  const ex = runner.explainer;
   const up = new Float32Array(N * H * W);
   let low: Float32Array | undefined;
   let size: [number, number] = [0, 0];
-  const per = C * H * W;
-  for (let s0 = 0; s0 < N; s0 += bs) {
-    const s1 = Math.min(N, s0 + bs);
-    const chunk = float32([s1 - s0, C, H, W], x.data.subarray(s0 * per, s1 * per));
-    const values = await explainer.forward({ [explainer.graph.inputs[0].name]: chunk });
-    layer ??= defaultGradCamLayer(explainer.graph, (v) => values.get(v)?.dims, explainer.source);
+  opts.onProgress?.(0, N);
+  for (const [s0, s1] of chunks(N, bs, runner)) {
+    const chunk = chunkRows(x, s0, s1, runner);
+    const values = await ex.forward({ [ex.graph.inputs[0].name]: chunk });
+    layer ??= defaultGradCamLayer(ex.graph, (v) => values.get(v)?.dims, explainer.source);
     const A = values.get(layer);
     if (!A) throw new CamError(`${explainer.source}: value '${layer}' is not on the relevance path (no activation computed for it)`);
     if (A.dims.length !== 4) throw new CamError(`${explainer.source}: Grad-CAM needs a 4-D activation [N, K, h, w]; '${layer}' has shape [${A.dims.join('x')}]`);
-    const e = await explainer.explain(chunk, { composite: 'gradient', outputRelevance: 'one', keepAll: true, target: targets.slice(s0, s1) });
+    const t = targets.slice(s0, s1);
+    while (t.length < chunk.dims[0]) t.push(t[t.length - 1]);
+    const e = await ex.explain(chunk, { composite: 'gradient', outputRelevance: 'one', keepAll: true, target: t });
     const a = f32Of(A);
     const g = e.values!.get(layer) ?? new Float32Array(a.length);
     const [, K, h, w] = A.dims;
@@ -198,6 +202,7 @@ export async function gradCam(explainer: Explainer, input: Tensor, opts: { targe
       low.set(m, (s0 + n) * h * w);
       up.set(upsampleBilinear(m, h, w, H, W), (s0 + n) * H * W);
     }
+    opts.onProgress?.(s1, N);
   }
   return { relevance: broadcastChannels(up, N, C, H, W), lowRes: low ?? new Float32Array(0), size, layer: layer!, targets };
 }

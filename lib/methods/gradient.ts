@@ -3,6 +3,7 @@
  * SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al. 2017). Browser-safe. */
 import { Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
 import { Tensor, float32 } from '../tensor';
+import { RowProgress, chunkRows, chunkSize, chunks, rowRunner } from './batch';
 import { F32Tensor, batchOf, gaussian, predictRows, prng, resolveTargets, toF32Tensor } from './util';
 
 /** The gradient-type composites of the explainer. */
@@ -13,26 +14,38 @@ export interface GradientOptions {
   target?: number | number[];
   /** seed at the output: 'one' (the default: the one-hot, so the map is d logit_target / d input) or 'logit' */
   outputRelevance?: OutputRelevance;
-  /** rows per explain call (default 64) */
+  /** rows per explain call (default 64, fewer for large inputs: at most 2^20 input elements per call; the
+   * model's batch when it is fixed) */
   batchSize?: number;
+  /** rows done (forward and backward passes) of the total, at the start and after each chunk */
+  onProgress?: RowProgress;
 }
 
-/** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks. */
+/** Input elements per backward chunk when no batch size is given: bounds memory, and gives progress steps. */
+export const GRADIENT_BUDGET = 1 << 20;
+
+/** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks (see
+ * rowRunner for models with a fixed batch). */
 export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean }> {
   const { batch, per } = batchOf(x);
-  const bs = Math.max(1, opts.batchSize ?? 64);
   const outputRelevance = opts.outputRelevance; // undefined: the explainer's default for gradients ('one')
   const used = { outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined } as const;
-  if (batch <= bs) {
-    const e = await explainer.explain(x, { composite, target: targets, outputRelevance });
+  const runner = await rowRunner(explainer, x);
+  const parts = chunks(batch, chunkSize(per, opts.batchSize, 64, GRADIENT_BUDGET), runner);
+  opts.onProgress?.(0, batch);
+  if (parts.length === 1 && !runner.fixed) {
+    const e = await runner.explainer.explain(x, { composite, target: targets, outputRelevance });
+    opts.onProgress?.(batch, batch);
     return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
   }
   const out = new Float32Array(batch * per);
-  for (let s = 0; s < batch; s += bs) {
-    const end = Math.min(batch, s + bs);
-    const chunk = float32([end - s, ...x.dims.slice(1)], x.data.subarray(s * per, end * per));
-    const e = await explainer.explain(chunk, { composite, target: targets.slice(s, end), outputRelevance });
-    out.set(e.relevance.data, s * per);
+  for (const [s, end] of parts) {
+    const chunk = chunkRows(x, s, end, runner);
+    const t = targets.slice(s, end);
+    while (t.length < chunk.dims[0]) t.push(t[t.length - 1]);
+    const e = await runner.explainer.explain(chunk, { composite, target: t, outputRelevance });
+    out.set(e.relevance.data.subarray(0, (end - s) * per), s * per);
+    opts.onProgress?.(end, batch);
   }
   return { relevance: float32(x.dims, out), ...used };
 }
@@ -59,7 +72,7 @@ export async function smoothGrad(explainer: Explainer, input: Tensor, opts: Smoo
   const level = opts.noise ?? 0.15;
   if (!Number.isInteger(n) || n < 1) throw new Error(`smoothgrad: samples must be a positive integer, got ${n}`);
   if (!(level >= 0)) throw new Error(`smoothgrad: noise must be ≥ 0 (a fraction of the input range), got ${level}`);
-  const targets = opts.targets ?? resolveTargets(await explainer.predict(x), undefined).targets;
+  const targets = opts.targets ?? resolveTargets(await predictRows(explainer, x, 64), undefined).targets;
   const normal = gaussian(prng(opts.seed ?? 0));
   const noisy = new Float32Array(batch * n * per);
   const rowTargets: number[] = [];
@@ -133,7 +146,7 @@ export async function integratedGradients(explainer: Explainer, input: Tensor, o
   const base = baselineFor(x, opts.baseline);
   const { alphas, weights } = quadrature(opts.steps ?? 32, opts.integration ?? 'trapezoid');
   const m = alphas.length;
-  const targets = opts.targets ?? resolveTargets(await explainer.predict(x), undefined).targets;
+  const targets = opts.targets ?? resolveTargets(await predictRows(explainer, x, 64), undefined).targets;
   const path = new Float32Array(batch * m * per);
   const rowTargets: number[] = [];
   for (let s = 0; s < batch; s++) {

@@ -5,10 +5,12 @@ import { Explainer, Explanation, OutputRelevance } from '../explain';
 import { COMPOSITE_NAMES, CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor, float32 } from '../tensor';
+import { blankMapWarnings } from '../warnings';
+import { RowProgress } from './batch';
 import { cam, gradCam } from './cam';
 import { GRADIENT_COMPOSITES, GradientComposite, Integration, gradientOf, integratedGradients, smoothGrad } from './gradient';
 import { occlusion } from './occlusion';
-import { F32Tensor, prng, resolveTargets, toF32Tensor } from './util';
+import { F32Tensor, predictRows, prng, resolveTargets, toF32Tensor } from './util';
 
 export interface AttributeOptions {
   /** a METHODS name or an LRP composite name (COMPOSITE_NAMES) */
@@ -41,8 +43,11 @@ export interface AttributeOptions {
   fill?: number | number[];
   /** gradcam: node or value name (default: the activation after the last Conv) */
   layer?: string;
-  /** rows per explain / onnxruntime call for the batched methods */
+  /** rows per explain / onnxruntime call for the batched methods (a model with a fixed batch: see rowRunner) */
   batchSize?: number;
+  /** the batched methods (smoothgrad, integrated_gradients, occlusion, gradcam, the gradients of a batch): rows
+   * done of the total, at the start and after each chunk */
+  onProgress?: RowProgress;
 }
 
 export interface Attribution {
@@ -60,6 +65,8 @@ export interface Attribution {
   outputRelevanceDefault?: boolean;
   /** method-specific facts: IG completeness, the CAM / Grad-CAM layer, … */
   details?: Record<string, unknown>;
+  /** maps that vanish (exactly 0, or for LRP ≥ 99% absorbed), with the cause and a remedy */
+  warnings: string[];
 }
 
 type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: number[]) => Promise<{
@@ -115,7 +122,7 @@ export const METHODS: Readonly<Record<string, MethodDef>> = {
   gradcam: {
     name: 'gradcam', description: 'Grad-CAM (Selvaraju et al. 2017) at a 4-D activation (default: after the last Conv)', params: ['layer', 'batchSize'], spatial: true,
     run: async (e, x, o, targets) => {
-      const r = await gradCam(e, x, { targets, layer: o.layer, batchSize: o.batchSize });
+      const r = await gradCam(e, x, { targets, layer: o.layer, batchSize: o.batchSize, onProgress: o.onProgress });
       return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
     },
   },
@@ -150,17 +157,18 @@ export async function attribute(explainer: Explainer, input: Tensor, opts: Attri
     });
     return {
       method: name, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-      outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault,
+      outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
     };
   }
   const def = METHODS[name];
   if (!def) throw new Error(`unknown method '${name}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
   if (def.spatial && x.dims.length !== 4) throw new Error(`${explainer.source}: method ${name} needs a 4-D input [N, C, H, W]; got shape [${x.dims.join('x')}]`);
-  const t = resolveTargets(await explainer.predict(x), opts.target);
+  const t = resolveTargets(await predictRows(explainer, x, 64), opts.target);
   const r = await def.run(explainer, x, opts, t.targets);
+  const warnings = r.explanation && r.explanation.relevance === r.relevance ? r.explanation.warnings : blankMapWarnings(name, r.relevance.data, t.targets.length);
   return {
     method: name, relevance: r.relevance, predictions: t.predictions, targets: t.targets, scores: t.scores, explanation: r.explanation, details: r.details,
-    ...(r.outputRelevance ? { outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault } : {}),
+    ...(r.outputRelevance ? { outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault } : {}), warnings,
   };
 }
 
@@ -170,4 +178,6 @@ export { gradientOf, smoothGrad, integratedGradients, quadrature, baselineFor, G
 export type { GradientComposite, Integration, SmoothGradOptions, IntegratedGradientsOptions } from './gradient';
 export { occlusion, windowStarts } from './occlusion';
 export type { OcclusionOptions } from './occlusion';
+export { rowRunner, chunkSize } from './batch';
+export type { RowRunner, RowProgress } from './batch';
 export { prng, gaussian, permutation, upsampleBilinear, channelSum, resolveTargets } from './util';

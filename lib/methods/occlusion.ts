@@ -3,6 +3,7 @@
  * the windows that cover it. Browser-safe. */
 import { Explainer } from '../explain';
 import { Tensor, float32 } from '../tensor';
+import { RowProgress, chunkSize } from './batch';
 import { F32Tensor, broadcastChannels, predictRows, resolveTargets, spatialDims, toF32Tensor } from './util';
 
 export interface OcclusionOptions {
@@ -13,9 +14,12 @@ export interface OcclusionOptions {
   /** value written into the patch: a number, or one per channel (default 0: in the model's input space, so
    * the data set mean for a normalised input) */
   fill?: number | number[];
-  /** rows per onnxruntime run (default 256) */
+  /** rows per onnxruntime run (default 256, fewer for large inputs: at most 2^23 input elements per run; the
+   * model's batch when it is fixed) */
   batchSize?: number;
   targets?: number[];
+  /** occluded copies run so far of the total, at the start and after each chunk */
+  onProgress?: RowProgress;
 }
 
 function pair(v: number | [number, number] | undefined, def: [number, number], what: string): [number, number] {
@@ -47,8 +51,8 @@ export async function occlusion(explainer: Explainer, input: Tensor, opts: Occlu
   const ys = windowStarts(H, Math.min(ph, H), sy), xs = windowStarts(W, Math.min(pw, W), sx);
   const windows = ys.flatMap((y) => xs.map((xx) => [y, xx] as const));
   const P = windows.length, per = C * H * W;
-  const bs = Math.max(1, opts.batchSize ?? 256);
-  const base = await explainer.predict(x);
+  const bs = chunkSize(per, opts.batchSize, 256, 1 << 23);
+  const base = await predictRows(explainer, x, bs);
   const targets = opts.targets ?? resolveTargets(base, opts.target).targets;
   const classes = base.data.length / N;
   const maps = new Float32Array(N * H * W);
@@ -70,7 +74,7 @@ export async function occlusion(explainer: Explainer, input: Tensor, opts: Occlu
         for (let y = y0; y < Math.min(H, y0 + ph); y++) buf.fill(v, off + (c * H + y) * W + x0, off + (c * H + y) * W + Math.min(W, x0 + pw));
       }
     }
-    const out = await predictRows(explainer, float32([r1 - r0, C, H, W], buf), bs);
+    const out = await predictRows(explainer, float32([r1 - r0, C, H, W], buf), bs, undefined, opts.onProgress && ((d) => opts.onProgress!(r0 + d, rows)));
     for (let r = r0; r < r1; r++) {
       const s = Math.floor(r / P), [y0, x0] = windows[r % P];
       const drop = base.data[s * classes + targets[s]] - out.data[(r - r0) * classes + targets[s]];

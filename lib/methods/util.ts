@@ -3,6 +3,7 @@
 import { Explainer } from '../explain';
 import { mulberry32 } from '../random';
 import { Tensor, float32, sizeOf } from '../tensor';
+import { RowProgress, chunkRows, chunks, rowRunner } from './batch';
 
 export type F32Tensor = Tensor & { data: Float32Array };
 
@@ -86,12 +87,20 @@ export function resolveTargets(logits: F32Tensor, target: number | number[] | un
   return { predictions, targets, scores: targets.map((t, s) => logits.data[s * classes + t]), classes };
 }
 
-/** Runs `predict` over rows of `x` in chunks of `batchSize`, concatenating the outputs. */
-export async function predictRows(explainer: Explainer, x: F32Tensor, batchSize: number, output?: string): Promise<F32Tensor> {
+/** Runs `predict` over rows of `x` in chunks of `batchSize` (of the model's batch when it is fixed; see
+ * rowRunner), concatenating the outputs; `onProgress` hears the rows done at the start and after each chunk. */
+export async function predictRows(explainer: Explainer, x: F32Tensor, batchSize: number, output?: string, onProgress?: RowProgress): Promise<F32Tensor> {
   const { batch } = batchOf(x);
-  if (batch <= batchSize) return explainer.predict(x, output);
+  const runner = await rowRunner(explainer, x);
   const parts: F32Tensor[] = [];
-  for (let s = 0; s < batch; s += batchSize) parts.push(await explainer.predict(sliceBatch(x, s, Math.min(batch, s + batchSize)), output));
+  onProgress?.(0, batch);
+  for (const [s, e] of chunks(batch, batchSize, runner)) {
+    const out = await runner.explainer.predict(chunkRows(x, s, e, runner), output);
+    parts.push(out.dims[0] === e - s ? out : sliceBatch(out, 0, e - s));
+    onProgress?.(e, batch);
+  }
+  if (parts.length === 1) return parts[0];
+  if (!parts.length) return runner.explainer.predict(x, output);
   const per = parts[0].data.length / (parts[0].dims[0] ?? 1);
   const out = new Float32Array(batch * per);
   let off = 0;

@@ -168,6 +168,9 @@ export async function auditCommand(argv: string[]): Promise<void> {
     }
     console.log(`report: ${result.files.html}\nsummary: ${result.files.csv}, ${result.files.json}`);
   }
+  const vanishing = result.inputs.flatMap((r) => Object.entries(r.methods).flatMap(([m, x]) => (x.warnings ?? []).map((w) => `${r.input}${r.sample === undefined ? '' : ` sample ${r.sample}`}: ${m}: ${w}`)));
+  for (const w of vanishing.slice(0, 5)) console.error(`onnx-lrp: warning: ${w}`);
+  if (vanishing.length > 5) console.error(`onnx-lrp: warning: ${vanishing.length - 5} more maps vanish (warnings in the records)`);
   if (!result.complete) {
     console.error('onnx-lrp: audit interrupted; rerun the same command to continue');
     process.exit(130);

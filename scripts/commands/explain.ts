@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, GRID_CELL, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
@@ -10,6 +10,7 @@ import {
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { writeKeptRelevance } from './keep-all';
+import { ProgressBar } from './progress';
 
 const USAGE = `usage: onnx-lrp explain MODEL INPUT... [options]
 
@@ -17,7 +18,9 @@ Explains the model's output for each input with Layer-wise Relevance Propagation
 INPUT: an image (.png, .jpg, .jpeg, .bmp; preprocessed to the model's input) or a tensor (.npy: float32,
 C order, batch first). Prints prediction, score and relevance conservation; --out writes per input a heatmap
 and an overlay PNG and .npy relevance per composite, a JSON record, and a comparison grid for several composites;
-with several inputs also comparison.png (one row per input).
+with several inputs also comparison.png (one row per input). The batched methods (smoothgrad,
+integrated_gradients, occlusion) show progress on stderr; a map that vanishes (relevance at the input 0, or
+≥ 99% absorbed) gets a warning on stderr with the cause and a remedy.
 
 options:
   --input FILE           an input (repeatable; same as a positional INPUT)
@@ -28,7 +31,7 @@ ${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K
                          table STEM.METHOD.conservation.csv and .json (LRP composites, single-pass gradients)
   --save-npy OUT.npy     write the input relevance (one input, one composite)
   --json OUT.json        write a JSON record of the run (one input, one composite)
-  --quiet                print nothing but errors
+  --quiet                print nothing but warnings and errors (no progress)
 
 ${METHOD_PARAM_USAGE}
 
@@ -73,6 +76,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   }
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
+  const bar = quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
   const explainer = openModel(modelFile, { canonize: canonizeOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let failed = 0;
   const allRows: ComparisonRow[] = [];
@@ -85,24 +89,16 @@ export async function explainCommand(argv: string[]): Promise<void> {
     for (const [i, file] of inputs.entries()) {
       try {
         const loaded = await loadInput(file, imageOptions, limits);
-        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll });
-        for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) if (!quiet) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
+        const onProgress = bar ? methodProgress(bar, file) : undefined;
+        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll, onProgress });
+        for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         const first = ie.results[0];
         const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
         if (!quiet) {
           for (const [s, t] of first.targets.entries()) {
             const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
             console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
-            for (const { method, explanation: e, relevance } of ie.results) {
-              if (e) {
-                const c = e.conservation;
-                console.log(`  ${method.title}: relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`);
-              } else {
-                let sum = 0;
-                for (const x of sliceSample(relevance, s).data) sum += x;
-                console.log(`  ${method.title}: map sum ${fmt(sum)}`);
-              }
-            }
+            for (const r of ie.results) console.log(`  ${r.method.title}: ${summary(r, s)}`);
           }
         }
         if (out && !v['no-grid'] && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
@@ -127,12 +123,13 @@ export async function explainCommand(argv: string[]): Promise<void> {
             samples: first.targets.map((t, s) => ({
               prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
               target: t, targetLabel: labels?.[t], score: first.scores[s],
-              relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.conservation.absorbed[s],
+              relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.plan.mode === 'lrp' ? e.conservation.absorbed[s] : null,
             })),
             relevanceFile: v['save-npy'] ?? null,
             plan: e?.plan.entries ?? null,
             conservation: e?.conservation.nodes ?? null,
             details: first.details,
+            warnings: first.warnings,
           };
           await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
           if (!quiet) console.log(`wrote ${v.json}`);
@@ -153,6 +150,38 @@ export async function explainCommand(argv: string[]): Promise<void> {
     await explainer.release();
   }
   if (failed) throw new Error(`${failed} of ${inputs.length} inputs could not be explained (see above)`);
+}
+
+/** One line per method and sample: LRP's conservation (relevance in, at the input, the share absorbed); for
+ * Integrated Gradients its completeness (map sum against f(x) − f(baseline)); for the other methods the map's
+ * sum, with no conservation claim. */
+function summary(r: MethodResult, s: number): string {
+  const e = r.explanation;
+  if (e && e.plan.mode === 'lrp') {
+    const c = e.conservation;
+    return `relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`;
+  }
+  let sum = 0;
+  for (const x of sliceSample(r.relevance, s).data) sum += x;
+  const d = r.details as { sums?: number[]; delta?: number[] } | undefined;
+  if (d?.delta && d.sums) {
+    return `map sum ${fmt(d.sums[s])}, f(x) − f(baseline) ${fmt(d.delta[s])} (completeness: sum / difference ${d.delta[s] === 0 ? 'n/a' : fmt(d.sums[s] / d.delta[s])})`;
+  }
+  return `map sum ${fmt(sum)} (target logit ${fmt(r.scores[s])}; no conservation claim)`;
+}
+
+/** Progress of the batched methods on stderr (audit's bar: redrawn on a terminal, else a line at the start,
+ * every 2 s and at the end): one bar per method of an input. */
+function methodProgress(bar: ProgressBar, file: string): (m: Method, done: number, total: number) => void {
+  let key: Method | undefined;
+  let t0 = 0;
+  return (m, done, total) => {
+    if (total <= 1) return; // one pass: nothing to count
+    if (key !== m || done === 0) { key = m; t0 = Date.now(); }
+    const secs = (Date.now() - t0) / 1000;
+    const rate = secs > 0 ? done / secs : 0;
+    bar.update({ done, total, rate, etaMs: rate > 0 ? (1000 * (total - done)) / rate : null, current: `${path.basename(file)} ${m.title}`, finished: done >= total });
+  };
 }
 
 function countFiles(rec: ExplanationRecord): number {

@@ -262,7 +262,7 @@ describe('hostile files', function () {
       expect(r.err).to.match(/warning: .*outside\.npy: epsilon_gamma_box: input 'input': 1 of 784 values lie outside the zBox bounds of node '[^']+' \(values in \[0\.1, 1e\+30\]/);
       r = run('explain', VGG, f('inside.npy'), '--composite', 'epsilon_gamma_box');
       expect(r.code, r.err).to.equal(0);
-      expect(r.err).not.to.contain('warning');
+      expect(r.err).not.to.contain('zBox bounds'); // (a flat gray input's map vanishes: that warning is spec/methods/warnings')
     });
   });
 
@@ -354,13 +354,14 @@ describe('hostile files', function () {
       try {
         const x = new Float32Array(28 * 28).fill(0.5);
         const inside = await e.explain(float32([1, 1, 28, 28], x), { composite: 'epsilon_gamma_box', options: { low: 0, high: 1 } });
-        expect(inside.warnings).to.deep.equal([]);
+        const bounds = (w: string[]) => w.filter((m) => m.includes('zBox bounds')); // (a flat input's map also vanishes)
+        expect(bounds(inside.warnings)).to.deep.equal([]);
         x[3] = -2; x[4] = 1e30;
         const outside = await e.explain(float32([1, 1, 28, 28], x), { composite: 'epsilon_gamma_box', options: { low: [0], high: [1] } });
-        expect(outside.warnings).to.have.length(1);
-        expect(outside.warnings[0]).to.match(/^input 'input': 2 of 784 values lie outside the zBox bounds of node '[^']+' \(values in \[-2, 1e\+30\], bounds \[0\] to \[1\]\)/);
+        expect(bounds(outside.warnings)).to.have.length(1);
+        expect(bounds(outside.warnings)[0]).to.match(/^input 'input': 2 of 784 values lie outside the zBox bounds of node '[^']+' \(values in \[-2, 1e\+30\], bounds \[0\] to \[1\]\)/);
         const eps = await e.explain(float32([1, 1, 28, 28], x), { composite: 'epsilon' });
-        expect(eps.warnings).to.deep.equal([]); // no zBox layer, no bounds to break
+        expect(bounds(eps.warnings)).to.deep.equal([]); // no zBox layer, no bounds to break
       } finally {
         await e.release();
       }
