@@ -28,7 +28,8 @@ const ENGINES: Engine[] = ['reference', 'ort'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
   let worst = 0;
-  after(() => console.log(`      largest relative L2 against the golden maps: ${worst.toExponential(1)}`));
+  let worstIll = 0;
+  after(() => console.log(`      largest relative L2 against the golden maps: ${worst.toExponential(1)} (ill-conditioned gamma zero-bias case: ${worstIll.toExponential(1)})`));
   it('has golden files', () => expect(goldens.length).to.be.greaterThan(5));
   for (const gf of goldens) {
     const g: Golden = JSON.parse(fs.readFileSync(path.join(DIR, gf), 'utf8'));
@@ -47,7 +48,8 @@ describe('golden relevance (independent PyTorch reference)', () => {
             expect(relL2(r.output.data, logits)).to.be.below(1e-5);
             const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;
             const err = relL2(r.relevance.data, ref);
-            worst = Math.max(worst, err);
+            if ((c.float32Deviation ?? 0) < 1e-5) worst = Math.max(worst, err);
+            else worstIll = Math.max(worstIll, err);
             // float32Deviation: how far the generator's own float32 run is from its float64 one, i.e. how
             // ill-conditioned the case is (gamma with zeroBias divides by sums the mask does not see: ~1e-4)
             expect(err, 'relative L2 of the input relevance').to.be.below(Math.max(1e-4, 5 * (c.float32Deviation ?? 0)));
