@@ -2,7 +2,7 @@
  * and which rule the first linear layer gets. */
 import { RuleParams, RuleName } from '../rules';
 
-export type NodeRule = RuleName | 'uniform' | 'guided' | 'deconvnet';
+export type NodeRule = RuleName | 'uniform' | 'guided' | 'deconvnet' | 'betaSmooth';
 
 export interface RuleChoice {
   rule: NodeRule;
@@ -19,6 +19,8 @@ export interface CompositeOptions {
   zeroBias?: boolean;
   /** stabiliser of the norm rule on sums and average pools (default 1e-6) */
   normEpsilon?: number;
+  /** beta_smooth: β of the ReLU's smooth gradient sigmoid(β·x) (default 10, as Zennit's `beta_smooth`) */
+  betaSmooth?: number;
 }
 
 export interface Composite {
@@ -31,6 +33,8 @@ export interface Composite {
   first?: { kinds: ('conv' | 'dense')[]; choice: (o: CompositeOptions) => RuleChoice };
   /** activation rule for gradient-type composites */
   activation?: NodeRule;
+  /** its parameters */
+  activationParams?: (o: CompositeOptions) => RuleParams;
 }
 
 const bias = (o: CompositeOptions) => (o.zeroBias ? { zeroBias: true } : {});
@@ -78,6 +82,14 @@ export const COMPOSITES: Readonly<Record<string, Composite>> = {
   gradient_x_input: { name: 'gradient_x_input', description: 'gradient × input', mode: 'gradient_x_input', activation: 'gradient' },
   guided_backprop: { name: 'guided_backprop', description: 'guided backpropagation (ReLU passes positive gradients where the input was positive)', mode: 'gradient', activation: 'guided' },
   deconvnet: { name: 'deconvnet', description: 'deconvnet (ReLU applied to the backward signal)', mode: 'gradient', activation: 'deconvnet' },
+  beta_smooth: {
+    name: 'beta_smooth', description: 'the gradient with every ReLU\'s derivative replaced by sigmoid(β·x) (Dombrowski et al. 2019; Zennit\'s beta_smooth, β = 10)',
+    mode: 'gradient', activation: 'betaSmooth', activationParams: (o) => {
+      const b = o.betaSmooth ?? 10;
+      if (typeof b !== 'number' || !Number.isFinite(b)) throw new Error(`composite beta_smooth: betaSmooth must be a finite number, got ${JSON.stringify(b)}`);
+      return { betaSmooth: b };
+    },
+  },
 };
 
 export const COMPOSITE_NAMES = Object.keys(COMPOSITES);

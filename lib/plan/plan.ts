@@ -48,7 +48,7 @@ export interface PlanOptions {
 
 const ALLOWED: Record<Category, readonly string[]> = {
   conv: RULE_NAMES, dense: RULE_NAMES, avgpool: RULE_NAMES, sum: RULE_NAMES,
-  activation: ['pass', 'gradient', 'guided', 'deconvnet'],
+  activation: ['pass', 'gradient', 'guided', 'deconvnet', 'betaSmooth'],
   affine: ['pass', 'gradient'],
   gate: ['uniform', 'gradient'],
   maxpool: ['gradient'],
@@ -103,7 +103,10 @@ export function globToRegExp(glob: string): RegExp {
  * modes), 'default' for the shared base (RULES.md's non-parametric layers). */
 export function categoryRule(category: Category, composite: Composite | string, options: CompositeOptions = {}): { choice: RuleChoice | null; source: string } {
   const c = typeof composite === 'string' ? getComposite(composite) : composite;
-  if (c.mode !== 'lrp') return { choice: { rule: category === 'activation' ? c.activation ?? 'gradient' : 'gradient' }, source: 'composite' };
+  if (c.mode !== 'lrp') {
+    if (category !== 'activation' || !c.activation) return { choice: { rule: 'gradient' }, source: 'composite' };
+    return { choice: { rule: c.activation, ...(c.activationParams ? { params: c.activationParams(options) } : {}) }, source: 'composite' };
+  }
   if (category === 'conv' && c.conv) return { choice: c.conv(options), source: 'composite' };
   if (category === 'dense' && c.dense) return { choice: c.dense(options), source: 'composite' };
   let choice = DEFAULTS[category];
@@ -188,8 +191,8 @@ export function parseRuleMap(value: unknown, source = 'rule map'): RuleMap {
       if (!['op', 'category', 'name', 'first', 'rule', 'params'].includes(key)) throw new Error(`${source}: rules[${k}] has unknown key '${key}'`);
     }
     if (typeof e.rule !== 'string') throw new Error(`${source}: rules[${k}] needs "rule"`);
-    if (!isRuleName(e.rule) && !['uniform', 'guided', 'deconvnet'].includes(e.rule)) {
-      throw new Error(`${source}: rules[${k}]: unknown rule '${e.rule}'; known rules: ${[...RULE_NAMES, 'uniform', 'guided', 'deconvnet'].join(', ')}`);
+    if (!isRuleName(e.rule) && !['uniform', 'guided', 'deconvnet', 'betaSmooth'].includes(e.rule)) {
+      throw new Error(`${source}: rules[${k}]: unknown rule '${e.rule}'; known rules: ${[...RULE_NAMES, 'uniform', 'guided', 'deconvnet', 'betaSmooth'].join(', ')}`);
     }
     if (isRuleName(e.rule)) createRule({ rule: e.rule, params: (e.params ?? {}) as RuleParams }, `${source}: rules[${k}]`);
   });

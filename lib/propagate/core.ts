@@ -82,7 +82,11 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
       const x = f32(ctx.value(node.inputs[i]));
       let r: Float32Array;
       if (entry.rule === 'pass') r = R!; // arrays are never mutated: share it
-      else {
+      else if (entry.rule === 'betaSmooth' && node.opType === 'Relu') {
+        // Zennit's ReLUBetaSmooth: the ReLU's derivative replaced by sigmoid(β·x)
+        const b = entry.params.betaSmooth ?? 10;
+        r = R!.map((v, k) => v / (1 + Math.exp(-b * x[k])));
+      } else {
         const d = op.derivative!(ctx, x, f32(ctx.value(node.outputs[0])));
         r = R!.map((v, k) => v * d[k]);
         if (entry.rule === 'guided') r = r.map((v, k) => (v > 0 && x[k] > 0 ? v : 0));

@@ -72,6 +72,8 @@ export interface RuleParams {
   low?: Bounds;
   high?: Bounds;
   zeroBias?: boolean;
+  /** the betaSmooth activation rule's β (not a linear rule's parameter) */
+  betaSmooth?: number;
 }
 
 const DEFAULT_STABILIZER = 1e-6;

@@ -83,7 +83,7 @@ export const METHOD_FLAGS: Options = {
   'output-relevance': { type: 'string' }, metadata: { type: 'string' }, labels: { type: 'string' }, 'no-canonize': { type: 'boolean' },
   'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' }, 'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' },
   'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' }, 'occlusion-fill': { type: 'string' }, layer: { type: 'string' },
-  seed: { type: 'string' },
+  seed: { type: 'string' }, 'beta-smooth': { type: 'string' },
 };
 
 export const METHOD_PARAM_USAGE = `method parameters (the same names in explain, audit and evaluate):
@@ -117,6 +117,7 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
                          (comma-separated; negative values as --low -1.5 or --low=-1.5); default: from the
                          model's metadata JSON
   --zero-bias            drop the bias term of every rule that has one (flat and zBox have none)
+  --beta-smooth B        beta_smooth: β of the ReLUs' smooth gradient sigmoid(β·x) (default 10)
   --rule-map FILE.json   a user rule map (see README); with --composite it is one more column; an entry's own
                          params win, --epsilon/--gamma/--low/--high/--zero-bias fill the ones it leaves open
   --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
@@ -202,7 +203,8 @@ export function parseRuleOptions(v: Values, meta: ModelMetadata | undefined): Co
       if (!(lo < hi)) throw new UsageError(`${from('low')} must be below ${from('high')}${n > 1 ? ` in every channel (channel ${c}: ${lo} ≥ ${hi})` : ` (${lo} ≥ ${hi})`}`);
     }
   }
-  return { epsilon: nonNegative('epsilon'), gamma: nonNegative('gamma'), low, high, zeroBias: v['zero-bias'] ? true : undefined };
+  const betaSmooth = number(v['beta-smooth'] as string | undefined, '--beta-smooth');
+  return { epsilon: nonNegative('epsilon'), gamma: nonNegative('gamma'), low, high, zeroBias: v['zero-bias'] ? true : undefined, ...(betaSmooth !== undefined ? { betaSmooth } : {}) };
 }
 
 /** --low/--high given as lists must have one value per channel of the model's input (axis 1). */

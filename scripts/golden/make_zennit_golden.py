@@ -16,8 +16,7 @@ How Zennit is used, exactly as its documentation shows:
   * canonizer `SequentialMergeBatchNorm` (merges each BatchNorm into the Conv/Linear registered before it);
   * the resnet's residual additions go through `zennit.layer.Sum` (what Zennit's own ResNet canonizer does to
     torchvision's BasicBlock), so the Add gets Zennit's `Norm` rule (`layer_map_base`);
-  * every registered composite of zennit/composites.py except `beta_smooth` (onnx-lrp has no smooth-ReLU
-    gradient), plus `epsilon` (a LayerMapComposite: layer_map_base + Epsilon on every Conv/Linear, the map
+  * every registered composite of zennit/composites.py, plus `epsilon` (a LayerMapComposite: layer_map_base + Epsilon on every Conv/Linear, the map
     Zennit's docs build for it) and `zero_params='bias'` variants;
   * the seed is the one-hot of the target class (Zennit's usual `attr_output`), relevance = input gradient of
     the hooked model (`torch.autograd.grad`), float64.
@@ -172,6 +171,8 @@ def main():
         {'id': 'excitation_backprop', 'zennit': 'excitation_backprop', 'kwargs': {}, 'composite': 'excitation_backprop'},
         {'id': 'guided_backprop', 'zennit': 'guided_backprop', 'kwargs': {}, 'composite': 'guided_backprop'},
         {'id': 'deconvnet', 'zennit': 'deconvnet', 'kwargs': {}, 'composite': 'deconvnet'},
+        {'id': 'beta_smooth', 'zennit': 'beta_smooth', 'kwargs': {}, 'composite': 'beta_smooth'},
+        {'id': 'beta_smooth_3', 'zennit': 'beta_smooth', 'kwargs': {'beta_smooth': 3.0}, 'composite': 'beta_smooth'},
         {'id': 'epsilon_eps0.25', 'zennit': 'epsilon', 'kwargs': {'epsilon': 0.25}, 'composite': 'epsilon'},
         {'id': 'epsilon_zerobias', 'zennit': 'epsilon', 'kwargs': {'zero_params': ['bias']}, 'composite': 'epsilon'},
         {'id': 'epsilon_plus_zerobias', 'zennit': 'epsilon_plus', 'kwargs': {'zero_params': ['bias']},
@@ -201,6 +202,8 @@ def main():
                 opts['gamma'] = params['gamma']
             if params.get('zero_params'):
                 opts['zeroBias'] = True
+            if 'beta_smooth' in params:
+                opts['betaSmooth'] = params['beta_smooth']
             if case['zennit'] == 'epsilon_gamma_box':
                 opts['low'] = bounds['lowPerChannel'] if case.get('perChannel') else bounds['low']
                 opts['high'] = bounds['highPerChannel'] if case.get('perChannel') else bounds['high']

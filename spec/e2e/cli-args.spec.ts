@@ -167,4 +167,20 @@ describe('CLI arguments', () => {
     expect(z.length).to.equal(x.length);
     expect(z.some((v, i) => Math.abs(v - x[i]) > 1e-3 * (Math.abs(x[i]) + 1e-3))).to.equal(true);
   });
+
+  it('--beta-smooth reaches the beta_smooth composite: its map is Zennit\'s for that β', () => {
+    const Z = path.join(ROOT, 'spec/fixtures/zennit');
+    const file = path.join(tmp, 'beta3.npy');
+    const r = run('explain', MODEL, INPUT, '--composite', 'beta_smooth', '--beta-smooth', '3', '--target', '7,0', '--save-npy', file, '--quiet');
+    expect(r.code, r.err).to.equal(0);
+    const g = JSON.parse(fs.readFileSync(path.join(Z, 'cnn_bn.zennit.json'), 'utf8'));
+    expect(g.targets).to.deep.equal([7, 0]);
+    const got = readNpy(file).data as Float32Array;
+    const ref = readNpy(path.join(Z, 'cnn_bn.beta_smooth_3.npy')).data as Float32Array;
+    const other = readNpy(path.join(Z, 'cnn_bn.beta_smooth.npy')).data as Float32Array;
+    const relL2 = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / b.reduce((s, v) => s + v * v, 0));
+    expect(relL2(got, ref)).to.be.below(1e-5);
+    expect(relL2(got, other)).to.be.above(1e-2);
+    expect(run('explain', MODEL, INPUT, '--composite', 'beta_smooth', '--beta-smooth', 'x').code).to.equal(2);
+  });
 });
