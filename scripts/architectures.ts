@@ -5,8 +5,8 @@
  * - torchvision architectures exported by scripts/export_torchvision.py into the cache
  *   ($ONNX_LRP_CACHE/torchvision, default ~/.cache/onnx-lrp/torchvision), explained on their batch-2 sample.
  * Each model is explained with epsilon_plus_flat and epsilon_gamma_box (bounds ±3). Results go to
- * docs/architectures.json (merged with the rows of models not run), and the README's table of verified
- * architectures is regenerated from it (scripts/ops-table.ts).
+ * docs/architectures.json (merged with the rows of models not run), and the tables of verified architectures
+ * (docs/architectures.md, README.md) are regenerated from it (scripts/ops-table.ts).
  *
  *   npm run architectures [-- --only resnet50,googlenet] [--no-onnx-light] [--no-torchvision] [--json FILE]
  *
@@ -218,7 +218,7 @@ export function resultLine(r: Result): string {
 
 /** docs/architectures.json: one result per line. */
 export function writeResults(results: Result[]): string {
-  const note = JSON.stringify('written by npm run architectures; rendered into README.md by npm run ops-table');
+  const note = JSON.stringify('written by npm run architectures; rendered into docs/architectures.md and README.md by npm run ops-table');
   return `{\n "note": ${note},\n "results": [\n  ${results.map((r) => JSON.stringify(r)).join(',\n  ')}\n ]\n}\n`;
 }
 
@@ -269,11 +269,10 @@ async function main(argv: string[]) {
   fs.writeFileSync(json, writeResults(merged));
   console.log(`${results.length} explanations in ${fmt((Date.now() - t0) / 1000, 0)} s → ${path.relative(process.cwd(), json)}`);
   if (path.resolve(json) === RESULTS_FILE) {
-    // keep the README's table of verified architectures in step (what npm run ops-table does)
-    const { README, renderReadme } = await import('./ops-table');
-    const text = fs.readFileSync(README, 'utf8');
-    const next = renderReadme(text);
-    if (next !== text) { fs.writeFileSync(README, next); console.log('README.md: tables rewritten'); }
+    // keep the tables of verified architectures (docs/architectures.md, README.md) in step (npm run ops-table)
+    const { renderPages } = await import('./ops-table');
+    const changed = renderPages();
+    if (changed.length) console.log(`${changed.join(', ')}: tables rewritten`);
   }
   if (failures.length) {
     console.log(`${failures.length} failed:\n  ${failures.join('\n  ')}`);

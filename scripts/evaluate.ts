@@ -1,12 +1,12 @@
-/** The faithfulness benchmark quoted in the README (issue 5): MoRF (and LeRF) AOPC of every LRP composite and
+/** The faithfulness benchmark quoted in docs/evaluation.md (issue 5): MoRF (and LeRF) AOPC of every LRP composite and
  * the baseline methods on the shipped Fashion-MNIST models and on ../shared/models/mnist-8.onnx with the MNIST
  * test set.
  *
- *   npm run evaluate                          # the README table (prints it, writes out/evaluate/)
+ *   npm run evaluate                          # the docs/evaluation.md tables (prints it, writes out/evaluate/)
  *   npm run evaluate -- --count 50            # fewer images per model
  *   npm run evaluate -- --model fashion-vgg   # one model (repeatable; mnist-8 is a name too)
  *
- * Set-up (fixed, documented in the README; nothing here is tuned per method):
+ * Set-up (fixed, documented in docs/evaluation.md; nothing here is tuned per method):
  *  - inputs: the first N test images of each data set, in file order: 500 for fashion-mlp and mnist-8, 100 for
  *    the CNNs (all methods on 500 images of every CNN do not fit the ~10 minute budget on this shared 2-core
  *    machine); the explained class is the model's prediction;
@@ -31,7 +31,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const SHARED = process.env.SHARED_DIR ?? path.resolve(ROOT, '..', 'shared');
 const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
-/** images per model (first N of the test set); see the README for the timing that set them */
+/** images per model (first N of the test set); see docs/evaluation.md for the timing that set them */
 const COUNTS: Record<string, number> = { 'fashion-mlp': 500, 'mnist-8': 500 };
 const DEFAULT_COUNT = 100;
 /** images of the randomisation sanity check */

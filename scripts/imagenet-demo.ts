@@ -1,6 +1,6 @@
 /** `npm run imagenet-demo`: the article's figure. The ONNX zoo's int8 MobileNetV2 (../shared, explained
  * through its float twin) on ImageNet photos: five LRP composites beside CAM and Grad-CAM, the class name and
- * score in the caption, written to docs/imagenet-<photo>-grid.png. Also prints what the README quotes: the
+ * score in the caption, written to docs/imagenet-<photo>-grid.png. Also prints what docs/quantized.md quotes: the
  * top-1 agreement of the int8 model and its twin over every photo in ../shared/images, and each composite's
  * conservation (input relevance against the explained logit).
  *

@@ -118,7 +118,7 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
                          model's metadata JSON
   --zero-bias            drop the bias term of every rule that has one (flat and zBox have none)
   --beta-smooth B        beta_smooth: β of the ReLUs' smooth gradient sigmoid(β·x) (default 10)
-  --rule-map FILE.json   a user rule map (see README); with --composite it is one more column; an entry's own
+  --rule-map FILE.json   a user rule map (see docs/rules.md); with --composite it is one more column; an entry's own
                          params win, --epsilon/--gamma/--low/--high/--zero-bias fill the ones it leaves open
   --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
                          default: the prediction

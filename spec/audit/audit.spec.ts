@@ -96,7 +96,7 @@ describe('audit', () => {
       const saved = readNpy(path.join(out, summary.inputs[0].methods.epsilon_alpha2_beta1.files.relevance!)).data as Float32Array;
       expect(Array.from(saved)).to.deep.equal(Array.from(r.relevance.data));
       expect(imageOptionsFor(ex, undefined, { size: [8, 8] }).size).to.deep.equal([8, 8]);
-      // the README's library lines: render over the source, bounds from metadata
+      // docs/library.md's lines: render over the source, bounds from metadata
       const meta = { input: { valueRange: [0, 1] as [number, number] }, bounds: { low: -3, high: 3 } };
       const g = await explainImage(ex, path.join(inDir, 'a.png'), { composite: 'epsilon_gamma_box', metadata: meta });
       expect(g.plan.options).to.include({ low: -3, high: 3 });

@@ -3,7 +3,7 @@
  * BatchNorm + Mul + Add, Dropout, a final Softmax) with seeded random weights in place of their
  * `ConstantOfShape` fills, explained at their native 224×224 with epsilon_plus_flat and epsilon_gamma_box.
  * `npm run architectures` runs the same (and the torchvision exports) and records the conservation numbers
- * the README shows. */
+ * docs/architectures.md shows. */
 import { expect } from 'chai';
 import { loadModelFile } from '../../lib/node';
 import { Graph, Node } from '../../lib/ir/graph';

@@ -4,7 +4,7 @@
  * model" is the exact integer reference (spec/helpers/quantized-reference.ts), not onnxruntime's int8 kernels,
  * which differ by CPU (on AVX2 without VNNI, u8·s8 pair sums saturate in 16 bits); how far onnxruntime is from
  * the exact values on the machine at hand is printed, not asserted. Skips with a message where ../shared is
- * absent. The numbers it logs are the ones the README quotes. */
+ * absent. The numbers it logs are the ones docs/quantized.md quotes. */
 import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
