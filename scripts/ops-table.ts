@@ -48,7 +48,7 @@ export function compositeTable(): string {
   const rows = CATEGORIES.map((cat) => `| ${cat} | ${LRP.map((c) => fmtRule(categoryRule(cat, c, OPTS).choice)).join(' | ')} |`);
   const gradient = Object.values(COMPOSITES).filter((c) => c.mode !== 'lrp').map((c) => `\`${c.name}\``).join(', ');
   return [head, sep, first, ...rows, '',
-    `${gradient}: every node routes like the gradient (guided_backprop and deconvnet change the activations' rule);`
+    `${gradient}: every node routes like the gradient (guided_backprop, deconvnet and beta_smooth change the ReLUs' rule);`
     + ' `gradient_x_input` multiplies by the input at the end.'].join('\n');
 }
 
