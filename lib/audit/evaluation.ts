@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer } from '../explain';
-import { checkDynamicBatch, dynamicBatch } from '../evaluate/batch';
+import { checkDynamicBatch, dynamicBatch } from '../methods/dynamic-batch';
 import { Box, Region } from '../evaluate/localization';
 import { EvaluationError, EvaluationOptions, EvaluationSettings, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
 import { Order, Replacement } from '../evaluate/perturbation';

@@ -10,7 +10,7 @@ import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { isImageShaped, sliceSample } from '../render/display';
 import { decodeImage } from '../render/jimp';
-import { RGBAImage } from '../render/raster';
+import { RGBAImage } from '../io/raster';
 import { Tensor, float32, toFloat32 } from '../tensor';
 import { isImageFile } from './files';
 

@@ -2,7 +2,8 @@
 import { Graph, GraphError, GraphSpec, Node, ValueInfo, Dim, AttrValue } from '../ir/graph';
 import { DType, Tensor } from '../tensor';
 import { checkArity } from './arity';
-import { DATA_TYPE, int, onnx } from './proto';
+import { DATA_TYPE } from '../ir/dtypes';
+import { int, onnx } from './proto';
 import type { ExternalReader } from './external';
 import { tensorFromProto } from './tensor';
 

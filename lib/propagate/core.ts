@@ -2,7 +2,7 @@
  * value feeds several consumers. Relevance lives in a map keyed by value name; nothing is stored on nodes and
  * activations are never mutated. */
 import { Graph, Node } from '../ir/graph';
-import { KernelExecutor } from '../kernels/executor';
+import { KernelExecutor } from './engine/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { PlanEntry, RulePlan } from '../plan/plan';

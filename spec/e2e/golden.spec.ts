@@ -23,7 +23,7 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
-/** both engines: the reference kernels and the onnxruntime kernels (lib/kernels/ort) */
+/** both engines: the reference kernels and the onnxruntime kernels (lib/propagate/engine/ort) */
 const ENGINES: Engine[] = ['reference', 'ort'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
