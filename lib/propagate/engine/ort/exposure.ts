@@ -50,7 +50,8 @@ export function zeroWhereZero(graph: Graph, plan: RulePlan, value: string): bool
   return check(value);
 }
 
-/** The aliases valid for this plan: all of `reluAliases`, or null when some would change the result. */
+/** Whether every alias of `reluAliases` is valid for this plan (all are used, or none: false when one would
+ * change the result). */
 export function aliasesFor(graph: Graph, plan: RulePlan, aliases: Map<string, string>): boolean {
   for (const z of aliases.keys()) if (!zeroWhereZero(graph, plan, z)) return false;
   return true;
