@@ -266,7 +266,7 @@ export class Explainer {
         outputRelevance: seedSums,
         inputRelevance: inSums,
         absorbed,
-        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
+        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.atOutputs.map((v, s) => (v === 0 ? 0 : (v - c.atInputs[s]) / Math.abs(v))) })),
       },
       values: opts.keepAll ? prop.relevance : undefined,
       warnings: [

@@ -57,7 +57,7 @@ describe('golden relevance (independent PyTorch reference)', () => {
             const layers = r.conservation.nodes.filter((n) => r.plan.entries.find((e) => e.node === n.node && (e.category === 'conv' || e.category === 'dense')));
             expect(layers.length, 'linear layers').to.equal(c.layerSums[0].length);
             c.layerSums.forEach((sums, s) => sums.forEach((v, i) => {
-              expect(layers[i].out[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v)));
+              expect(layers[i].atInputs[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v)));
             }));
           });
         }

@@ -49,7 +49,7 @@ async function compare(e: Explainer, x: Tensor, opts: ExplainOptions, label: str
   ref.conservation.nodes.forEach((n, i) => {
     const m = fast.conservation.nodes[i];
     expect(m.node).to.equal(n.node);
-    n.out.forEach((v, s) => expect(m.out[s], `${label}: ${n.node} sum`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
+    n.atInputs.forEach((v, s) => expect(m.atInputs[s], `${label}: ${n.node} sum`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
   });
   return fast;
 }
