@@ -6,8 +6,9 @@
  * model's batch (the last chunk padded with copies of its last row). Browser-safe. */
 import { Explainer } from '../explain';
 import { checkDynamicBatch, dynamicBatch } from './dynamic-batch';
-import { float32 } from '../tensor';
-import type { F32Tensor } from './util';
+import { Tensor, float32 } from '../tensor';
+
+type F32Tensor = Tensor & { data: Float32Array };
 
 const perRow = (x: F32Tensor) => (x.dims[0] ? x.data.length / x.dims[0] : 0);
 
