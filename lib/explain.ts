@@ -2,9 +2,9 @@
  * a rule map, returning input relevance, optionally every value's relevance, and a conservation report. */
 import { canonize, CanonizeOptions } from './canonize';
 import { InferenceBackend, InferenceSession } from './forward/backend';
-import { OrtExecutor } from './kernels/ort/executor';
-import { encodeModel } from './kernels/ort/encode';
-import { aliasesFor, reluAliases } from './kernels/ort/exposure';
+import { OrtExecutor } from './propagate/engine/ort/executor';
+import { encodeModel } from './propagate/engine/ort/encode';
+import { aliasesFor, reluAliases } from './propagate/engine/ort/exposure';
 import { Graph, ValueInfo } from './ir/graph';
 import { inferDtypes } from './ir/dtypes';
 import { LoadedModel } from './onnx/load';
@@ -266,7 +266,7 @@ export class Explainer {
         outputRelevance: seedSums,
         inputRelevance: inSums,
         absorbed,
-        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.in.map((v, s) => (v === 0 ? 0 : (v - c.out[s]) / Math.abs(v))) })),
+        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.atOutputs.map((v, s) => (v === 0 ? 0 : (v - c.atInputs[s]) / Math.abs(v))) })),
       },
       values: opts.keepAll ? prop.relevance : undefined,
       warnings: [

@@ -19,7 +19,7 @@ import { Explainer, Explanation } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { Graph } from '../lib/ir/graph';
 import { inferDtypes } from '../lib/ir/dtypes';
-import { loadModelFile, readNpy } from '../lib/node';
+import { loadModelFile, readNpy } from '../lib/node-io';
 import { saveModel } from '../lib/onnx/save';
 import { LINEAR_CATEGORIES } from '../lib/ops/op';
 import { Tensor } from '../lib/tensor';
@@ -165,7 +165,7 @@ export function summarize(family: Result['family'], p: Prepared, explainer: Expl
   let lin = 0;
   let other = 0;
   for (const n of r.conservation.nodes) {
-    const d = n.in[0] - n.out[0];
+    const d = n.atOutputs[0] - n.atInputs[0];
     if ((LINEAR_CATEGORIES as string[]).includes(categories.get(n.node) ?? '')) lin += d;
     else other += d;
   }

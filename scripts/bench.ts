@@ -19,7 +19,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { inferDtypes } from '../lib/ir/dtypes';
+import { DATA_TYPE_CODE, inferDtypes } from '../lib/ir/dtypes';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CACHE = path.join(os.homedir(), '.cache', 'onnx-lrp', 'bench');
@@ -169,7 +169,7 @@ async function writeAllOutputs(model: string): Promise<void> {
   const file = path.join(CACHE, `${model}.onnx`);
   if (fs.existsSync(target) && fs.statSync(target).mtimeMs >= fs.statSync(file).mtimeMs) return;
   const lib = await import('../lib');
-  const { onnx, DATA_TYPE_CODE } = await import('../lib/onnx/proto');
+  const { onnx } = await import('../lib/onnx/proto');
   const graph = lib.loadModelFile(file).graph;
   const dtypes = inferDtypes(graph);
   const names = graph.nodes.flatMap((n) => n.outputs).filter((v) => v && !graph.isOutput(v));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** onnx-lrp command line: explain, inspect, audit. */
+/** onnx-lrp command line: explain, inspect, audit, evaluate. */
 import { explainCommand } from './commands/explain';
 import { inspectCommand } from './commands/inspect';
 import { auditCommand } from './commands/audit';

@@ -18,7 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Explainer } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
-import { loadModelFile } from '../lib/node';
+import { loadModelFile } from '../lib/node-io';
 import { onnx } from '../lib/onnx/proto';
 import { unsupportedNodes } from '../lib/ops/registry';
 import { Rng, mulberry32 } from '../lib/random';

@@ -15,7 +15,7 @@ import { canonize } from '../lib/canonize';
 import { Explainer } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { Graph } from '../lib/ir/graph';
-import { loadModelFile } from '../lib/node';
+import { loadModelFile } from '../lib/node-io';
 import { LoadedModel } from '../lib/onnx/load';
 import { onnx } from '../lib/onnx/proto';
 import { saveModel } from '../lib/onnx/save';

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf } from '../metadata';
-import { openModel, readMetadata } from '../node';
+import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';

@@ -5,12 +5,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer } from '../explain';
-import { checkDynamicBatch, dynamicBatch } from '../evaluate/batch';
+import { checkDynamicBatch, dynamicBatch } from '../methods/dynamic-batch';
 import { Box, Region } from '../evaluate/localization';
 import { EvaluationError, EvaluationOptions, EvaluationSettings, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
 import { Order, Replacement } from '../evaluate/perturbation';
 import { ImageInputOptions } from '../io/image';
-import { readNpy } from '../node';
+import { readNpy } from '../node-io';
 import { readJsonSafe } from '../safe-read';
 import { float32 } from '../tensor';
 import { InputExplanation } from './input';

@@ -4,13 +4,13 @@ import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../expl
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
 import { ModelMetadata, boundsOf } from '../metadata';
 import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from '../methods';
-import { readNpy } from '../node';
+import { readNpy } from '../node-io';
 import { ReadLimits } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { isImageShaped, sliceSample } from '../render/display';
 import { decodeImage } from '../render/jimp';
-import { RGBAImage } from '../render/raster';
+import { RGBAImage } from '../io/raster';
 import { Tensor, float32, toFloat32 } from '../tensor';
 import { isImageFile } from './files';
 

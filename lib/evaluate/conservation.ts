@@ -6,10 +6,11 @@ export interface ConservationRow {
   node: string;
   op: string;
   rule: string;
-  /** means over the samples: relevance entering the node (at its outputs), leaving it (at its live inputs) */
-  in: number;
-  out: number;
-  /** mean of (in − out) / |in|: the share absorbed by biases and stabilisers (negative: created) */
+  /** mean over the samples of the relevance entering the node, summed over its outputs */
+  atOutputs: number;
+  /** mean over the samples of the relevance leaving the node, summed over its live inputs */
+  atInputs: number;
+  /** mean of (atOutputs − atInputs) / |atOutputs|: the share absorbed by biases and stabilisers (negative: created) */
   absorbed: number;
 }
 
@@ -32,7 +33,7 @@ export function conservationReport(e: Explanation): ConservationReport {
     composite: e.plan.composite,
     output: mean(c.outputRelevance), input: mean(c.inputRelevance), absorbed: mean(c.absorbed),
     perSample: c.outputRelevance.map((o, s) => ({ output: o, input: c.inputRelevance[s], absorbed: c.absorbed[s] })),
-    nodes: c.nodes.map((n) => ({ node: n.node, op: n.op, rule: n.rule, in: mean(n.in), out: mean(n.out), absorbed: mean(n.absorbed) })),
+    nodes: c.nodes.map((n) => ({ node: n.node, op: n.op, rule: n.rule, atOutputs: mean(n.atOutputs), atInputs: mean(n.atInputs), absorbed: mean(n.absorbed) })),
   };
 }
 
@@ -40,10 +41,10 @@ export function conservationReport(e: Explanation): ConservationReport {
 export function formatConservation(r: ConservationReport): string {
   const w = Math.min(48, Math.max(4, ...r.nodes.map((n) => n.node.length)));
   const num = (v: number) => v.toPrecision(5).padStart(12);
-  const lines = [`conservation (${r.composite}), means over samples`, `${'node'.padEnd(w)} ${'op'.padEnd(18)} ${'rule'.padEnd(10)} ${'R in'.padStart(12)} ${'R out'.padStart(12)} ${'absorbed'.padStart(9)}`];
+  const lines = [`conservation (${r.composite}), means over samples`, `${'node'.padEnd(w)} ${'op'.padEnd(18)} ${'rule'.padEnd(10)} ${'R at outputs'.padStart(12)} ${'R at inputs'.padStart(12)} ${'absorbed'.padStart(9)}`];
   for (const n of r.nodes) {
     const name = n.node.length > w ? `…${n.node.slice(-(w - 1))}` : n.node;
-    lines.push(`${name.padEnd(w)} ${n.op.padEnd(18)} ${n.rule.padEnd(10)} ${num(n.in)} ${num(n.out)} ${(100 * n.absorbed).toFixed(2).padStart(8)}%`);
+    lines.push(`${name.padEnd(w)} ${n.op.padEnd(18)} ${n.rule.padEnd(10)} ${num(n.atOutputs)} ${num(n.atInputs)} ${(100 * n.absorbed).toFixed(2).padStart(8)}%`);
   }
   lines.push(`${'end to end'.padEnd(w)} ${''.padEnd(18)} ${''.padEnd(10)} ${num(r.output)} ${num(r.input)} ${(100 * r.absorbed).toFixed(2).padStart(8)}%`);
   return lines.join('\n');

@@ -14,4 +14,4 @@ export { evaluateMethods, mergeCurves, suiteSettings } from './suite';
 export type { MethodSpec, SuiteOptions, SuiteRow } from './suite';
 export { linePlot, PALETTE } from './plot';
 export type { Series, PlotOptions, RGB } from './plot';
-export { dynamicBatch, checkDynamicBatch } from './batch';
+export { dynamicBatch, checkDynamicBatch } from '../methods/dynamic-batch';

@@ -1,6 +1,6 @@
 /** A tiny line-plot rasteriser (axes, ticks, grid, legend, a 5×7 bitmap font) drawing perturbation curves into
  * an RGBA image; `writePng` (lib/render/jimp.ts) saves it. Browser-safe, no dependencies. */
-import { RGBAImage } from '../render/raster';
+import { RGBAImage } from '../io/raster';
 
 const GLYPHS: Record<string, string> = {
   A: '.###.|#...#|#...#|#####|#...#|#...#|#...#', B: '####.|#...#|#...#|####.|#...#|#...#|####.',

@@ -72,7 +72,7 @@ function mergeConservation(parts: ConservationReport[]): ConservationReport {
   return {
     composite: parts[0].composite,
     output: wmean((p) => p.output), input: wmean((p) => p.input), absorbed: wmean((p) => p.absorbed), perSample,
-    nodes: parts[0].nodes.map((row, i) => ({ ...row, in: wmean((p) => p.nodes[i].in), out: wmean((p) => p.nodes[i].out), absorbed: wmean((p) => p.nodes[i].absorbed) })),
+    nodes: parts[0].nodes.map((row, i) => ({ ...row, atOutputs: wmean((p) => p.nodes[i].atOutputs), atInputs: wmean((p) => p.nodes[i].atInputs), absorbed: wmean((p) => p.nodes[i].absorbed) })),
   };
 }
 

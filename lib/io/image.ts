@@ -2,9 +2,9 @@
  * {width, height, rgba} image (see lib/render/jimp.ts for decoding files on Node). */
 
 import { Tensor, toFloat32 } from '../tensor';
-import { RGBAImage, checkImage, crop, luma, resizeBilinear } from '../render/raster';
+import { RGBAImage, checkImage, crop, luma, resizeBilinear } from './raster';
 
-export type { RGBAImage } from '../render/raster';
+export type { RGBAImage } from './raster';
 
 export type ResizeMode = 'stretch' | 'center-crop' | 'none';
 

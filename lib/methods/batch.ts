@@ -5,9 +5,10 @@
  * is not valid for the model, or the fixed batch is larger than 1, the rows are run in chunks of exactly the
  * model's batch (the last chunk padded with copies of its last row). Browser-safe. */
 import { Explainer } from '../explain';
-import { checkDynamicBatch, dynamicBatch } from '../evaluate/batch';
-import { float32 } from '../tensor';
-import type { F32Tensor } from './util';
+import { checkDynamicBatch, dynamicBatch } from './dynamic-batch';
+import { Tensor, float32 } from '../tensor';
+
+type F32Tensor = Tensor & { data: Float32Array };
 
 const perRow = (x: F32Tensor) => (x.dims[0] ? x.data.length / x.dims[0] : 0);
 

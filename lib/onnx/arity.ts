@@ -2,8 +2,6 @@
  * canonizers and the quantized twin), so that a node with the wrong count is refused by name at load time
  * instead of failing deep inside a canonizer or a rule. Lenient across opsets: a count any opset from 7 on
  * allows passes. Ops not listed are not checked. */
-import { ModelLoadError } from './load';
-
 type Arity = readonly [minIn: number, maxIn: number, minOut: number, maxOut: number];
 
 const ONE: Arity = [1, 1, 1, 1];
@@ -34,12 +32,12 @@ const TABLE: Record<string, Arity | ((opset: number) => Arity)> = {
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 const range = (lo: number, hi: number) => (lo === hi ? `${lo}` : hi === ANY ? `at least ${lo}` : `${lo} to ${hi}`);
 
-/** Throws a ModelLoadError naming the node, op and opset when its input or output count does not fit. An
- * omitted optional input is '' and counts; a required one may not be ''. */
-export function checkArity(node: { name: string; opType: string; domain: string; inputs: readonly string[]; outputs: readonly string[] }, opset: number): void {
-  if (node.domain !== '') return;
+/** What is wrong with the node's input or output count, naming the node, op and opset (the loader throws it as a
+ * ModelLoadError), or null when it fits. An omitted optional input is '' and counts; a required one may not be ''. */
+export function arityError(node: { name: string; opType: string; domain: string; inputs: readonly string[]; outputs: readonly string[] }, opset: number): string | null {
+  if (node.domain !== '') return null;
   const entry = TABLE[node.opType];
-  if (!entry) return;
+  if (!entry) return null;
   const [minIn, maxIn, minOut, maxOut] = typeof entry === 'function' ? entry(opset) : entry;
   // trailing omitted inputs/outputs do not count
   let nIn = node.inputs.length;
@@ -47,9 +45,10 @@ export function checkArity(node: { name: string; opType: string; domain: string;
   let nOut = node.outputs.length;
   while (nOut > 0 && node.outputs[nOut - 1] === '') nOut--;
   const where = `node '${node.name}' (${node.opType}, opset ${opset})`;
-  if (nIn < minIn || nIn > maxIn) throw new ModelLoadError(`${where} has ${count(nIn, 'input')}; the op takes ${range(minIn, maxIn)}`);
-  if (nOut < minOut || nOut > maxOut) throw new ModelLoadError(`${where} has ${count(nOut, 'output')}; the op gives ${range(minOut, maxOut)}`);
+  if (nIn < minIn || nIn > maxIn) return `${where} has ${count(nIn, 'input')}; the op takes ${range(minIn, maxIn)}`;
+  if (nOut < minOut || nOut > maxOut) return `${where} has ${count(nOut, 'output')}; the op gives ${range(minOut, maxOut)}`;
   const missing = node.inputs.slice(0, minIn).findIndex((i) => i === '');
-  if (missing >= 0) throw new ModelLoadError(`${where}: required input ${missing} is empty`);
-  if (minOut > 0 && node.outputs[0] === '') throw new ModelLoadError(`${where}: its first output has no name`);
+  if (missing >= 0) return `${where}: required input ${missing} is empty`;
+  if (minOut > 0 && node.outputs[0] === '') return `${where}: its first output has no name`;
+  return null;
 }

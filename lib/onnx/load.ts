@@ -1,8 +1,9 @@
 /** ONNX bytes → IR. Browser-safe: files are read by the caller (see lib/node/files.ts). */
 import { Graph, GraphError, GraphSpec, Node, ValueInfo, Dim, AttrValue } from '../ir/graph';
 import { DType, Tensor } from '../tensor';
-import { checkArity } from './arity';
-import { DATA_TYPE, int, onnx } from './proto';
+import { arityError } from './arity';
+import { DATA_TYPE } from '../ir/dtypes';
+import { int, onnx } from './proto';
 import type { ExternalReader } from './external';
 import { tensorFromProto } from './tensor';
 
@@ -182,7 +183,8 @@ function graphSpec(g: onnx.IGraphProto, opsets: Record<string, number>, opts: Lo
     const dtypeAttr = domain === '' ? DTYPE_ATTRS[n.opType] : undefined;
     if (dtypeAttr && NARROW_FLOATS.has(attrs[dtypeAttr] as number)) attrs[dtypeAttr] = 1;
     const node = { name, opType: n.opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs, attrTypes };
-    checkArity(node, opsets[''] ?? 0);
+    const arity = arityError(node, opsets[''] ?? 0);
+    if (arity) throw new ModelLoadError(arity);
     nodes.push(node);
   });
   const inputs = (g.input ?? []).filter((v) => !constants.has(v.name ?? '')).map((v) => valueInfo(v, 'graph input'));

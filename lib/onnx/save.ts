@@ -1,7 +1,8 @@
 /** IR → ONNX bytes, for onnxruntime. */
 import { Graph, Node, ValueInfo, AttrValue } from '../ir/graph';
 import { Tensor } from '../tensor';
-import { DATA_TYPE_CODE, onnx } from './proto';
+import { DATA_TYPE_CODE } from '../ir/dtypes';
+import { onnx } from './proto';
 import { tensorToProto } from './tensor';
 
 function valueInfoProto(v: ValueInfo): onnx.ValueInfoProto {

@@ -1,7 +1,8 @@
 /** TensorProto ⇄ Tensor: every initializer encoding (raw_data, typed fields, float16, external data). */
 import { DType, Tensor, TypedArray, sizeOf } from '../tensor';
 import type { ExternalReader } from './external';
-import { DATA_TYPE, DATA_TYPE_CODE, bigint, int, onnx } from './proto';
+import { DATA_TYPE, DATA_TYPE_CODE } from '../ir/dtypes';
+import { bigint, int, onnx } from './proto';
 
 const MAX_ELEMENTS = 2 ** 31 - 1;
 

@@ -1,5 +1,6 @@
 /** What an op file declares: how its nodes are classified for the rule plan, and the one piece of math
- * relevance needs from it (a linear kernel, a derivative, or a routing map). Ops know nothing of rules. */
+ * relevance needs from it (a linear kernel, an elementwise derivative, or a vector-Jacobian product for the
+ * routing ops). Ops know nothing of rules. */
 import { Graph, Node, AttrValue } from '../ir/graph';
 import { LinearKernel } from '../kernels/kernel';
 import { Tensor } from '../tensor';
@@ -30,12 +31,6 @@ export interface NodeContext {
   value(name: string): Tensor;
   has(name: string): boolean;
   isConstant(name: string): boolean;
-}
-
-/** A routing map: output element o reads element `index[o]` of live input `input[o]` (-1: reads nothing). */
-export interface RoutingMap {
-  input: Uint8Array | null; // null: all from input 0
-  index: Int32Array;
 }
 
 export interface LinearOp {
@@ -141,16 +136,4 @@ export function broadcastMap(inDims: readonly number[], outDims: readonly number
     map[o] = i;
   }
   return map;
-}
-
-/** Scatter-adds g through a routing map into arrays shaped like the inputs. */
-export function routeBack(map: RoutingMap, g: Float32Array, inSizes: number[]): Float32Array[] {
-  const out = inSizes.map((n) => new Float32Array(n));
-  const { input, index } = map;
-  for (let o = 0; o < index.length; o++) {
-    const i = index[o];
-    if (i < 0) continue;
-    out[input ? input[o] : 0][i] += g[o];
-  }
-  return out;
 }

@@ -2,7 +2,7 @@
  * value feeds several consumers. Relevance lives in a map keyed by value name; nothing is stored on nodes and
  * activations are never mutated. */
 import { Graph, Node } from '../ir/graph';
-import { KernelExecutor } from '../kernels/executor';
+import { KernelExecutor } from './engine/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { PlanEntry, RulePlan } from '../plan/plan';
@@ -13,9 +13,10 @@ export interface NodeConservation {
   node: string;
   op: string;
   rule: string;
-  /** per sample: relevance entering the node (at its outputs) and leaving it (at its live inputs) */
-  in: number[];
-  out: number[];
+  /** per sample: relevance entering the node, summed over its outputs */
+  atOutputs: number[];
+  /** per sample: relevance leaving the node, summed over its live inputs */
+  atInputs: number[];
 }
 
 export interface Propagation {
@@ -145,18 +146,18 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     const ctx = contextFor(node, graph, values);
     const filled = rOut.map((r, i) => r ?? (node.outputs[i] && values.has(node.outputs[i]) ? new Float32Array(values.get(node.outputs[i])!.data.length) : null));
     const rIn = await nodeRelevance(ctx, entry, filled, exec);
-    const sumIn = new Array<number>(batch).fill(0);
-    for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { sumIn[s] += v; });
-    const sumOut = new Array<number>(batch).fill(0);
+    const atOutputs = new Array<number>(batch).fill(0);
+    for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { atOutputs[s] += v; });
+    const atInputs = new Array<number>(batch).fill(0);
     for (const [i, r] of rIn.entries()) {
       const name = node.inputs[i];
       if (!r || !name || graph.isConstant(name)) continue;
-      perSample(r, batch, sums).forEach((v, s) => { sumOut[s] += v; });
+      perSample(r, batch, sums).forEach((v, s) => { atInputs[s] += v; });
       const acc = rel.get(name);
       // one add at a time: a node may read the same value twice (Add(x, x)), and each add must see the last
       rel.set(name, acc ? (exec ? await exec.add(acc, r) : addArrays(acc, r)) : r);
     }
-    conservation.push({ node: node.name, op: node.opType, rule: entry.rule, in: sumIn, out: sumOut });
+    conservation.push({ node: node.name, op: node.opType, rule: entry.rule, atOutputs, atInputs });
   }
   conservation.reverse();
   return { relevance: rel, conservation };

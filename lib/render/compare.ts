@@ -4,7 +4,7 @@
 import { Tensor } from '../tensor';
 import { RenderOptions, renderRelevance } from './display';
 import { FontSize, GridCell, grid } from './jimp';
-import { RGBAImage, padTo } from './raster';
+import { RGBAImage, padTo } from '../io/raster';
 import type { Region } from '../io/image';
 
 /** One column: any method's relevance for the row's input. `relevance` is one sample: [1,C,H,W], [C,H,W],

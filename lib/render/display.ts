@@ -4,7 +4,7 @@
 
 import { Tensor, sizeOf, toFloat32 } from '../tensor';
 import { ChannelReduction, HeatmapOptions, Normalization, heatmap, heatmap1d } from './heatmap';
-import { RGBAImage, checkImage, overlay, resizeBilinear } from './raster';
+import { RGBAImage, checkImage, overlay, resizeBilinear } from '../io/raster';
 import type { Region } from '../io/image';
 
 export type { Region } from '../io/image';

@@ -2,7 +2,7 @@
 
 import { Tensor, toFloat32 } from '../tensor';
 import { ColormapName, getColormap } from './colormap';
-import { RGBAImage } from './raster';
+import { RGBAImage } from '../io/raster';
 
 /** How channels are combined into one value per pixel:
  * 'sum' (signed, the usual LRP choice), 'abs-sum' (Σ|r_c|), 'max-abs' (max_c |r_c|, as in

@@ -1,14 +1,14 @@
 /** Node edge of the renderer: the ONLY module that imports jimp. Decodes and encodes image files
- * and draws text; everything else works on plain {width, height, rgba} images (lib/render/raster.ts). */
+ * and draws text; everything else works on plain {width, height, rgba} images (lib/io/raster.ts). */
 
 import { promises as fs } from 'fs';
 import { Jimp, loadFont, measureText } from 'jimp';
-import { RGBAImage, checkImage, resizeBilinear } from './raster';
+import { RGBAImage, checkImage, resizeBilinear } from '../io/raster';
 import { readImageHeader } from '../io/image-header';
 import { DEFAULT_LIMITS, ReadLimits, checkLimit, readFileSafe } from '../safe-read';
 
-export type { RGBAImage } from './raster';
-export { resizeBilinear as resize, overlay, toGrayscale } from './raster';
+export type { RGBAImage } from '../io/raster';
+export { resizeBilinear as resize, overlay, toGrayscale } from '../io/raster';
 
 type Font = Awaited<ReturnType<typeof loadFont>>;
 

@@ -5,7 +5,7 @@ import { LinearKernel, WeightMod, mod } from '../kernels/kernel';
 import { add, hasNegative, mul, negative, positive, quotient, sub } from './stabilize';
 
 /** What a rule computes with. The reference executes each call at once on Float32Arrays through a
- * LinearKernel; the onnxruntime executor (lib/kernels/ort) records the same calls as ONNX nodes and runs them
+ * LinearKernel; the onnxruntime executor (lib/propagate/engine/ort) records the same calls as ONNX nodes and runs them
  * as one small graph per layer. A value of type T holds the (concatenated) live inputs or one output. */
 export interface RuleOps<T> {
   /** z = W'x + b' (`bias` null: no bias) */

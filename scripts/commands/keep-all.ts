@@ -30,7 +30,7 @@ function cell(x: string | number): string {
 export function conservationCsv(res: MethodResult): string {
   const c = res.explanation!.conservation;
   const lines = ['node,op,rule,sample,relevance_at_outputs,relevance_at_inputs,absorbed'];
-  for (const n of c.nodes) n.in.forEach((r, s) => lines.push([n.node, n.op, n.rule, s, r, n.out[s], n.absorbed[s]].map(cell).join(',')));
+  for (const n of c.nodes) n.atOutputs.forEach((r, s) => lines.push([n.node, n.op, n.rule, s, r, n.atInputs[s], n.absorbed[s]].map(cell).join(',')));
   return `${lines.join('\n')}\n`;
 }
 

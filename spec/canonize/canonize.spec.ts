@@ -10,7 +10,7 @@ import { explicitSums, stripSoftmax } from '../../lib/canonize/output';
 import { Canonized } from '../../lib/canonize/rewrite';
 import { Graph, Node } from '../../lib/ir/graph';
 import { loadModel } from '../../lib/onnx/load';
-import { loadModelFile } from '../../lib/node';
+import { loadModelFile } from '../../lib/node-io';
 import { saveModel } from '../../lib/onnx/save';
 import { Tensor, float32 } from '../../lib/tensor';
 import { expectClose, f32of, graphOf, int64s, knownBug, needSharedFile, node, prng, randomFeeds, randomTensor, runGraph } from '../helpers/onnx';

@@ -5,7 +5,7 @@
  * `npm run architectures` runs the same (and the torchvision exports) and records the conservation numbers
  * docs/architectures.md shows. */
 import { expect } from 'chai';
-import { loadModelFile } from '../../lib/node';
+import { loadModelFile } from '../../lib/node-io';
 import { Graph, Node } from '../../lib/ir/graph';
 import { Tensor, float32 } from '../../lib/tensor';
 import { ONNX_LIGHT, ONNX_LIGHT_DIR, explainAll, momentProbe, momentSummary, prepareOnnxLight, resultLine } from '../../scripts/architectures';

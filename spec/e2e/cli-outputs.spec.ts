@@ -47,13 +47,13 @@ describe('CLI outputs', () => {
     const logits = index.find((e) => e.op === 'Gemm')!;
     const seed = readNpy(path.join(dir, logits.file)).data as Float32Array;
     expect(seed.filter((v) => v !== 0)).to.have.length(2); // one-hot times the logit, per sample
-    // conservation table: every planned node, per sample; in − out = the absorbed share
+    // conservation table: every planned node, per sample; atOutputs − atInputs = the absorbed share
     const csv = fs.readFileSync(path.join(out, 'resnet.input.epsilon_plus_flat.conservation.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).to.equal('node,op,rule,sample,relevance_at_outputs,relevance_at_inputs,absorbed');
     const json = JSON.parse(fs.readFileSync(path.join(out, 'resnet.input.epsilon_plus_flat.conservation.json'), 'utf8'));
     expect(csv.length - 1).to.equal(2 * json.nodes.length);
     for (const n of json.nodes) {
-      const [a, b] = [n.in[0], n.out[0]];
+      const [a, b] = [n.atOutputs[0], n.atInputs[0]];
       if (a !== 0) expect(n.absorbed[0]).to.be.closeTo((a - b) / Math.abs(a), 1e-9);
     }
     expect(fs.existsSync(path.join(out, 'resnet.input.gradient.values', 'index.json'))).to.equal(true);

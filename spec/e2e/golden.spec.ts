@@ -23,7 +23,7 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
-/** both engines: the reference kernels and the onnxruntime kernels (lib/kernels/ort) */
+/** both engines: the reference kernels and the onnxruntime kernels (lib/propagate/engine/ort) */
 const ENGINES: Engine[] = ['reference', 'ort'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
@@ -59,7 +59,7 @@ describe('golden relevance (independent PyTorch reference)', () => {
             const layers = r.conservation.nodes.filter((n) => r.plan.entries.find((e) => e.node === n.node && (e.category === 'conv' || e.category === 'dense')));
             expect(layers.length, 'linear layers').to.equal(c.layerSums[0].length);
             c.layerSums.forEach((sums, s) => sums.forEach((v, i) => {
-              expect(layers[i].out[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v)));
+              expect(layers[i].atInputs[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v)));
             }));
           });
         }

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { expect } from 'chai';
-import { openModel, loadModelFile } from '../../lib/node';
+import { openModel, loadModelFile } from '../../lib/node-io';
 import { Explainer } from '../../lib/explain';
 import { dequantizeGraph } from '../../lib/canonize/quantized';
 import { saveModel } from '../../lib/onnx/save';
@@ -187,7 +187,7 @@ describe('e2e/imagenet: int8 MobileNetV2 through its float twin', function () {
       // by the convolutions' biases and rules
       for (const n of r.conservation.nodes) {
         if (['pass', 'norm', 'gradient'].includes(n.rule)) {
-          expect(Math.abs(n.in[0] - n.out[0]), `${n.node} (${n.rule})`).to.be.at.most(1e-3 * Math.abs(n.in[0]) + 1e-6);
+          expect(Math.abs(n.atOutputs[0] - n.atInputs[0]), `${n.node} (${n.rule})`).to.be.at.most(1e-3 * Math.abs(n.atOutputs[0]) + 1e-6);
         }
       }
       const c = r.conservation;

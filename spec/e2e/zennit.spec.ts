@@ -61,7 +61,7 @@ describe('Zennit 0.5.1 goldens (maps made by Zennit itself)', () => {
             const layers = r.conservation.nodes.filter((n) => r.plan.entries.find((e) => e.node === n.node && (e.category === 'conv' || e.category === 'dense')));
             expect(layers.length, 'linear layers').to.equal(c.layerSums[0].length);
             c.layerSums.forEach((sums, s) => sums.forEach((v, i) => {
-              expect(layers[i].out[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, tol * Math.max(1, Math.abs(v)));
+              expect(layers[i].atInputs[s], `layer ${i} (${layers[i].node}), sample ${s}`).to.be.closeTo(v, tol * Math.max(1, Math.abs(v)));
             }));
           });
         }

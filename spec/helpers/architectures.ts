@@ -18,12 +18,12 @@ export function checkExplanation(r: Explanation, what: string): void {
     expect(Number.isFinite(seed) && seed !== 0, `${what}: sample ${s}: score ${seed}`).to.equal(true);
     let absorbed = 0;
     for (const n of r.conservation.nodes) {
-      const d = n.in[s] - n.out[s];
+      const d = n.atOutputs[s] - n.atInputs[s];
       absorbed += d;
       const c = category.get(n.node)!;
       if ((LINEAR_CATEGORIES as string[]).includes(c)) continue;
-      const tol = 1e-4 * Math.max(Math.abs(n.in[s]), Math.abs(seed)) + 1e-7;
-      expect(Math.abs(d), `${what}: sample ${s}: ${n.op} '${n.node}' (${n.rule}) takes ${n.in[s]} and passes on ${n.out[s]}`).to.be.at.most(tol);
+      const tol = 1e-4 * Math.max(Math.abs(n.atOutputs[s]), Math.abs(seed)) + 1e-7;
+      expect(Math.abs(d), `${what}: sample ${s}: ${n.op} '${n.node}' (${n.rule}) takes ${n.atOutputs[s]} and passes on ${n.atInputs[s]}`).to.be.at.most(tol);
     }
     const leak = seed - r.conservation.inputRelevance[s] - absorbed;
     expect(Math.abs(leak), `${what}: sample ${s}: relevance unaccounted for`).to.be.at.most(1e-3 * Math.max(Math.abs(seed), Math.abs(absorbed)));

@@ -8,7 +8,7 @@ import { Graph } from '../../lib/ir/graph';
 import { ModelLoadError, loadModel } from '../../lib/onnx/load';
 import { onnx } from '../../lib/onnx/proto';
 import { saveModel } from '../../lib/onnx/save';
-import { loadModelFile } from '../../lib/node';
+import { loadModelFile } from '../../lib/node-io';
 import { foldConstants } from '../../lib/canonize/constants';
 import { unsupportedNodes } from '../../lib/ops/registry';
 import { Tensor, float32, toNumbers } from '../../lib/tensor';
@@ -319,7 +319,7 @@ describe('onnx/load', () => {
       }
     });
 
-    knownBug('refuses a side file that is a symlink leading out of the model folder', "lib/node.ts checks the location string only; fs.readFileSync follows a symlink inside the folder to any file", async () => {
+    knownBug('refuses a side file that is a symlink leading out of the model folder', "lib/node-io.ts checks the location string only; fs.readFileSync follows a symlink inside the folder to any file", async () => {
       sideFile(path.join(dir, 'outside.bin'));
       fs.mkdirSync(path.join(dir, 'ln'), { recursive: true });
       const link = path.join(dir, 'ln', 'w.bin');

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { float32 } from '../../lib/tensor';
 import { displaySize, isImageShaped, placeHeatmap, relevanceHeatmap, renderRelevance, sliceSample } from '../../lib/render/display';
 import { comparisonGrid } from '../../lib/render/compare';
-import { RGBAImage } from '../../lib/render/raster';
+import { RGBAImage } from '../../lib/io/raster';
 import { sourceRegion } from '../../lib/io/image';
 
 function solid(w: number, h: number, rgba: [number, number, number, number]): RGBAImage {

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { expect } from 'chai';
-import { loadModelFile } from '../../lib/node';
+import { loadModelFile } from '../../lib/node-io';
 import { ModelLoadError, loadModel } from '../../lib/onnx/load';
 import { onnx } from '../../lib/onnx/proto';
 import { saveModel } from '../../lib/onnx/save';

@@ -1,7 +1,7 @@
 /** RuleOps over symbolic values: each call appends ONNX nodes to a GraphBuilder. A value is the list of its
  * parts (one per live input, or one for an output). */
-import { Bounds, RuleOps } from '../../rules/linear';
-import { WeightMod } from '../kernel';
+import { Bounds, RuleOps } from '../../../rules/linear';
+import { WeightMod } from '../../../kernels/kernel';
 import { GraphBuilder, UnsupportedTrace } from './builder';
 import { Lowering } from './lower';
 

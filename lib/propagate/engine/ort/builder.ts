@@ -1,8 +1,8 @@
 /** A small ONNX graph under construction (one layer's LRP step), written out through the project's IR and
  * lib/onnx/save.ts. The batch dimension is symbolic ('N'), so one graph serves every batch size. */
-import { Dim, Graph, Node, ValueInfo } from '../../ir/graph';
+import { Dim, Graph, Node, ValueInfo } from '../../../ir/graph';
 import { encodeModel } from './encode';
-import { Tensor } from '../../tensor';
+import { Tensor } from '../../../tensor';
 
 export const OPSET = 17;
 

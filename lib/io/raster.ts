@@ -1,4 +1,5 @@
-/** Plain RGBA images and the few pixel operations the renderers need. Pure code (browser-safe). */
+/** Plain RGBA images and their pixel operations (resize, crop, overlay, pad), shared by image input (io/image) and
+ * the renderers (render/). Pure code (browser-safe). */
 
 /** Row-major RGBA, 4 bytes per pixel, no padding. */
 export interface RGBAImage {

@@ -1,5 +1,5 @@
-/** Node-only edge: reading models and tensors from files. External data is read only from inside the
- * model's own folder. */
+/** The Node.js edge (not the IR's Node): reading models, tensors and metadata from files. External data is read
+ * only from inside the model's own folder. */
 import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer } from './explain';

@@ -2,9 +2,9 @@
  * is replaced by the Relu's output y = max(z, 0) when the relevance arriving at z is zero wherever z ≤ 0 (so
  * every rule reads z only where z = y > 0, and y has z's sign pattern for the gamma masks). Not exposing z
  * keeps onnxruntime's Conv+Relu fusion and saves fetching one tensor per layer. Browser-safe. */
-import { Graph } from '../../ir/graph';
-import { LINEAR_CATEGORIES } from '../../ops/op';
-import { RulePlan } from '../../plan/plan';
+import { Graph } from '../../../ir/graph';
+import { LINEAR_CATEGORIES } from '../../../ops/op';
+import { RulePlan } from '../../../plan/plan';
 
 /** Rules whose input relevance is the input times something: zero wherever the input is zero. */
 const PROPORTIONAL = new Set(['epsilon', 'zero', 'norm', 'zPlus', 'alphaBeta', 'gamma']);
@@ -50,7 +50,8 @@ export function zeroWhereZero(graph: Graph, plan: RulePlan, value: string): bool
   return check(value);
 }
 
-/** The aliases valid for this plan: all of `reluAliases`, or null when some would change the result. */
+/** Whether every alias of `reluAliases` is valid for this plan (all are used, or none: false when one would
+ * change the result). */
 export function aliasesFor(graph: Graph, plan: RulePlan, aliases: Map<string, string>): boolean {
   for (const z of aliases.keys()) if (!zeroWhereZero(graph, plan, z)) return false;
   return true;

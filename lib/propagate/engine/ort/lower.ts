@@ -1,10 +1,10 @@
 /** Per-op lowering of the generic linear kernel to ONNX nodes: `forward` is the op itself with modified
  * constants, `transposed` its vector-Jacobian product (ConvTranspose, or a Conv on flipped weights at
  * stride 1; Gemm with the other transpose; …). Ops not listed here stay with the reference kernels. */
-import { Tensor } from '../../tensor';
-import { NodeContext, attrFloat, attrInt, attrInts, attrString, f32 } from '../../ops/op';
-import { WeightMod } from '../kernel';
-import { outputLength, resolvePads } from '../window';
+import { Tensor } from '../../../tensor';
+import { NodeContext, attrFloat, attrInt, attrInts, attrString, f32 } from '../../../ops/op';
+import { WeightMod } from '../../../kernels/kernel';
+import { outputLength, resolvePads } from '../../../kernels/window';
 import { GraphBuilder } from './builder';
 
 export interface Lowering {

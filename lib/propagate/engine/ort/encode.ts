@@ -5,10 +5,10 @@
  * bytes do not load back into the IR; saveModel's do. saveModel
  * copies every weight twice (TensorProto, then the writer), which for a 500 MB model costs about a second.
  * Browser-safe. */
-import { Graph } from '../../ir/graph';
-import { DATA_TYPE_CODE } from '../../onnx/proto';
-import { SaveOptions, saveModel } from '../../onnx/save';
-import { Tensor, TypedArray } from '../../tensor';
+import { Graph } from '../../../ir/graph';
+import { DATA_TYPE_CODE } from '../../../ir/dtypes';
+import { SaveOptions, saveModel } from '../../../onnx/save';
+import { Tensor, TypedArray } from '../../../tensor';
 
 /** initializers at least this large are appended raw */
 const RAW_BYTES = 1 << 16;

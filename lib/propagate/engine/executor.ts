@@ -1,8 +1,8 @@
 /** How the propagation core hands the heavy steps to a faster executor than the reference kernels. An
  * executor answers null for what it does not handle; the core then uses the reference (op.linear + the
  * rule on Float32Arrays, or op.vjp). Browser-safe. */
-import type { NodeContext } from '../ops/op';
-import type { LinearRule } from '../rules/linear';
+import type { NodeContext } from '../../ops/op';
+import type { LinearRule } from '../../rules/linear';
 
 export interface KernelExecutor {
   readonly name: string;

@@ -3,12 +3,12 @@
  * body against symbolic values (./trace), compiled once per node, rule, parameters and input shape (the batch
  * dimension is symbolic), and reused across calls. MaxPool routing runs there too. Everything else stays with
  * the reference. Browser-safe: sessions come from an InferenceBackend. */
-import { Graph } from '../../ir/graph';
-import { InferenceBackend, InferenceSession } from '../../forward/backend';
-import { NodeContext } from '../../ops/op';
-import { LinearRule } from '../../rules/linear';
-import { hasNegative } from '../../rules/stabilize';
-import { Tensor } from '../../tensor';
+import { Graph } from '../../../ir/graph';
+import { InferenceBackend, InferenceSession } from '../../../forward/backend';
+import { NodeContext } from '../../../ops/op';
+import { LinearRule } from '../../../rules/linear';
+import { hasNegative } from '../../../rules/stabilize';
+import { Tensor } from '../../../tensor';
 import { KernelExecutor } from '../executor';
 import { GraphBuilder, UnsupportedTrace } from './builder';
 import { WeightStore, lowerLinear, lowerMaxPoolRoute } from './lower';

@@ -1,14 +1,14 @@
-/** The onnxruntime executor (lib/kernels/ort) against the reference kernels: every composite on the golden
+/** The onnxruntime executor (lib/propagate/engine/ort) against the reference kernels: every composite on the golden
  * models and on small graphs that reach each lowering (strided/grouped/dilated/1-D/3-D Conv, Gemm with
  * transB=0 and alpha/beta, MatMul with bias on rank-3 inputs, Sub/Sum, pools, overlapping max-pool windows
  * with ties), relevance of every value, buffer reuse across calls, batch sizes, and concurrent calls. */
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { COMPOSITE_NAMES, Explainer, Graph, Node, ValueInfo, openModel, ortBackend, readNpy } from '../../lib';
-import type { Explanation, ExplainOptions, Tensor } from '../../lib';
-import { OrtExecutor } from '../../lib/kernels/ort/executor';
-import { FIXTURES } from '../helpers/paths';
+import { COMPOSITE_NAMES, Explainer, Graph, Node, ValueInfo, openModel, ortBackend, readNpy } from '../../../lib';
+import type { Explanation, ExplainOptions, Tensor } from '../../../lib';
+import { OrtExecutor } from '../../../lib/propagate/engine/ort/executor';
+import { FIXTURES } from '../../helpers/paths';
 
 const TOL = 1e-5;
 
@@ -49,7 +49,7 @@ async function compare(e: Explainer, x: Tensor, opts: ExplainOptions, label: str
   ref.conservation.nodes.forEach((n, i) => {
     const m = fast.conservation.nodes[i];
     expect(m.node).to.equal(n.node);
-    n.out.forEach((v, s) => expect(m.out[s], `${label}: ${n.node} sum`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
+    n.atInputs.forEach((v, s) => expect(m.atInputs[s], `${label}: ${n.node} sum`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
   });
   return fast;
 }
@@ -130,7 +130,7 @@ const RULE_MAP_MIXED = {
   ],
 };
 
-describe('onnxruntime kernels (lib/kernels/ort) against the reference kernels', function () {
+describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference kernels', function () {
   this.timeout(120000);
 
   describe('golden models, every composite, batch 2', () => {
