@@ -25,7 +25,8 @@ export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary,
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node-io';
 export { ortBackend } from './forward/ort';
-export { boundsOf, labelOf } from './metadata';
+export { boundsOf, imageBounds, labelOf, withBounds } from './metadata';
+export type { Bounds } from './metadata';
 export type { ModelMetadata } from './metadata';
 export { readMetadata } from './node-io';
 export { readFileSafe, readJsonSafe, FileReadError, DEFAULT_LIMITS, MAX_JSON_SIZE } from './safe-read';
@@ -47,6 +48,8 @@ export type { ComparisonColumn, ComparisonRow, ComparisonOptions } from './rende
 export { fitImage, sourceRegion, centerCropGeometry } from './io/image';
 export type { ResizeMode } from './io/image';
 export * from './audit';
+export { DEFAULT_COMPOSITE, explainInput, methodsFor, withImageBounds } from './methods/run';
+export type { ExplainInputOptions, Method, MethodInput, MethodResult } from './methods/run';
 export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion, rowRunner } from './methods';
 export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';
 export { evaluateMethods, measureMap, perturbationCurve, curvesToCsv, localization, modelRandomization, randomizeLayers, parametricLayers, spearman, conservationReport, formatConservation, linePlot, dynamicBatch, checkDynamicBatch, ORDERS } from './evaluate';

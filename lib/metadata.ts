@@ -21,8 +21,10 @@ export interface ModelMetadata {
   opset?: number;
 }
 
+export interface Bounds { low: number | number[]; high: number | number[] }
+
 /** The zBox bounds implied by a metadata's value range and normalisation, or its explicit bounds. */
-export function boundsOf(meta: ModelMetadata | undefined): { low: number | number[]; high: number | number[] } | undefined {
+export function boundsOf(meta: ModelMetadata | undefined): Bounds | undefined {
   if (!meta) return undefined;
   if (meta.bounds) return meta.bounds;
   const i = meta.input;
@@ -30,6 +32,17 @@ export function boundsOf(meta: ModelMetadata | undefined): { low: number | numbe
   const [lo, hi] = i.valueRange;
   if (!i.mean || !i.std) return { low: lo, high: hi };
   return { low: i.mean.map((m, c) => (lo - m) / i.std![c]), high: i.mean.map((m, c) => (hi - m) / i.std![c]) };
+}
+
+/** The zBox bounds implied by preprocessing (its value range after normalisation), or undefined without a range. */
+export function imageBounds(p: { valueRange?: [number, number]; mean?: number[]; std?: number[] }): Bounds | undefined {
+  return boundsOf({ input: { valueRange: p.valueRange, mean: p.mean, std: p.std } });
+}
+
+/** `options` with zBox `low`/`high` taken from `bounds` where not given: the one place bounds are defaulted
+ * (callers choose the bounds: the metadata's, the preprocessing's). Without bounds, `options` unchanged. */
+export function withBounds<T extends { low?: number | number[]; high?: number | number[] }>(options: T | undefined, bounds: Bounds | undefined): T | undefined {
+  return bounds ? ({ ...options, low: options?.low ?? bounds.low, high: options?.high ?? bounds.high } as T) : options;
 }
 
 export function labelOf(meta: ModelMetadata | undefined, k: number): string | undefined {

@@ -8,14 +8,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
-import { ModelMetadata, boundsOf } from '../metadata';
+import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
-import { Method, explainInput, imageOptionsFor, loadInput, methodsFor, withImageBounds } from './input';
+import { imageOptionsFor, loadInput } from './input';
+import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
 
@@ -25,7 +26,7 @@ export interface AuditOptions {
   folder: string;
   /** output folder (created); must not be the input folder itself (it may lie inside it: it is skipped) */
   out: string;
-  /** LRP composites (default ['epsilon_plus_flat']); or give `methods` */
+  /** LRP composites (default [DEFAULT_COMPOSITE], 'epsilon_plus_flat'); or give `methods` */
   composites?: string[];
   methods?: Method[];
   /** rule parameters; zBox bounds default to the metadata's */
@@ -180,9 +181,8 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   checkOutputFolder(out, opts.out);
   const limits = opts.limits ?? {};
   const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata, limits);
-  const bounds = boundsOf(meta);
-  const options: CompositeOptions = { ...opts.options, low: opts.options?.low ?? bounds?.low, high: opts.options?.high ?? bounds?.high };
-  let methods = opts.methods ?? methodsFor(opts.composites ?? ['epsilon_plus_flat'], options);
+  const options: CompositeOptions | undefined = withBounds({ ...opts.options }, boundsOf(meta));
+  let methods = opts.methods ?? methodsFor(opts.composites ?? [DEFAULT_COMPOSITE], options);
   if (!methods.length) throw new AuditError('no composite or method to audit with');
   const titles = methods.map((m) => m.title);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);

@@ -1,43 +1,16 @@
-/** Node-only: inputs from files (images, .npy) to explanations — preprocessing from a model's metadata,
- * explaining with one or several methods, and the one-call `explainImage`. */
+/** Node-only: inputs from files (images, .npy) — preprocessing from a model's metadata, loading, and the
+ * one-call `explainImage`. Explaining a loaded input with several methods is `explainInput` (lib/methods/run.ts). */
 import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../explain';
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
-import { ModelMetadata, boundsOf } from '../metadata';
-import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from '../methods';
+import { ModelMetadata, boundsOf, imageBounds, withBounds } from '../metadata';
 import { readNpy } from '../node-io';
 import { ReadLimits } from '../safe-read';
-import { CompositeOptions } from '../plan/composites';
-import { RuleMap } from '../plan/plan';
 import { isImageShaped, sliceSample } from '../render/display';
 import { decodeImage } from '../render/jimp';
 import { RGBAImage } from '../io/raster';
 import { Tensor, float32, toFloat32 } from '../tensor';
 import { isImageFile } from './files';
-
-/** One column of results, under a title: an LRP composite (with options), a rule map, or a baseline
- * attribution method from lib/methods (gradient, smoothgrad, integrated_gradients, occlusion, cam, gradcam …). */
-export interface Method {
-  title: string;
-  composite?: string;
-  options?: CompositeOptions;
-  ruleMap?: RuleMap;
-  /** a METHODS name, run with `attribute()` */
-  attribution?: string;
-  /** its parameters (samples, steps, patch, layer, seed …) */
-  attributionOptions?: Omit<AttributeOptions, 'method' | 'target'>;
-}
-
-/** Methods for a list of composite names (all with the same options), then baseline methods (METHOD_NAMES),
- * then a rule map if given. */
-export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }, attributions: string[] = []): Method[] {
-  const out: Method[] = composites.map((c) => ({ title: c, composite: c, options }));
-  for (const a of attributions) {
-    if (!METHODS[a]) throw new Error(`unknown method '${a}'; known methods: ${METHOD_NAMES.join(', ')}`);
-    out.push({ title: a, attribution: a });
-  }
-  if (ruleMap) out.push({ title: ruleMap.title ?? 'rule-map', ruleMap: ruleMap.map, options });
-  return out;
-}
+import { InputExplanation as MethodsInputExplanation } from '../methods/run';
 
 /** torchvision's ImageNet preprocessing: Resize(256) + CenterCrop(224), RGB in [0,1], mean/std. */
 export const IMAGENET_PREPROCESSING: ImageInputOptions = {
@@ -85,15 +58,6 @@ function preprocessingFor(explainer: Explainer | null, meta: ModelMetadata | und
     // a shape images cannot fill (e.g. 5 channels): keep normalisation, let the model's shape check report it
     return imageOptionsFromMetadata({ ...(meta?.input ?? {}), shape: undefined } as Parameters<typeof imageOptionsFromMetadata>[0], overrides);
   }
-}
-
-/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them. */
-export function withImageBounds(methods: Method[], imageOptions: ImageInputOptions): Method[] {
-  const b = boundsOf({ input: { valueRange: imageOptions.valueRange, mean: imageOptions.mean, std: imageOptions.std } });
-  if (!b) return methods;
-  return methods.map((m) => (m.options && (m.options.low === undefined || m.options.high === undefined)
-    ? { ...m, options: { ...m.options, low: m.options.low ?? b.low, high: m.options.high ?? b.high } }
-    : m));
 }
 
 /** What one sample is shown over: the source image (decoded file, or the input tensor turned back into
@@ -146,79 +110,8 @@ export async function loadInput(src: string | { name: string; image: RGBAImage }
   return { file, kind: 'npy', tensor, views, imageOptions };
 }
 
-export interface MethodResult {
-  method: Method;
-  /** the map, shaped like the input */
-  relevance: Tensor & { data: Float32Array };
-  predictions: number[];
-  targets: number[];
-  /** target logits */
-  scores: number[];
-  /** LRP (and single-pass gradient) results: plan, conservation, logits */
-  explanation?: Explanation;
-  /** LRP and the gradient family: the output relevance used, and whether it was the default (not asked for) */
-  outputRelevance?: OutputRelevance;
-  outputRelevanceDefault?: boolean;
-  /** method-specific facts (CAM layer, IG completeness …) */
-  details?: Record<string, unknown>;
-  /** maps that vanish (exactly 0, or for LRP ≥ 99% absorbed), with the cause and a remedy */
-  warnings: string[];
-}
-
-export interface ExplainInputOptions {
-  methods: Method[];
-  target?: number | number[];
-  /** asked for explicitly: used by every method that seeds the output (LRP and the gradient family); default:
-   * each method's own ('logit' for LRP, 'one' for gradients) */
-  outputRelevance?: OutputRelevance;
-  /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
-  keepAll?: boolean;
-  /** the batched methods (smoothgrad, integrated_gradients, occlusion, gradcam): rows done of the total, at the
-   * start and after each chunk */
-  onProgress?: (method: Method, done: number, total: number) => void;
-}
-
-export interface InputExplanation {
-  input: LoadedInput;
-  results: MethodResult[];
-  /** the output relevance asked for (undefined: each method's default) */
-  outputRelevance?: OutputRelevance;
-}
-
-/** Explains a loaded input with every method (one forward and backward pass each). */
-export async function explainInput(explainer: Explainer, input: LoadedInput, opts: ExplainInputOptions): Promise<InputExplanation> {
-  if (!opts.methods.length) throw new Error('no method to explain with');
-  const results: MethodResult[] = [];
-  for (const method of opts.methods) {
-    try {
-      if (method.attribution) {
-        const seeds = METHODS[method.attribution]?.params.includes('outputRelevance') && opts.outputRelevance !== undefined;
-        const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
-        const a = await attribute(explainer, input.tensor, {
-          ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined, onProgress,
-          ...(seeds ? { outputRelevance: opts.outputRelevance } : {}),
-        });
-        results.push({
-          method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details,
-          outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault, warnings: a.warnings,
-        });
-      } else {
-        const e = await explainer.explain(input.tensor, {
-          composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
-          target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
-        });
-        results.push({
-          method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-          outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
-        });
-      }
-    } catch (e) {
-      const m = (e as Error).message;
-      throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });
-    }
-  }
-  return { input, results, ...(opts.outputRelevance !== undefined ? { outputRelevance: opts.outputRelevance } : {}) };
-}
+/** A loaded input explained with several methods (`explainInput`, lib/methods/run.ts). */
+export type InputExplanation = MethodsInputExplanation<LoadedInput>;
 
 export interface ExplainImageOptions extends ExplainOptions {
   /** preprocessing overrides (size, resize, channels, layout, valueRange, mean, std) */
@@ -244,8 +137,7 @@ export async function explainImage(explainer: Explainer, image: string | RGBAIma
   const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
   const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions, opts.limits);
   const { image: _i, metadata: _m, limits: _l, ...explainOpts } = opts;
-  const bounds = boundsOf(opts.metadata) ?? boundsOf({ input: { valueRange: imageOptions.valueRange, mean: imageOptions.mean, std: imageOptions.std } });
-  const options = bounds ? { ...explainOpts.options, low: explainOpts.options?.low ?? bounds.low, high: explainOpts.options?.high ?? bounds.high } : explainOpts.options;
+  const options = withBounds(explainOpts.options, boundsOf(opts.metadata) ?? imageBounds(imageOptions));
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
   return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };
 }

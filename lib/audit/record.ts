@@ -9,7 +9,8 @@ import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { encodePng } from '../render/jimp';
 import type { MethodEvaluation } from './evaluation';
-import { InputExplanation, MethodResult } from './input';
+import { InputExplanation } from './input';
+import { MethodResult } from '../methods/run';
 import { writeFileAtomic } from './files';
 
 export interface ConservationRecord {

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import {
-  ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
+  ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
   SuiteRow, Tensor, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
   modelRandomization, openModel, readMetadata, readNpy, writePng,
 } from '../../lib';
@@ -140,7 +140,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   };
   const listed = listedMethods(v);
   const methods = [...listed.composites, ...listed.methods];
-  if (!methods.length) methods.push('epsilon_plus_flat', 'gradient', 'random');
+  if (!methods.length) methods.push(DEFAULT_COMPOSITE, 'gradient', 'random');
   for (const m of methods) if (!ATTRIBUTION_NAMES.includes(m)) throw new UsageError(`unknown method '${m}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
   if (new Set(methods).size !== methods.length) throw new UsageError(`a method is listed twice: ${methods.join(',')}`);
   checkMethodParams(v, methods);

@@ -1,6 +1,6 @@
 /** `onnx-lrp inspect MODEL [--composite NAME]`: IR summary, unsupported ops (before any run), canonizer
  * actions, and the rule plan. */
-import { COMPOSITE_NAMES, CompositeOptions, boundsOf, buildPlan, canonize, loadModelFile, readMetadata, unsupportedNodes } from '../../lib';
+import { COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, boundsOf, buildPlan, canonize, loadModelFile, readMetadata, unsupportedNodes } from '../../lib';
 import { UsageError, parse } from './common';
 
 const USAGE = `usage: onnx-lrp inspect MODEL [--composite NAME] [--json]
@@ -38,7 +38,7 @@ export async function inspectCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, { composite: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
   const [file] = positionals;
   if (!file) throw new UsageError('missing MODEL');
-  const composite = (v.composite as string | undefined) ?? 'epsilon_plus_flat';
+  const composite = (v.composite as string | undefined) ?? DEFAULT_COMPOSITE;
   if (!COMPOSITE_NAMES.includes(composite)) throw new UsageError(`unknown composite '${composite}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);
   const model = loadModelFile(file);
   let unsupported = unsupportedNodes(model.graph);

@@ -10,7 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Explainer, Graph, float32, ortBackend, saveModel, Tensor, writeNpy } from '../../lib';
 import { attribute } from '../../lib/methods';
-import { explainInput, loadInput, methodsFor, writeInputFiles } from '../../lib/audit';
+import { loadInput, writeInputFiles } from '../../lib/audit';
+import { explainInput, methodsFor } from '../../lib/methods/run';
 import { MODELS, ROOT } from '../helpers/paths';
 
 const CLI = path.join(ROOT, 'dist/scripts/cli.js');
