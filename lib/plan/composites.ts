@@ -1,8 +1,8 @@
 /** Composites: named rule maps (RULES.md), as data. A composite says which rule each category of node gets,
  * and which rule the first linear layer gets. */
-import { RuleParams, RuleName } from '../rules';
+import { NodeRuleName, RuleParams } from '../rules';
 
-export type NodeRule = RuleName | 'uniform' | 'guided' | 'deconvnet' | 'betaSmooth';
+export type NodeRule = NodeRuleName;
 
 export interface RuleChoice {
   rule: NodeRule;

@@ -3,7 +3,7 @@
 import { Graph, Node } from '../ir/graph';
 import { Category, LINEAR_CATEGORIES } from '../ops/op';
 import { categoryOf } from '../ops/registry';
-import { RULES, RULE_NAMES, RuleName, RuleParams, createRule, isRuleName } from '../rules';
+import { NODE_RULES, RULES, RULE_NAMES, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName } from '../rules';
 import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
@@ -191,8 +191,8 @@ export function parseRuleMap(value: unknown, source = 'rule map'): RuleMap {
       if (!['op', 'category', 'name', 'first', 'rule', 'params'].includes(key)) throw new Error(`${source}: rules[${k}] has unknown key '${key}'`);
     }
     if (typeof e.rule !== 'string') throw new Error(`${source}: rules[${k}] needs "rule"`);
-    if (!isRuleName(e.rule) && !['uniform', 'guided', 'deconvnet', 'betaSmooth'].includes(e.rule)) {
-      throw new Error(`${source}: rules[${k}]: unknown rule '${e.rule}'; known rules: ${[...RULE_NAMES, 'uniform', 'guided', 'deconvnet', 'betaSmooth'].join(', ')}`);
+    if (!isNodeRuleName(e.rule)) {
+      throw new Error(`${source}: rules[${k}]: unknown rule '${e.rule}'; known rules: ${Object.keys(NODE_RULES).join(', ')}`);
     }
     if (isRuleName(e.rule)) createRule({ rule: e.rule, params: (e.params ?? {}) as RuleParams }, `${source}: rules[${k}]`);
   });

@@ -5,8 +5,8 @@ import { Graph, Node } from '../ir/graph';
 import { KernelExecutor } from './engine/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
+import { builtRule } from '../plan/built';
 import { PlanEntry, RulePlan } from '../plan/plan';
-import { createRule, RuleName } from '../rules';
 import { Tensor } from '../tensor';
 
 export interface NodeConservation {
@@ -57,57 +57,44 @@ export function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string,
   };
 }
 
-/** Relevance for each input of `node` (null where none flows). */
+/** Relevance for each input of `node` (null where none flows), by the kind of its built rule. */
 async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[], exec?: KernelExecutor): Promise<(Float32Array | null)[]> {
   const { node } = ctx;
   const op = opFor(node, { opsets: { [node.domain]: ctx.opset } });
   const live = liveInputs(ctx);
   const R = rOut[0];
-  switch (entry.category) {
-    case 'conv': case 'dense': case 'avgpool': case 'sum': {
-      const rule = createRule({ rule: entry.rule as RuleName, params: entry.params }, `node '${node.name}'`);
-      const fast = exec && (await exec.linear(ctx, rule, R!));
+  const rule = builtRule(entry);
+  const out: (Float32Array | null)[] = node.inputs.map(() => null);
+  switch (rule.kind) {
+    case 'linear': {
+      const fast = exec && (await exec.linear(ctx, rule.rule, R!));
       if (fast) return fast;
       const lin = op.linear!(ctx);
       const xs = lin.live.map((i) => f32(ctx.value(node.inputs[i])));
       const x = xs.length === 1 ? xs[0] : concat(xs);
       const z = node.outputs[0] && ctx.has(node.outputs[0]) ? f32(ctx.value(node.outputs[0])) : undefined;
-      const rIn = await rule.apply({ kernel: lin.kernel, x, xDims: ctx.value(node.inputs[lin.live[0]]).dims, z }, R!);
-      const out: (Float32Array | null)[] = node.inputs.map(() => null);
+      const rIn = await rule.rule.apply({ kernel: lin.kernel, x, xDims: ctx.value(node.inputs[lin.live[0]]).dims, z }, R!);
       let off = 0;
       lin.live.forEach((i, k) => { out[i] = rIn.subarray(off, off + xs[k].length); off += xs[k].length; });
       return out;
     }
-    case 'activation': case 'affine': {
+    case 'pass': case 'elementwise': {
       const i = live[0];
       const x = f32(ctx.value(node.inputs[i]));
-      let r: Float32Array;
-      if (entry.rule === 'pass') r = R!; // arrays are never mutated: share it
-      else if (entry.rule === 'betaSmooth' && node.opType === 'Relu') {
-        // Zennit's ReLUBetaSmooth: the ReLU's derivative replaced by sigmoid(β·x)
-        const b = entry.params.betaSmooth ?? 10;
-        r = R!.map((v, k) => v / (1 + Math.exp(-b * x[k])));
-      } else {
-        const d = op.derivative!(ctx, x, f32(ctx.value(node.outputs[0])));
-        r = R!.map((v, k) => v * d[k]);
-        if (entry.rule === 'guided') r = r.map((v, k) => (v > 0 && x[k] > 0 ? v : 0));
-        if (entry.rule === 'deconvnet') r = R!.map((v) => (v > 0 ? v : 0));
-      }
+      let r = rule.kind === 'pass'
+        ? R! // arrays are never mutated: share it
+        : rule.rule.backward(R!, x, () => op.derivative!(ctx, x, f32(ctx.value(node.outputs[0]))), rule.params);
       if (r.length !== x.length) r = reduceTo(r, ctx.value(node.inputs[i]).dims, ctx.value(node.outputs[0]).dims);
-      const out: (Float32Array | null)[] = node.inputs.map(() => null);
       out[i] = r;
       return out;
     }
-    case 'gate': {
-      if (entry.rule === 'gradient') return op.vjp!(ctx, rOut);
-      // uniform: each live factor gets an equal share, summed over the dims it was broadcast along
+    case 'uniform': {
+      // each live factor gets an equal share, summed over the dims it was broadcast along
       const y = ctx.value(node.outputs[0]).dims;
       return node.inputs.map((n, i) => (live.includes(i) ? reduceTo(R!.map((v) => v / live.length), ctx.value(n).dims, y) : null));
     }
-    case 'maxpool': case 'routing':
+    case 'vjp':
       return (entry.category === 'maxpool' && exec && (await exec.route(ctx, rOut))) || op.vjp!(ctx, rOut);
-    default:
-      throw new Error(`node '${node.name}' (${node.opType}): no relevance treatment for category ${entry.category}`);
   }
 }
 

@@ -1,19 +1,21 @@
 /** The rule table: names → factories with their parameters. */
+import { BuiltRule, OpFamily, RuleName, buildNodeRule } from './kinds';
 import { LinearRule, RuleParams, alphaBeta, epsilon, flat, gamma, gradient, norm, pass, wSquare, zBox, zPlus, zero } from './linear';
 
-export type RuleName = 'epsilon' | 'zero' | 'zPlus' | 'alphaBeta' | 'gamma' | 'zBox' | 'flat' | 'wSquare' | 'pass' | 'norm' | 'gradient';
 
-export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; create: (p: RuleParams) => LinearRule }>> = {
-  epsilon: { params: ['epsilon', 'zeroBias'], create: (p) => epsilon(p) },
-  zero: { params: ['zeroBias'], create: (p) => zero(p) },
-  zPlus: { params: ['epsilon', 'zeroBias'], create: (p) => zPlus(p) },
-  alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], create: (p) => alphaBeta(p) },
-  gamma: { params: ['gamma', 'epsilon', 'zeroBias'], create: (p) => gamma(p) },
+/** `params`: the parameters the rule takes; `proportional`: its input relevance is the input times something
+ * (zero wherever the input is zero), which lets the onnxruntime engine skip exposing some forward values. */
+export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; proportional?: true; create: (p: RuleParams) => LinearRule }>> = {
+  epsilon: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => epsilon(p) },
+  zero: { params: ['zeroBias'], proportional: true, create: (p) => zero(p) },
+  zPlus: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => zPlus(p) },
+  alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], proportional: true, create: (p) => alphaBeta(p) },
+  gamma: { params: ['gamma', 'epsilon', 'zeroBias'], proportional: true, create: (p) => gamma(p) },
   zBox: { params: ['low', 'high', 'epsilon'], create: (p) => zBox(p) },
   flat: { params: ['epsilon'], create: (p) => flat(p) },
   wSquare: { params: ['epsilon', 'zeroBias'], create: (p) => wSquare(p) },
   pass: { params: [], create: () => pass() },
-  norm: { params: ['epsilon', 'zeroBias'], create: (p) => norm(p) },
+  norm: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => norm(p) },
   gradient: { params: [], create: () => gradient() },
 };
 
@@ -43,4 +45,13 @@ export function createRule(spec: RuleSpec, where = ''): LinearRule {
   return { ...rule, params };
 }
 
+/** Builds rule `name` for one node (a linear rule when `family` is 'linear'), once per plan (`plan/built.ts`). */
+export function buildRule(name: string, params: RuleParams, family: OpFamily, opType: string, where: string): BuiltRule {
+  return buildNodeRule(name, params, family, opType, where, (n, p) => ({
+    rule: createRule({ rule: n as RuleName, params: p }, where),
+    proportional: isRuleName(n) && RULES[n].proportional === true,
+  }));
+}
+
 export * from './linear';
+export * from './kinds';

@@ -4,10 +4,9 @@
  * keeps onnxruntime's Conv+Relu fusion and saves fetching one tensor per layer. Browser-safe. */
 import { Graph } from '../../../ir/graph';
 import { LINEAR_CATEGORIES } from '../../../ops/op';
+import { builtRule } from '../../../plan/built';
 import { RulePlan } from '../../../plan/plan';
 
-/** Rules whose input relevance is the input times something: zero wherever the input is zero. */
-const PROPORTIONAL = new Set(['epsilon', 'zero', 'norm', 'zPlus', 'alphaBeta', 'gamma']);
 /** Routing ops whose every output element is a copy of an input element (or a constant pad). */
 const VALUE_ROUTING = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Identity', 'Concat', 'Split', 'Slice', 'Gather', 'Expand', 'Tile', 'Pad']);
 
@@ -37,8 +36,12 @@ export function zeroWhereZero(graph: Graph, plan: RulePlan, value: string): bool
     for (const c of ok ? graph.consumers(v) : []) {
       const e = byNode.get(c.name);
       if (!e) continue; // sends no relevance back
-      if ((LINEAR_CATEGORIES as readonly string[]).includes(e.category)) ok = PROPORTIONAL.has(e.rule);
-      else if (e.category === 'activation' && c.opType === 'Relu') ok = e.rule === 'gradient' || e.rule === 'guided' || (e.rule === 'pass' && check(c.outputs[0]));
+      const rule = builtRule(e);
+      // a linear rule: when its input relevance is the input times something (zero wherever the input is)
+      if ((LINEAR_CATEGORIES as readonly string[]).includes(e.category)) ok = rule.kind === 'linear' && rule.proportional;
+      else if (e.category === 'activation' && c.opType === 'Relu') {
+        ok = rule.kind === 'pass' ? check(c.outputs[0]) : rule.kind === 'elementwise' && rule.rule.zeroWhereDerivativeZero;
+      }
       else if (e.category === 'maxpool') ok = c.opType === 'MaxPool' && c.outputs.length === 1 && check(c.outputs[0]);
       else if (e.category === 'routing') ok = VALUE_ROUTING.has(c.opType) && c.outputs.every((o) => !o || check(o));
       else ok = false;
