@@ -5,13 +5,13 @@
  * Two method types, two jobs: `MethodDef` (./index.ts) is an algorithm in the METHODS registry (its name,
  * parameters, code); `Method` (here) is a choice of what to run (a composite with options, a rule map, or a
  * METHODS name with parameters) under a title. */
-import { Explainer, Explanation, OutputRelevance } from '../explain';
+import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { imageBounds, withBounds } from '../metadata';
 import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor } from '../tensor';
-import { AttributeOptions, METHODS, METHOD_NAMES, attribute } from './index';
+import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute } from './index';
 
 /** The composite used when none is asked for (explain, audit, inspect, the library's `audit`). */
 export const DEFAULT_COMPOSITE = 'epsilon_plus_flat';
@@ -56,23 +56,9 @@ export interface MethodInput {
   tensor: Tensor & { data: Float32Array };
 }
 
-export interface MethodResult {
+/** One method's result on one input: the Attribution, under the method (column) that made it. */
+export interface MethodResult extends Omit<Attribution, 'method'> {
   method: Method;
-  /** the map, shaped like the input */
-  relevance: Tensor & { data: Float32Array };
-  predictions: number[];
-  targets: number[];
-  /** target logits */
-  scores: number[];
-  /** LRP (and single-pass gradient) results: plan, conservation, logits */
-  explanation?: Explanation;
-  /** LRP and the gradient family: the output relevance used, and whether it was the default (not asked for) */
-  outputRelevance?: OutputRelevance;
-  outputRelevanceDefault?: boolean;
-  /** method-specific facts (CAM layer, IG completeness …) */
-  details?: Record<string, unknown>;
-  /** maps that vanish (exactly 0, or for LRP ≥ 99% absorbed), with the cause and a remedy */
-  warnings: string[];
 }
 
 export interface ExplainInputOptions {

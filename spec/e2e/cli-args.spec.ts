@@ -10,6 +10,7 @@ import { readNpy } from '../../lib';
 import { joinNegativeValues, parseErrorMessage } from '../../scripts/commands/args';
 import { parseTargets } from '../../scripts/commands/target';
 import { ROOT } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
 
 const CLI = path.join(ROOT, 'dist/scripts/cli.js');
 const G = path.join(ROOT, 'spec/fixtures/golden');
@@ -178,7 +179,6 @@ describe('CLI arguments', () => {
     const got = readNpy(file).data as Float32Array;
     const ref = readNpy(path.join(Z, 'cnn_bn.beta_smooth_3.npy')).data as Float32Array;
     const other = readNpy(path.join(Z, 'cnn_bn.beta_smooth.npy')).data as Float32Array;
-    const relL2 = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / b.reduce((s, v) => s + v * v, 0));
     expect(relL2(got, ref)).to.be.below(1e-5);
     expect(relL2(got, other)).to.be.above(1e-2);
     expect(run('explain', MODEL, INPUT, '--composite', 'beta_smooth', '--beta-smooth', 'x').code).to.equal(2);

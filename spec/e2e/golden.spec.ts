@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Engine, openModel, readNpy } from '../../lib';
 import { FIXTURES } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
 
 const DIR = path.join(FIXTURES, 'golden');
 
@@ -15,12 +16,6 @@ interface GoldenCase {
 }
 interface Golden { model: string; files: string[]; input: string; targets: number[]; logits: number[][]; cases: GoldenCase[] }
 
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
 /** both engines: the reference kernels and the onnxruntime kernels (lib/propagate/engine/ort) */

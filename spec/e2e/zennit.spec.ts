@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Engine, openModel, readNpy } from '../../lib';
 import { FIXTURES } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
 
 const DIR = path.join(FIXTURES, 'zennit');
 const GOLDEN = path.join(FIXTURES, 'golden');
@@ -17,12 +18,6 @@ interface ZennitCase {
 }
 interface ZennitGolden { model: string; files: string[]; input: string; targets: number[]; zennit: { tag: string; commit: string }; cases: ZennitCase[] }
 
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) { num += (a[i] - b[i]) ** 2; den += b[i] ** 2; }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.zennit.json'));
 const ENGINES: Engine[] = ['reference', 'ort'];

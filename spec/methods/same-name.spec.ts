@@ -8,17 +8,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Explainer, attribute, imageOptionsFor, loadInput, openModel, readMetadata, readNpy } from '../../lib';
 import { MODELS, ROOT } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
 
 const MODEL = path.join(MODELS, 'fashion-resnet.onnx');
 const IMAGE = path.join(MODELS, 'samples', '7-sneaker.png');
 const CLI = path.join(ROOT, 'dist/scripts/cli.js');
 const FAMILY = ['gradient', 'gradient_x_input', 'guided_backprop', 'deconvnet'];
 
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0, n = 0;
-  for (let i = 0; i < a.length; i++) { d += (a[i] - b[i]) ** 2; n += b[i] ** 2; }
-  return Math.sqrt(d / n);
-}
 
 describe('the same name, the same numbers (gradient family)', () => {
   let explainer: Explainer;
