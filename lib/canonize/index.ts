@@ -8,6 +8,9 @@ import { explicitSums, stripSoftmax } from './output';
 import { foldShapeSubgraphs } from './shapes';
 import { foldScale } from './scale';
 import { fuseActivations } from './activations';
+import { fuseGelu } from './gelu';
+import { fuseLayerNorm } from './layernorm';
+import { fuseRmsNorm } from './rmsnorm';
 import { quantizedToFloat } from './quantized';
 import { Canonized, Canonizer } from './rewrite';
 
@@ -17,6 +20,9 @@ export const CANONIZERS: readonly { name: string; run: Canonizer }[] = [
   { name: 'fold-shape-subgraphs', run: foldShapeSubgraphs },
   { name: 'remove-identity', run: removeIdentity },
   { name: 'simplify-pads', run: simplifyPads },
+  { name: 'fuse-layernorm', run: fuseLayerNorm },
+  { name: 'fuse-rmsnorm', run: fuseRmsNorm },
+  { name: 'fuse-gelu', run: fuseGelu },
   { name: 'merge-batchnorm', run: mergeBatchNorm },
   { name: 'fold-scale', run: foldScale },
   { name: 'fold-bias-add', run: foldBiasAdd },
