@@ -47,6 +47,14 @@ export function erf(x: number): number {
   return s * (1 - erfc);
 }
 
+const geluDerivative: Deriv = (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+
+const geluTanhDerivative: Deriv = (x) => {
+  const k = Math.sqrt(2 / Math.PI);
+  const t = Math.tanh(k * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+};
+
 function clipBounds(ctx: NodeContext): [number, number] {
   const { node } = ctx;
   if (ctx.opset < 11) return [attrFloat(node, 'min', -3.4028234663852886e38), attrFloat(node, 'max', 3.4028234663852886e38)];
@@ -73,17 +81,10 @@ export const ops: OpDef[] = [
   }),
   elementwise('HardSwish', () => (x) => (x < -3 ? 0 : x > 3 ? 1 : (2 * x + 3) / 6)),
   elementwise('Clip', (c) => { const [lo, hi] = clipBounds(c); return (x) => (x > lo && x < hi ? 1 : 0); }),
-  elementwise('Gelu', (c) => {
-    if (attrString(c.node, 'approximate', 'none') === 'tanh') {
-      const k = Math.sqrt(2 / Math.PI);
-      return (x) => {
-        const u = k * (x + 0.044715 * x ** 3);
-        const t = Math.tanh(u);
-        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
-      };
-    }
-    return (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-  }),
+  elementwise('Gelu', (c) => (attrString(c.node, 'approximate', 'none') === 'tanh' ? geluTanhDerivative : geluDerivative)),
+  // PyTorch's exported GELU, fused by fuse-gelu below opset 20 (onnxruntime's contrib ops)
+  { ...elementwise('Gelu', () => geluDerivative), domain: 'com.microsoft', note: 'x·Φ(x); fuse-gelu makes one of the exported Div, Erf, Add, Mul, Mul' },
+  { ...elementwise('FastGelu', (c) => { if (c.node.inputs[1]) fail(c.node, 'FastGelu with a bias input is not supported'); return geluTanhDerivative; }), domain: 'com.microsoft', note: 'the tanh approximation; fuse-gelu makes one of the exported pattern' },
   { ...elementwise('Identity', () => () => 1), note: 'removed by remove-identity' },
   { ...elementwise('Dropout', () => () => 1), note: 'inference mode: removed by remove-identity' },
   // x·σ(αx): ONNX Swish (opset 24) and com.microsoft QuickGelu, which the fuse-activations canonizer makes of

@@ -1,7 +1,9 @@
-/** Gemm and MatMul with a constant weight operand: dense layers. */
+/** Gemm and MatMul with a constant weight operand: dense layers; MatMul of two live tensors: attention
+ * (its math in ./attention.ts). */
 import { Graph, Node } from '../ir/graph';
 import { denseKernel } from '../kernels/dense';
-import { OpDef, NodeContext, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
+import { matmulNodeVjp } from './attention';
+import { Category, OpDef, NodeContext, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
 
 function gemmLinear(ctx: NodeContext) {
   const { node } = ctx;
@@ -55,9 +57,10 @@ const DENSE_CATEGORIES = [
   { category: 'shape' as const, when: 'of constants' },
 ];
 
-function denseOrFail(node: Node, graph: Graph) {
+function denseOrFail(node: Node, graph: Graph): Category {
   if (!isConst(graph, node, 1)) {
-    throw new Error(`node '${node.name}' (${node.opType}): a product of two live tensors (attention) is not supported yet`);
+    if (node.opType === 'MatMul' && !isConst(graph, node, 0)) return 'attention';
+    throw new Error(`node '${node.name}' (${node.opType}): a live weight operand is not supported`);
   }
   if (isConst(graph, node, 0)) return 'shape' as const;
   if (node.opType === 'Gemm' && !isConst(graph, node, 2)) throw new Error(`node '${node.name}' (Gemm): a live bias C is not supported`);
@@ -66,5 +69,9 @@ function denseOrFail(node: Node, graph: Graph) {
 
 export const ops: OpDef[] = [
   { type: 'Gemm', category: denseOrFail, categories: DENSE_CATEGORIES, linear: gemmLinear, note: 'transA on a live input, a live bias and two live operands are not supported' },
-  { type: 'MatMul', category: denseOrFail, categories: DENSE_CATEGORIES, linear: matmulLinear, note: 'with an Add of a constant after it: one linear layer (fold-bias-add); two live operands (attention) not supported yet' },
+  {
+    type: 'MatMul', category: denseOrFail, linear: matmulLinear, vjp: (ctx, [g]) => matmulNodeVjp(ctx, g!),
+    categories: [...DENSE_CATEGORIES, { category: 'attention', when: 'of two live tensors (QKᵀ, A·V)' }],
+    note: 'with an Add of a constant after it: one linear layer (fold-bias-add); a constant first operand is not supported',
+  },
 ];

@@ -14,9 +14,13 @@ import { Tensor } from '../tensor';
  * - gate: product of two live tensors (squeeze-excitation): uniform split by default
  * - maxpool, routing: relevance routed like the gradient
  * - shape: computes shapes/indices; carries no relevance
- * - softmax: only allowed as the final op (stripped by a canonizer)
+ * - softmax: a Softmax inside the graph (attention weights; a final one is stripped by a canonizer)
+ * - layernorm: LayerNormalization / RMSNorm (a linear map while σ is held constant)
+ * - attention: MatMul of two live tensors (QKᵀ, A·V)
+ * - embedding: Gather of an initializer by live int64 ids (token embeddings)
  */
-export type Category = 'conv' | 'dense' | 'avgpool' | 'sum' | 'activation' | 'affine' | 'gate' | 'maxpool' | 'routing' | 'shape' | 'softmax';
+export type Category = 'conv' | 'dense' | 'avgpool' | 'sum' | 'activation' | 'affine' | 'gate' | 'maxpool' | 'routing' | 'shape' | 'softmax'
+  | 'layernorm' | 'attention' | 'embedding';
 
 export const LINEAR_CATEGORIES: readonly Category[] = ['conv', 'dense', 'avgpool', 'sum'];
 

@@ -5,13 +5,14 @@ import { ops as activation } from './activation';
 import { ops as arith } from './arith';
 import { ops as conv } from './conv';
 import { ops as gemm } from './gemm';
+import { ops as norm } from './norm';
 import { ops as pool } from './pool';
 import { ops as resize } from './resize';
 import { ops as routing } from './routing';
 import { ops as shape } from './shape';
 import { ops as softmax } from './softmax';
 
-export const FAMILIES: Readonly<Record<string, readonly OpDef[]>> = { gemm, conv, pool, activation, arith, routing, resize, softmax, shape };
+export const FAMILIES: Readonly<Record<string, readonly OpDef[]>> = { gemm, conv, pool, activation, arith, routing, resize, softmax, norm, shape };
 
 const TABLE = new Map<string, OpDef>();
 for (const defs of Object.values(FAMILIES)) {

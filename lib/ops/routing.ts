@@ -193,7 +193,13 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Gather', category: 'routing',
+    type: 'Gather',
+    // a table of constants read by live ids: token embeddings (relevance per token: the sum over the width)
+    category: (node, graph) => (graph.isConstant(node.inputs[0]) && !graph.isConstant(node.inputs[1]) ? 'embedding' : 'routing'),
+    categories: [
+      { category: 'routing', when: 'of a live tensor (CLS pooling: position 0)' },
+      { category: 'embedding', when: 'of a constant table by live int64 ids (token embeddings)' },
+    ],
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);

@@ -1,5 +1,6 @@
 /** Composites: named rule maps (RULES.md), as data. A composite says which rule each category of node gets,
  * and which rule the first linear layer gets. */
+import { Category } from '../ops/op';
 import { NodeRuleName, RuleParams } from '../rules';
 
 export type NodeRule = NodeRuleName;
@@ -35,6 +36,15 @@ export interface Composite {
   activation?: NodeRule;
   /** its parameters */
   activationParams?: (o: CompositeOptions) => RuleParams;
+  /** rules by op type and/or category, first match wins, after a user rule map's and before conv/dense/first */
+  rules?: (o: CompositeOptions) => CompositeRule[];
+}
+
+export interface CompositeRule {
+  op?: string;
+  category?: Category;
+  rule: NodeRule;
+  params?: RuleParams;
 }
 
 const bias = (o: CompositeOptions) => (o.zeroBias ? { zeroBias: true } : {});
@@ -49,7 +59,36 @@ const box = (o: CompositeOptions): RuleChoice => {
   return { rule: 'zBox', params: { low: o.low, high: o.high } };   // zBox has no bias (b − b⁺ − b⁻ = 0)
 };
 
+/** LXT's explicit rules (RULES.md, Transformers): its plain z + ε stabiliser everywhere. `cp`: CP-LRP, no
+ * relevance through the softmax (so none through Q and K), A·V with A a constant weight. */
+function attnRules(cp: boolean) {
+  return (o: CompositeOptions): CompositeRule[] => {
+    const plain = (eps: number): RuleParams => ({ epsilon: eps, stabilizer: 'plain', ...bias(o) });
+    return [
+      { category: 'affine', op: 'Add', rule: 'epsilon', params: plain(1e-8) },  // x + position embedding: its share dropped
+      { category: 'affine', op: 'Sub', rule: 'epsilon', params: plain(1e-8) },
+      { category: 'sum', rule: 'epsilon', params: plain(1e-8) },                 // residual Add (LXT add2)
+      { category: 'avgpool', op: 'ReduceMean', rule: 'sumEpsilon', params: { epsilon: 1e-6 } }, // LXT mean
+      { category: 'layernorm', op: 'SimplifiedLayerNormalization', rule: 'pass' }, // LXT rms_norm_identity
+      { category: 'layernorm', rule: 'epsilon', params: { epsilon: 1e-6, stabilizer: 'plain' } },
+      cp ? { category: 'attention', rule: 'valueOnly', params: { epsilon: 1e-6 } } : { category: 'attention', rule: 'bilinear', params: { epsilon: 1e-8 } },
+      { category: 'softmax', rule: cp ? 'stop' : 'softmaxTaylor' },
+      { category: 'embedding', rule: 'tokenSum' },
+    ];
+  };
+}
+
+const plainEps = (o: CompositeOptions): RuleChoice => ({ rule: 'epsilon', params: { epsilon: o.epsilon ?? 1e-6, stabilizer: 'plain', ...bias(o) } });
+
 export const COMPOSITES: Readonly<Record<string, Composite>> = {
+  attnlrp: {
+    name: 'attnlrp', description: 'AttnLRP (Achtibat et al. 2024) as LXT\'s explicit rules: epsilon (plain z + ε) on linear layers and layer norms (σ constant), bilinear even split on attention MatMuls, the softmax rule, identity through GELU/SiLU',
+    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(false),
+  },
+  cp_lrp: {
+    name: 'cp_lrp', description: 'CP-LRP (Ali et al. 2022): attnlrp with no relevance through the softmax (nor Q, K), A·V with A a constant weight',
+    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(true),
+  },
   epsilon: { name: 'epsilon', description: 'epsilon on every linear layer', mode: 'lrp', conv: (o) => eps(o), dense: (o) => eps(o) },
   epsilon_plus: { name: 'epsilon_plus', description: 'zPlus on convolutions, epsilon on dense layers', mode: 'lrp', conv: zPlus, dense: (o) => eps(o) },
   epsilon_plus_flat: {

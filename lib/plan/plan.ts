@@ -1,9 +1,10 @@
 /** The rule plan: node → rule with parameters, as data. Built from a composite and an optional user rule map
  * (by op type, by category, by node-name glob, for the first layer; first match wins). */
 import { Graph, Node } from '../ir/graph';
-import { Category, LINEAR_CATEGORIES } from '../ops/op';
+import { Category } from '../ops/op';
 import { categoryOf } from '../ops/registry';
 import { NODE_RULES, RULES, RULE_NAMES, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName } from '../rules';
+import { familyOf } from './family';
 import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
@@ -49,19 +50,24 @@ export interface PlanOptions {
 const ALLOWED: Record<Category, readonly string[]> = {
   conv: RULE_NAMES, dense: RULE_NAMES, avgpool: RULE_NAMES, sum: RULE_NAMES,
   activation: ['pass', 'gradient', 'guided', 'deconvnet', 'betaSmooth'],
-  affine: ['pass', 'gradient'],
+  affine: ['pass', 'gradient', 'epsilon'],
   gate: ['uniform', 'gradient'],
   maxpool: ['gradient'],
   routing: ['gradient'],
   shape: [],
-  softmax: [],
+  softmax: ['softmaxTaylor', 'stop', 'gradient'],
+  layernorm: ['epsilon', 'zero', 'pass', 'gradient'],
+  attention: ['bilinear', 'valueOnly', 'gradient'],
+  embedding: ['tokenSum', 'tokenDot', 'gradient'],
 };
 
 const DEFAULTS: Record<Category, RuleChoice | null> = {
   conv: null, dense: null,
   avgpool: { rule: 'norm' }, sum: { rule: 'norm' },
   activation: { rule: 'pass' }, affine: { rule: 'pass' }, gate: { rule: 'uniform' },
-  maxpool: { rule: 'gradient' }, routing: { rule: 'gradient' }, shape: null, softmax: null,
+  maxpool: { rule: 'gradient' }, routing: { rule: 'gradient' }, shape: null,
+  // transformers under a CNN composite: AttnLRP's rules with the composite's signed stabiliser
+  softmax: { rule: 'softmaxTaylor' }, layernorm: { rule: 'epsilon' }, attention: { rule: 'bilinear' }, embedding: { rule: 'tokenSum' },
 };
 
 /** The parameters the global options (`options`: --epsilon, --gamma, --low/--high, --zero-bias …) give a
@@ -104,6 +110,8 @@ export function globToRegExp(glob: string): RegExp {
 export function categoryRule(category: Category, composite: Composite | string, options: CompositeOptions = {}): { choice: RuleChoice | null; source: string } {
   const c = typeof composite === 'string' ? getComposite(composite) : composite;
   if (c.mode !== 'lrp') {
+    // gradient × input on token ids: the gradient times the embedding, summed per token
+    if (category === 'embedding' && c.mode === 'gradient_x_input') return { choice: { rule: 'tokenDot' }, source: 'composite' };
     if (category !== 'activation' || !c.activation) return { choice: { rule: 'gradient' }, source: 'composite' };
     return { choice: { rule: c.activation, ...(c.activationParams ? { params: c.activationParams(options) } : {}) }, source: 'composite' };
   }
@@ -133,6 +141,8 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
   const composite = getComposite(name);
   const options: CompositeOptions = { ...(opts.ruleMap?.options ?? {}), ...(opts.options ?? {}) };
   const userRules = (opts.ruleMap?.rules ?? []).map((r, k) => ({ ...r, k, re: r.name ? globToRegExp(r.name) : null }));
+  // the composite's own rules by op or category (the transformer composites), after the user's
+  const compositeRules = composite.mode === 'lrp' ? (composite.rules?.(options) ?? []).map((r) => ({ ...r, k: -1, re: null, name: undefined, first: false })) : [];
   const nodes = relevanceNodes(graph);
   const linear = nodes.filter((n) => n.category === 'conv' || n.category === 'dense');
   const firstFor = (kinds: string[]) => linear.find((n) => kinds.includes(n.category))?.node.name;
@@ -140,19 +150,19 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
   const anyFirst = firstFor(['conv', 'dense']);
 
   const entries: PlanEntry[] = nodes.map(({ node, category }) => {
-    if (category === 'softmax') {
-      throw new Error(`node '${node.name}' (${node.opType}): a Softmax inside the graph is not supported yet (only a final one, which is stripped)`);
+    if (category === 'softmax' && node.opType !== 'Softmax') {
+      throw new Error(`node '${node.name}' (${node.opType}): a ${node.opType} inside the graph is not supported (only a final one, which is stripped)`);
     }
     const isFirst = node.name === anyFirst;
     let choice: RuleChoice | null = null;
     let source = 'composite';
-    for (const r of userRules) {
+    for (const r of [...userRules, ...compositeRules]) {
       if (r.op && r.op !== node.opType) continue;
       if (r.category && r.category !== category) continue;
       if (r.re && !r.re.test(node.name)) continue;
       if (r.first && !isFirst) continue;
       choice = { rule: r.rule, params: isRuleName(r.rule) ? { ...optionParams(r.rule, options), ...(r.params ?? {}) } : r.params };
-      source = `rule-map #${r.k}`;
+      source = r.k < 0 ? 'composite' : `rule-map #${r.k}`;
       break;
     }
     if (!choice) {
@@ -167,8 +177,11 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
     if (!ALLOWED[category].includes(choice.rule)) {
       throw new Error(`node '${node.name}' (${node.opType}, ${category}): rule '${choice.rule}' does not apply; use one of ${ALLOWED[category].join(', ')}`);
     }
+    if (category === 'affine' && choice.rule === 'epsilon' && !['Add', 'Sub'].includes(node.opType)) {
+      throw new Error(`node '${node.name}' (${node.opType}, affine): rule 'epsilon' applies to an Add or Sub of a constant only; use pass or gradient`);
+    }
     let params: RuleParams = choice.params ?? {};
-    if (isRuleName(choice.rule) && (LINEAR_CATEGORIES as string[]).includes(category)) {
+    if (isRuleName(choice.rule) && familyOf(category, choice.rule) === 'linear') {
       params = createRule({ rule: choice.rule, params }, `node '${node.name}'`).params as RuleParams;
     }
     return { node: node.name, op: node.opType, category, rule: choice.rule, params, ...(isFirst ? { first: true } : {}), source };

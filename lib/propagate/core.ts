@@ -6,6 +6,7 @@ import { KernelExecutor } from './engine/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { builtRule } from '../plan/built';
+import { bilinearRelevance, softmaxRelevance, tokenRelevance } from './transformer';
 import { PlanEntry, RulePlan } from '../plan/plan';
 import { Tensor } from '../tensor';
 
@@ -58,7 +59,7 @@ export function contextFor(node: Node, graph: Graph, values: ReadonlyMap<string,
 }
 
 /** Relevance for each input of `node` (null where none flows), by the kind of its built rule. */
-async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32Array | null)[], exec?: KernelExecutor): Promise<(Float32Array | null)[]> {
+async function nodeRelevance(ctx: NodeContext, graph: Graph, entry: PlanEntry, rOut: (Float32Array | null)[], exec?: KernelExecutor): Promise<(Float32Array | null)[]> {
   const { node } = ctx;
   const op = opFor(node, { opsets: { [node.domain]: ctx.opset } });
   const live = liveInputs(ctx);
@@ -95,6 +96,16 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
     }
     case 'vjp':
       return (entry.category === 'maxpool' && exec && (await exec.route(ctx, rOut))) || op.vjp!(ctx, rOut);
+    case 'bilinear':
+      return bilinearRelevance(ctx, graph, rule, R!, (g) => op.vjp!(ctx, [g]));
+    case 'softmax':
+      out[0] = softmaxRelevance(ctx, R!);
+      return out;
+    case 'stop':
+      return out;
+    case 'tokens':
+      out[1] = tokenRelevance(ctx, R!, rule.dot);
+      return out;
   }
 }
 
@@ -132,7 +143,7 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     if (!entry || rOut.every((r) => r === null)) continue;
     const ctx = contextFor(node, graph, values);
     const filled = rOut.map((r, i) => r ?? (node.outputs[i] && values.has(node.outputs[i]) ? new Float32Array(values.get(node.outputs[i])!.data.length) : null));
-    const rIn = await nodeRelevance(ctx, entry, filled, exec);
+    const rIn = await nodeRelevance(ctx, graph, entry, filled, exec);
     const atOutputs = new Array<number>(batch).fill(0);
     for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { atOutputs[s] += v; });
     const atInputs = new Array<number>(batch).fill(0);

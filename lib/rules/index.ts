@@ -1,12 +1,12 @@
 /** The rule table: names → factories with their parameters. */
 import { BuiltRule, OpFamily, RuleName, buildNodeRule } from './kinds';
-import { LinearRule, RuleParams, alphaBeta, epsilon, flat, gamma, gradient, norm, pass, wSquare, zBox, zPlus, zero } from './linear';
+import { LinearRule, RuleParams, alphaBeta, epsilon, flat, gamma, gradient, norm, pass, sumEpsilon, wSquare, zBox, zPlus, zero } from './linear';
 
 
 /** `params`: the parameters the rule takes; `proportional`: its input relevance is the input times something
  * (zero wherever the input is zero), which lets the onnxruntime engine skip exposing some forward values. */
 export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; proportional?: true; create: (p: RuleParams) => LinearRule }>> = {
-  epsilon: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => epsilon(p) },
+  epsilon: { params: ['epsilon', 'zeroBias', 'stabilizer'], proportional: true, create: (p) => epsilon(p) },
   zero: { params: ['zeroBias'], proportional: true, create: (p) => zero(p) },
   zPlus: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => zPlus(p) },
   alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], proportional: true, create: (p) => alphaBeta(p) },
@@ -17,6 +17,7 @@ export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; pr
   pass: { params: [], create: () => pass() },
   norm: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => norm(p) },
   gradient: { params: [], create: () => gradient() },
+  sumEpsilon: { params: ['epsilon'], proportional: true, create: (p) => sumEpsilon(p) },
 };
 
 export const RULE_NAMES = Object.keys(RULES) as RuleName[];

@@ -6,9 +6,9 @@
 import { LinearRule, RuleParams } from './linear';
 
 /** The linear rules (`RULES`, in `rules/index.ts`); each also applies to linear ops. */
-export type RuleName = 'epsilon' | 'zero' | 'zPlus' | 'alphaBeta' | 'gamma' | 'zBox' | 'flat' | 'wSquare' | 'pass' | 'norm' | 'gradient';
+export type RuleName = 'epsilon' | 'zero' | 'zPlus' | 'alphaBeta' | 'gamma' | 'zBox' | 'flat' | 'wSquare' | 'pass' | 'norm' | 'gradient' | 'sumEpsilon';
 
-export type NodeRuleName = RuleName | 'uniform' | 'guided' | 'deconvnet' | 'betaSmooth';
+export type NodeRuleName = RuleName | 'uniform' | 'guided' | 'deconvnet' | 'betaSmooth' | 'bilinear' | 'valueOnly' | 'softmaxTaylor' | 'stop' | 'tokenSum' | 'tokenDot';
 
 /** Relevance at an element-wise op's output → at its input: R, the input x, the op's derivative at x (computed
  * on first call), the rule's parameters. */
@@ -22,8 +22,9 @@ export interface ElementwiseRule {
   onlyOps?: readonly string[];
 }
 
-/** The op families a rule may apply to (the plan maps each op category to one). */
-export type OpFamily = 'linear' | 'elementwise' | 'gate' | 'routing';
+/** The op families a rule may apply to (the plan maps each op category to one). `bilinear`: a product of two
+ * live tensors (attention's MatMuls); `softmax`: a Softmax inside the graph; `embedding`: a table read by ids. */
+export type OpFamily = 'linear' | 'elementwise' | 'gate' | 'routing' | 'bilinear' | 'softmax' | 'embedding';
 
 export interface NodeRuleDef {
   /** on element-wise ops: the identity, or a backward function */
@@ -32,6 +33,13 @@ export interface NodeRuleDef {
   gate?: 'uniform' | 'vjp';
   /** on max pools and routing ops */
   routing?: 'vjp';
+  /** on products of two live tensors: epsilon then an even split (`even`), one operand a constant weight
+   * (`value`: CP-LRP's A·V), or the gradient */
+  bilinear?: 'even' | 'value' | 'vjp';
+  /** on a Softmax inside the graph: AttnLRP's rule, no relevance (`stop`), or the gradient */
+  softmax?: 'taylor' | 'stop' | 'vjp';
+  /** on token embeddings: relevance per token, the sum over the width of R (`sum`) or of R ⊙ embedding (`dot`) */
+  embedding?: 'sum' | 'dot';
 }
 
 const gradientBackward: ElementwiseBackward = (R, _x, d) => { const g = d(); return R.map((v, k) => v * g[k]); };
@@ -43,7 +51,15 @@ export const NODE_RULES: Readonly<Record<NodeRuleName, NodeRuleDef>> = {
   epsilon: {}, zero: {}, zPlus: {}, alphaBeta: {}, gamma: {}, zBox: {}, flat: {}, wSquare: {},
   pass: { elementwise: 'pass' },
   norm: {},
-  gradient: { elementwise: GRADIENT_ELEMENTWISE, gate: 'vjp', routing: 'vjp' },
+  gradient: { elementwise: GRADIENT_ELEMENTWISE, gate: 'vjp', routing: 'vjp', bilinear: 'vjp', softmax: 'vjp', embedding: 'sum' },
+  sumEpsilon: {},
+  // AttnLRP / CP-LRP (RULES.md, Transformers; LXT's explicit rules)
+  bilinear: { bilinear: 'even' },
+  valueOnly: { bilinear: 'value' },
+  softmaxTaylor: { softmax: 'taylor' },
+  stop: { softmax: 'stop' },
+  tokenSum: { embedding: 'sum' },
+  tokenDot: { embedding: 'dot' },
   uniform: { gate: 'uniform' },
   // guided backprop: the gradient, then only positive relevance where the input is positive
   guided: { elementwise: { backward: (R, x, d) => gradientBackward(R, x, d, {}).map((v, k) => (v > 0 && x[k] > 0 ? v : 0)), zeroWhereDerivativeZero: true } },
@@ -65,7 +81,12 @@ export type BuiltRule =
   | { kind: 'pass'; name: string }
   | { kind: 'elementwise'; name: string; rule: ElementwiseRule; params: RuleParams }
   | { kind: 'vjp'; name: string }
-  | { kind: 'uniform'; name: string };
+  | { kind: 'uniform'; name: string }
+  /** n = R / (k·z + ε) with the plain stabiliser (k = 2 for `even`, 1 for `value`); each relevant operand x gets x ⊙ vjp(n) */
+  | { kind: 'bilinear'; name: string; split: 'even' | 'value'; epsilon: number }
+  | { kind: 'softmax'; name: string }
+  | { kind: 'stop'; name: string }
+  | { kind: 'tokens'; name: string; dot: boolean };
 
 export function isNodeRuleName(n: string): n is NodeRuleName {
   return Object.hasOwn(NODE_RULES, n);
@@ -83,6 +104,24 @@ export function buildNodeRule(name: string, params: RuleParams, family: OpFamily
     if (e === 'pass') return { kind: 'pass', name };
     const rule = e.onlyOps && !e.onlyOps.includes(opType) ? GRADIENT_ELEMENTWISE : e;
     return { kind: 'elementwise', name, rule, params };
+  }
+  if (family === 'bilinear') {
+    const b = def?.bilinear;
+    if (!b) throw none();
+    if (b === 'vjp') return { kind: 'vjp', name };
+    const eps = params.epsilon ?? (b === 'even' ? 1e-8 : 1e-6);
+    if (typeof eps !== 'number' || !Number.isFinite(eps) || eps < 0) throw new Error(`${where}: rule ${name}: parameter 'epsilon' must be a finite number ≥ 0, got ${JSON.stringify(eps)}`);
+    return { kind: 'bilinear', name, split: b, epsilon: eps };
+  }
+  if (family === 'softmax') {
+    const m = def?.softmax;
+    if (!m) throw none();
+    return m === 'vjp' ? { kind: 'vjp', name } : m === 'stop' ? { kind: 'stop', name } : { kind: 'softmax', name };
+  }
+  if (family === 'embedding') {
+    const m = def?.embedding;
+    if (!m) throw none();
+    return { kind: 'tokens', name, dot: m === 'dot' };
   }
   const k = family === 'gate' ? def?.gate : def?.routing;
   if (!k) throw none();

@@ -2,7 +2,7 @@
  * forward, a stabilised quotient, a transposed product, a product with the (modified) input. No rule knows
  * which op it sits on. */
 import { LinearKernel, WeightMod, mod } from '../kernels/kernel';
-import { add, hasNegative, mul, negative, positive, quotient, sub } from './stabilize';
+import { add, hasNegative, mul, negative, plainQuotient, positive, quotient, sub } from './stabilize';
 
 /** What a rule computes with. The reference executes each call at once on Float32Arrays through a
  * LinearKernel; the onnxruntime executor (lib/propagate/engine/ort) records the same calls as ONNX nodes and runs them
@@ -14,8 +14,9 @@ export interface RuleOps<T> {
   transposed(g: T, weight: WeightMod): Promise<T>;
   /** R / stab(z). `keep`: entries where `keep.z` does not have sign `keep.sign` are 0. `sign`: the caller
    * knows z ≥ 0 (1) or z ≤ 0 (−1) wherever the quotient is used; an executor may skip the sign select (the
-   * result is the same: an exact 0 in z only occurs where every contribution is 0). */
-  quotient(R: T, z: T, eps: number, opts?: { keep?: { z: T; sign: 1 | -1 }; sign?: 1 | -1 }): T;
+   * result is the same: an exact 0 in z only occurs where every contribution is 0). `plain`: R / (z + ε) whatever
+   * the sign of z (LXT's stabiliser), instead of z + ε·sign₀(z). */
+  quotient(R: T, z: T, eps: number, opts?: { keep?: { z: T; sign: 1 | -1 }; sign?: 1 | -1; plain?: boolean }): T;
   add(a: T, b: T): T;
   sub(a: T, b: T): T;
   mul(a: T, b: T): T;
@@ -74,6 +75,8 @@ export interface RuleParams {
   zeroBias?: boolean;
   /** the betaSmooth activation rule's β (not a linear rule's parameter) */
   betaSmooth?: number;
+  /** epsilon's stabiliser: z + ε·sign₀(z) ('signed', RULES.md's default) or z + ε ('plain', as LXT) */
+  stabilizer?: 'signed' | 'plain';
 }
 
 const DEFAULT_STABILIZER = 1e-6;
@@ -95,6 +98,7 @@ export function referenceOps(kernel: LinearKernel, x: Float32Array, xDims: reado
     forward: (v, w, b) => kernel.forward(v, w, b),
     transposed: (g, w) => kernel.transposed(g, w),
     quotient: (R, z, eps, o) => {
+      if (o?.plain) return plainQuotient(R, z, eps);
       const keep = o?.keep;
       if (!keep) return quotient(R, z, eps);
       const kz = keep.z;
@@ -129,12 +133,29 @@ async function ownZ<T>(ops: RuleOps<T>, { x, z }: RuleLayer<T>, zeroBias: boolea
   return ops.forward(x, mod.id, biasMod(zeroBias, mod.id));
 }
 
+function checkStabilizer(name: string, v: unknown): 'signed' | 'plain' {
+  if (v === undefined || v === 'signed' || v === 'plain') return (v ?? 'signed') as 'signed' | 'plain';
+  throw new Error(`rule ${name}: parameter 'stabilizer' must be 'signed' or 'plain', got ${JSON.stringify(v)}`);
+}
+
 /** epsilon(ε): R_j = x_j Σ_k w_jk R_k / stab(z_k); the bias stays in z and absorbs relevance. */
 export function epsilon(p: RuleParams = {}, name = 'epsilon'): LinearRule {
   const eps = checkNumber(name, 'epsilon', p.epsilon ?? DEFAULT_STABILIZER, 0);
-  return linearRule(name, { epsilon: eps, zeroBias: !!p.zeroBias }, async (ops, layer, R) => {
+  const plain = checkStabilizer(name, p.stabilizer) === 'plain';
+  const params = { epsilon: eps, zeroBias: !!p.zeroBias, ...(plain ? { stabilizer: 'plain' } : {}) };
+  return linearRule(name, params, async (ops, layer, R) => {
     const z = await ownZ(ops, layer, p.zeroBias);
-    return ops.mul(layer.x, await ops.transposed(ops.quotient(R, z, eps), mod.id));
+    return ops.mul(layer.x, await ops.transposed(ops.quotient(R, z, eps, plain ? { plain } : undefined), mod.id));
+  });
+}
+
+/** sumEpsilon(ε): epsilon on the unweighted sum of the inputs, R_j = x_j R_k / (Σ_j x_j + ε) with the plain
+ * stabiliser: LXT's rule for a mean (its ε is added to the sum, not to the mean). */
+export function sumEpsilon(p: RuleParams = {}): LinearRule {
+  const eps = checkNumber('sumEpsilon', 'epsilon', p.epsilon ?? DEFAULT_STABILIZER, 0);
+  return linearRule('sumEpsilon', { epsilon: eps }, async (ops, { x }, R) => {
+    const z = await ops.forward(x, mod.one, null);
+    return ops.mul(x, await ops.transposed(ops.quotient(R, z, eps, { plain: true }), mod.one));
   });
 }
 

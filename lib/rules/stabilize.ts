@@ -46,3 +46,13 @@ export function hasNegative(x: Float32Array): boolean {
   for (let i = 0; i < x.length; i++) if (x[i] < 0) return true;
   return false;
 }
+
+/** R / (z + ε), elementwise, whatever the sign of z (LXT's stabiliser); a zero denominator gives 0. */
+export function plainQuotient(R: Float32Array, z: Float32Array, eps: number): Float32Array {
+  const s = new Float32Array(R.length);
+  for (let i = 0; i < R.length; i++) {
+    const d = z[i] + eps;
+    s[i] = d === 0 || !Number.isFinite(d) ? 0 : R[i] / d;
+  }
+  return s;
+}

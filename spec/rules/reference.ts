@@ -24,9 +24,11 @@ export interface RefParams {
   low?: ArrayLike<number>;
   high?: ArrayLike<number>;
   zeroBias?: boolean;
+  /** LXT's stabiliser z + ε whatever the sign of z (epsilon, sumEpsilon) */
+  plain?: boolean;
 }
 
-export type RefRuleName = 'epsilon' | 'zero' | 'zPlus' | 'alphaBeta' | 'gamma' | 'zBox' | 'flat' | 'wSquare' | 'pass' | 'norm' | 'gradient';
+export type RefRuleName = 'epsilon' | 'zero' | 'zPlus' | 'alphaBeta' | 'gamma' | 'zBox' | 'flat' | 'wSquare' | 'pass' | 'norm' | 'gradient' | 'sumEpsilon';
 
 export interface RefResult {
   /** relevance at the input */
@@ -58,7 +60,7 @@ const neg = (v: number) => (v < 0 ? v : 0);
  * stab(d_k); a zero (stabilised) denominator, or an output excluded by `use`, passes nothing. */
 function contributionPass(
   L: DenseLayer, R: ArrayLike<number>, eps: number,
-  c: (j: number, k: number) => number, b: (k: number) => number, use: (k: number) => boolean = () => true,
+  c: (j: number, k: number) => number, b: (k: number) => number, use: (k: number) => boolean = () => true, plain = false,
 ): RefResult {
   const { nIn, nOut } = L;
   const out = new Float64Array(nIn);
@@ -72,7 +74,7 @@ function contributionPass(
       d += v;
       abs += Math.abs(v);
     }
-    const den = stab(d, eps);
+    const den = plain ? d + eps : stab(d, eps);
     // every term exactly 0: float32 and float64 agree exactly, nothing is ill-conditioned
     cond[k] = abs === 0 ? 0 : den === 0 ? Infinity : abs / Math.abs(den);
     if (den === 0) continue;
@@ -99,9 +101,12 @@ export function referenceRule(rule: RefRuleName, p: RefParams, L: DenseLayer, x:
     case 'norm':
     case 'zero': {
       const e = rule === 'zero' ? 0 : eps;
-      const r = contributionPass(L, R, e, (j, k) => x[j] * w(j, k), bias);
+      const r = contributionPass(L, R, e, (j, k) => x[j] * w(j, k), bias, undefined, rule === 'epsilon' && !!p.plain);
       return r;
     }
+    case 'sumEpsilon':
+      // LXT's mean: each connected input's share of the plain sum of the inputs
+      return contributionPass(L, R, eps, (j, k) => (mask[j * nOut + k] ? x[j] : 0), () => 0, undefined, true);
     case 'zPlus':
     case 'alphaBeta': {
       const alpha = rule === 'zPlus' ? 1 : p.alpha ?? 2;

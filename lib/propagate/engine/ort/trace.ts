@@ -30,10 +30,10 @@ export class SymbolicOps implements RuleOps<Sym> {
     return this.low.transposed(this.b, one(g), w, this.xs);
   }
 
-  quotient(R: Sym, z: Sym, eps: number, o?: { keep?: { z: Sym; sign: 1 | -1 }; sign?: 1 | -1 }): Sym {
+  quotient(R: Sym, z: Sym, eps: number, o?: { keep?: { z: Sym; sign: 1 | -1 }; sign?: 1 | -1; plain?: boolean }): Sym {
     const b = this.b;
     const zv = one(z);
-    const sign = this.nonNegative.has(zv) ? 1 : o?.sign;
+    const sign = this.nonNegative.has(zv) || o?.plain ? 1 : o?.sign;
     let d: string;
     if (eps > 0 && sign === 1) d = b.op('Add', [zv, b.scalar(eps)]);
     else if (eps > 0 && sign === -1) d = b.op('Sub', [zv, b.scalar(eps)]);
