@@ -74,16 +74,17 @@ export function meanKernel(planes: number, size: number): LinearKernel {
 
 /** z = Σ_i c_i·x_i with broadcasting: `maps[i][o]` is the element of input i read by output o. Inputs are
  * concatenated in order. Weights are the coefficients c_i (1, or −1 for Sub); modifiers act on them. */
-export function sumKernel(maps: Int32Array[], inSizes: number[], outSize: number, coef: number[] = []): LinearKernel {
+export function sumKernel(maps: Int32Array[], inSizes: number[], outSize: number, coef: number[] = [], bias: Float32Array | null = null): LinearKernel {
   const offsets: number[] = [];
   let total = 0;
   for (const s of inSizes) { offsets.push(total); total += s; }
   return {
     inSize: total,
     outSize,
-    hasBias: false,
-    async forward(x: Float32Array, wm: WeightMod) {
+    hasBias: bias !== null,
+    async forward(x: Float32Array, wm: WeightMod, bm: WeightMod | null) {
       const z = new Float32Array(outSize);
+      if (bias && bm) for (let o = 0; o < outSize; o++) z[o] = bm.fn(bias[o]);
       maps.forEach((map, i) => {
         const w = wm.fn(coef[i] ?? 1);
         const off = offsets[i];

@@ -25,10 +25,18 @@ function sumLinear(ctx: NodeContext, signs: number[]) {
   const live: number[] = [];
   node.inputs.forEach((n, i) => { if (n && !ctx.isConstant(n)) live.push(i); });
   const consts = node.inputs.map((n, i) => (n && ctx.isConstant(n) ? i : -1)).filter((i) => i >= 0);
-  if (consts.length) fail(node, 'a sum of live tensors and constants is not supported; split it into two nodes');
+  // constants (x + a position embedding): a bias, broadcast to the output
+  let bias: Float32Array | null = null;
+  for (const i of consts) {
+    const c = ctx.value(node.inputs[i]);
+    const map = broadcastMap(c.dims, y.dims);
+    const cv = f32(c);
+    bias ??= new Float32Array(y.data.length);
+    for (let o = 0; o < bias.length; o++) bias[o] += (signs[i] ?? 1) * cv[map[o]];
+  }
   const maps = live.map((i) => broadcastMap(ctx.value(node.inputs[i]).dims, y.dims));
   const sizes = live.map((i) => ctx.value(node.inputs[i]).data.length);
-  const kernel = sumKernel(maps, sizes, y.data.length, live.map((i) => signs[i] ?? 1));
+  const kernel = sumKernel(maps, sizes, y.data.length, live.map((i) => signs[i] ?? 1), bias);
   return { kernel, live };
 }
 
