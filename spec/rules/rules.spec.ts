@@ -27,6 +27,10 @@ const CONFIGS: Config[] = [
   { label: 'epsilon ε=0.25', rule: 'epsilon', params: { epsilon: 0.25 }, takesZeroBias: true },
   { label: 'epsilon ε=1', rule: 'epsilon', params: { epsilon: 1 }, takesZeroBias: true },
   { label: 'epsilon ε=0', rule: 'epsilon', params: { epsilon: 0 }, takesZeroBias: true },
+  { label: 'epsilon, plain stabiliser (LXT)', rule: 'epsilon', params: { stabilizer: 'plain' }, takesZeroBias: true },
+  { label: 'epsilon ε=0.25, plain stabiliser', rule: 'epsilon', params: { epsilon: 0.25, stabilizer: 'plain' }, takesZeroBias: true },
+  { label: 'sumEpsilon (LXT mean)', rule: 'sumEpsilon', params: {}, takesZeroBias: false },
+  { label: 'sumEpsilon ε=0.1', rule: 'sumEpsilon', params: { epsilon: 0.1 }, takesZeroBias: false },
   { label: 'zero', rule: 'zero', params: {}, takesZeroBias: true },
   { label: 'zPlus', rule: 'zPlus', params: {}, takesZeroBias: true },
   { label: 'zPlus ε=0.1', rule: 'zPlus', params: { epsilon: 0.1 }, takesZeroBias: true },
@@ -64,7 +68,7 @@ function specFor(cfg: Config, c: LayerCase, zeroBias: boolean): { lib: RuleParam
   const lib: RuleParams = { ...cfg.params };
   if (cfg.perChannel) Object.assign(lib, channelBounds(c));
   if (zeroBias) lib.zeroBias = true;
-  const ref: RefParams = { epsilon: lib.epsilon, alpha: lib.alpha, beta: lib.beta, gamma: lib.gamma, zeroBias };
+  const ref: RefParams = { epsilon: lib.epsilon, alpha: lib.alpha, beta: lib.beta, gamma: lib.gamma, zeroBias, plain: lib.stabilizer === 'plain' };
   if (cfg.rule === 'zBox') {
     ref.low = expandPerChannel(lib.low as number | number[], c.xDims);
     ref.high = expandPerChannel(lib.high as number | number[], c.xDims);
