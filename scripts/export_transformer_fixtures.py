@@ -8,8 +8,9 @@ Each case is a tiny seeded PyTorch module (dim 16, sequence 5, batch 2) exported
 static shapes. Beside them: `<case>.<input>.npy` (the seeded input, one file per graph input, shared by the
 opsets) and `<case>.output.npy` (PyTorch's float32 output for it); `manifest.json` lists every case, its inputs
 (name, shape, dtype), its output shape, the opsets written, the op types of each file, and the combinations that
-torch 1.13 could not export with the exception message. README.md beside the files is written by hand from
-manifest.json. Not run in CI; run again only when a case changes, then review and commit the files.
+torch 1.13 could not export with the exception message. README.md beside the files is generated from the same
+data (plus the node structure of the shipped transformers in models/). Not run in CI; run again only when a case
+changes, then review and commit the files.
 """
 
 import argparse
@@ -282,6 +283,78 @@ def main():
     with open(os.path.join(args.out, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
         f.write('\n')
+    with open(os.path.join(args.out, 'README.md'), 'w') as f:
+        f.write(readme(manifest))
+
+
+def shipped_structure():
+    """Markdown: op types (with counts) of the shipped transformers in models/, and the node sequence of one
+    block (the ops between two residual Adds, in graph order) at each opset."""
+    import onnx
+    lines = []
+    for base in ('fashion-vit', 'text-evidence'):
+        for suffix in ('', '-op13'):
+            path = os.path.join(ROOT, 'models', f'{base}{suffix}.onnx')
+            if not os.path.exists(path):
+                continue
+            m = onnx.load(path)
+            opset = next(o.version for o in m.opset_import if o.domain in ('', 'ai.onnx'))
+            ops = op_types(path)
+            live = [n.op_type for n in m.graph.node
+                    if n.op_type not in ('Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Slice')
+                    and (n.name.startswith('/blocks.0/') or n.name.startswith('/layers.0/'))]
+            ins = ', '.join(f'`{i.name}` {onnx.TensorProto.DataType.Name(i.type.tensor_type.elem_type).lower()} '
+                            f'[{", ".join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)}]'
+                            for i in m.graph.input)
+            lines.append(f'* `models/{base}{suffix}.onnx` (opset {opset}, {len(m.graph.node)} nodes, input {ins}): '
+                         + ', '.join(f'{k} ×{v}' for k, v in ops.items()) + '.  ')
+            lines.append(f'  First block, ops other than shape plumbing (Constant, Shape, Gather, Unsqueeze, Concat, '
+                         f'Slice), in graph order: {" → ".join(live)}.')
+    return '\n'.join(lines) + '\n'
+
+
+def readme(manifest):
+    out = ['# Transformer test graphs\n',
+           'Written by `scripts/export_transformer_fixtures.py` (this file too): small seeded random-weight PyTorch '
+           'modules (model dim 16, 2 heads, sequence 5, batch 2; weights N(0, 1/fan_in), random biases and LayerNorm '
+           f'affines) exported by torch {manifest["torch"]} with `torch.onnx.export` (eval mode, constant folding, '
+           'static shapes) at opsets 13, 14 and 17, for the canonizer specs (onnxruntime output unchanged by each '
+           'canonizer). `<case>.<input>.npy` holds the seeded input (shared by the opsets; C order) and '
+           '`<case>.output.npy` PyTorch\'s float32 output. `manifest.json` has the same information as the table, '
+           'with the op counts per file.\n',
+           '| case | module | inputs | output | opsets | ops (op17; op13 differs where noted) |',
+           '|---|---|---|---|---|---|']
+    for c in manifest['cases']:
+        ins = '<br>'.join(f"`{i['name']}` {i['dtype']} [{', '.join(map(str, i['shape']))}]" for i in c['inputs'])
+        files = c['files']
+        top = files.get('17') or files[max(files, key=int)]
+        ops = ', '.join(f'{k} ×{v}' for k, v in top['ops'].items())
+        if '13' in files and files['13']['ops'] != top['ops']:
+            extra = sorted(set(files['13']['ops']) - set(top['ops']))
+            ops += f"; op13 without LayerNormalization, with {', '.join(extra)}" if extra else '; op13: other counts'
+        out.append(f"| `{c['name']}` | {c['description']} | {ins} | float32 [{', '.join(map(str, c['output']['shape']))}] "
+                   f"| {', '.join(sorted(files, key=int))} | {ops} |")
+    out.append('')
+    if manifest['skipped']:
+        out.append('Not exported (torch 1.13 cannot):\n')
+        for k in manifest['skipped']:
+            out.append(f"* `{k['name']}` at opset {k['opset']}: {k['error']}")
+        out.append('')
+    out += ['Notes: LayerNormalization exists from opset 17; at 13 and 14 torch writes the decomposed form '
+            '(ReduceMean, Sub, Pow, ReduceMean, Add, Sqrt, Div, Mul, Add). `nn.MultiheadAttention` (alone or '
+            'inside `nn.TransformerEncoderLayer`) works sequence-first: with `batch_first=True` the input is first '
+            'Transposed [1, 0, 2] (and the output back); the fused in-projection is one MatMul + Add, split into q, '
+            'k, v by three Slices whose bounds are computed from Shape (Shape, Gather, Add, Div, Mul: shape '
+            'arithmetic only); heads are made by Reshape to [S, N*H, d] and Transpose; **q is scaled before** '
+            'the score MatMul (Div(q, sqrt(d))); the out-projection is a Gemm on [S*N, D] between two Reshapes. '
+            'The hand-written attention scales the scores after the MatMul (Div or Mul). GELU exports as Div, '
+            'Erf, Add, Mul, Mul (exact) or Mul, Mul, Mul, Add, Mul, Tanh, Add, Mul, Mul (tanh approximation); SiLU '
+            'as Sigmoid, Mul. torch.triu on a constant is folded away (the causal cases keep a Where with a '
+            'constant condition); torch.triu on a tensor shaped like the scores keeps a Trilu, which opset 13 '
+            'cannot express. `torch.rsqrt` exports as Sqrt then Div(1, ·).\n',
+            '## Shipped transformers (models/): the node structure the TypeScript side sees\n',
+            shipped_structure()]
+    return '\n'.join(out)
 
 
 if __name__ == '__main__':
