@@ -1,0 +1,57 @@
+/** End to end: attnlrp and cp_lrp against golden maps made by LXT itself (its explicit rule functions, commit
+ * in each file; scripts/golden/make_lxt_golden.py, regenerated only by that script) on the project's shipped
+ * transformers, at every opset they are shipped in, on both engines: relative L2 ≤ 1e-5. */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Engine, Tensor, openModel, readNpy } from '../../lib';
+import { FIXTURES, ROOT } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
+
+const DIR = path.join(FIXTURES, 'lxt');
+const ENGINES: Engine[] = ['reference', 'ort'];
+const TOL = 1e-5;
+
+interface Sample { ids?: number[]; input?: string; target: number; logits: number[]; relevance: number[] | string; outputSum: number; inputSum: number }
+interface LxtGolden { model: string; onnx: string[]; composite: string; outputRelevance: 'logit' | 'one'; input: { name: string; kind: string; dtype: string }; samples: Sample[] }
+
+const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')) : [];
+
+function inputOf(g: LxtGolden, s: Sample): Tensor {
+  if (s.ids) return { dtype: 'int64', dims: [1, s.ids.length], data: BigInt64Array.from(s.ids.map(BigInt)) };
+  return readNpy(path.join(DIR, s.input!));
+}
+
+function relevanceOf(s: Sample): ArrayLike<number> {
+  return typeof s.relevance === 'string' ? (readNpy(path.join(DIR, s.relevance)).data as Float32Array) : s.relevance;
+}
+
+describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
+  let worst = 0;
+  after(() => console.log(`      largest relative L2 against LXT's maps: ${worst.toExponential(1)}`));
+  it('has golden files for both composites', () => {
+    expect(files.some((f) => f.includes('attnlrp'))).to.equal(true);
+    expect(files.some((f) => f.includes('cp_lrp'))).to.equal(true);
+  });
+  for (const gf of files) {
+    const g: LxtGolden = JSON.parse(fs.readFileSync(path.join(DIR, gf), 'utf8'));
+    for (const model of g.onnx) {
+      describe(`${model} (${g.composite})`, () => {
+        const explainer = openModel(path.join(ROOT, model));
+        after(() => explainer.release());
+        for (const engine of ENGINES) {
+          it(`${g.samples.length} samples (${engine})`, async () => {
+            for (const [k, s] of g.samples.entries()) {
+              const r = await explainer.explain({ [g.input.name]: inputOf(g, s) }, { composite: g.composite, target: s.target, outputRelevance: g.outputRelevance, engine });
+              expect(relL2(r.output.data, s.logits), `sample ${k}: logits`).to.be.below(1e-5);
+              const got = r.inputs.get(g.input.name)!.data;
+              const err = relL2(got, relevanceOf(s));
+              worst = Math.max(worst, err);
+              expect(err, `sample ${k}: relative L2 of the input relevance`).to.be.at.most(TOL);
+            }
+          });
+        }
+      });
+    }
+  }
+});
