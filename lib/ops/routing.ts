@@ -2,7 +2,7 @@
  * Pad, Gather, Expand, Tile, DepthToSpace, SpaceToDepth. Relevance is routed back exactly like the gradient (a scatter-add through the
  * map from each output element to the input element it reads). */
 import { Tensor, toNumbers } from '../tensor';
-import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, fail, strides } from './op';
+import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, fail, isConst, strides } from './op';
 
 const dimsOf = (ctx: NodeContext, name: string) => ctx.value(name).dims;
 
@@ -218,6 +218,47 @@ export const ops: OpDef[] = [
         return true;
       });
       return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), null];
+    },
+  },
+  {
+    // masked_fill / torch.where: each output element comes from X or Y (a constant fill gets no relevance)
+    type: 'Where',
+    category: (node, graph) => (isConst(graph, node, 1) && isConst(graph, node, 2) ? 'shape' : 'routing'),
+    categories: [
+      { category: 'routing', when: 'selecting from a live tensor (masked_fill, causal masks): the fill gets no relevance' },
+      { category: 'shape', when: 'of constants and shapes' },
+    ],
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const yd = dimsOf(ctx, node.outputs[0]);
+      const cond = toNumbers(ctx.value(node.inputs[0]));
+      const cmap = broadcastMap(dimsOf(ctx, node.inputs[0]), yd);
+      const out = [1, 2].map((i) => (ctx.isConstant(node.inputs[i]) ? null : new Float32Array(ctx.value(node.inputs[i]).data.length)));
+      const maps = [1, 2].map((i) => broadcastMap(dimsOf(ctx, node.inputs[i]), yd));
+      for (let o = 0; o < g!.length; o++) {
+        const k = cond[cmap[o]] ? 0 : 1;
+        const r = out[k];
+        if (r) r[maps[k][o]] += g![o];
+      }
+      return [null, ...out];
+    },
+  },
+  {
+    // torch.triu / tril: the kept triangle of the last two dims routes back, the zeroed part gets nothing
+    type: 'Trilu',
+    category: (node, graph) => (isConst(graph, node, 0) ? 'shape' : 'routing'),
+    categories: [
+      { category: 'routing', when: 'of a live tensor' },
+      { category: 'shape', when: 'of constants and shapes (causal masks)' },
+    ],
+    vjp(ctx, [g]) {
+      const { node } = ctx;
+      const d = dimsOf(ctx, node.inputs[0]);
+      if (d.length < 2) fail(node, 'needs an input of rank ≥ 2');
+      const k = node.inputs[1] ? Number(toNumbers(ctx.value(node.inputs[1]))[0]) : 0;
+      const upper = attrInt(node, 'upper', 1) === 1;
+      const [N, M] = d.slice(-2);
+      return [g!.map((v, o) => { const j = o % M; const i = Math.floor(o / M) % N; return (upper ? j - i >= k : j - i <= k) ? v : 0; }), null];
     },
   },
   {

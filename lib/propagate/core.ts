@@ -6,7 +6,7 @@ import { KernelExecutor } from './engine/executor';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { builtRule } from '../plan/built';
-import { bilinearRelevance, softmaxRelevance, tokenRelevance } from './transformer';
+import { bilinearRelevance, maskOperands, softmaxRelevance, tokenRelevance } from './transformer';
 import { PlanEntry, RulePlan } from '../plan/plan';
 import { Tensor } from '../tensor';
 
@@ -144,6 +144,7 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     const ctx = contextFor(node, graph, values);
     const filled = rOut.map((r, i) => r ?? (node.outputs[i] && values.has(node.outputs[i]) ? new Float32Array(values.get(node.outputs[i])!.data.length) : null));
     const rIn = await nodeRelevance(ctx, graph, entry, filled, exec);
+    for (const i of maskOperands(graph, node)) rIn[i] = null; // additive attention masks get no relevance
     const atOutputs = new Array<number>(batch).fill(0);
     for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { atOutputs[s] += v; });
     const atInputs = new Array<number>(batch).fill(0);

@@ -2,7 +2,7 @@
  * a product of two live tensors (epsilon then an even split, or CP-LRP's value path only), the softmax rule,
  * and token embeddings (relevance per token). Each reads the op's math (vector-Jacobian products, the
  * softmax's axis) and the forward values; none mutates an input. */
-import { Graph } from '../ir/graph';
+import { Graph, Node } from '../ir/graph';
 import { NodeContext, f32, fail } from '../ops/op';
 import { forEachRow, softmaxAxis } from '../ops/softmax';
 import { plainQuotient } from '../rules/stabilize';
@@ -21,6 +21,40 @@ export function fromSoftmax(graph: Graph, value: string): boolean {
     v = p.inputs[0];
   }
   return false;
+}
+
+/** Does `value` come from an attention score (a MatMul of two live tensors, through reshapes and scalings)? */
+function fromScores(graph: Graph, value: string): boolean {
+  let v = value;
+  for (let k = 0; k < 16; k++) {
+    const p = graph.producer(v);
+    if (!p) return false;
+    if (p.opType === 'MatMul') return p.inputs.every((i) => !graph.isConstant(i));
+    const scale = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => graph.isConstant(i));
+    if (!PASS_THROUGH.has(p.opType) && !scale && p.opType !== 'Add' && p.opType !== 'Sum') return false;
+    v = p.inputs.find((i) => !graph.isConstant(i)) ?? '';
+    if (!v) return false;
+  }
+  return false;
+}
+
+/** The operands of an Add/Sum feeding a Softmax that are masks (additive attention masks, constant or not,
+ * inputs or built from the ids): every operand not computed from the attention scores. Relevance reaching
+ * them is dropped (it shows as absorbed in the node's conservation row). */
+export function maskOperands(graph: Graph, node: Node): number[] {
+  if ((node.opType !== 'Add' && node.opType !== 'Sum') || node.domain !== '') return [];
+  let v = node.outputs[0];
+  for (let k = 0; k < 8; k++) {
+    const c = graph.consumers(v);
+    if (c.length !== 1) return [];
+    if (c[0].opType === 'Softmax') break;
+    if (!PASS_THROUGH.has(c[0].opType)) return [];
+    v = c[0].outputs[0];
+    if (k === 7) return [];
+  }
+  const scores = node.inputs.map((i) => fromScores(graph, i));
+  if (!scores.some(Boolean)) return [];
+  return node.inputs.flatMap((_, i) => (scores[i] ? [] : [i]));
 }
 
 const timesInput = (x: Float32Array, g: Float32Array | null) => (g ? g.map((v, i) => v * x[i]) : null);

@@ -1,0 +1,46 @@
+/** The exported transformer graphs of spec/fixtures/transformer (nn.TransformerEncoder(Layer) both ways,
+ * nn.MultiheadAttention, hand-written attention with mask inputs and causal masks, embeddings, GELU/SiLU MLPs,
+ * RMSNorm; opsets 13, 14, 17): after canonizing, onnxruntime still gives PyTorch's output and no node is
+ * unsupported; attnlrp and cp_lrp explain them with finite relevance, the same on both engines, with masks
+ * getting none. */
+import { expect } from 'chai';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Tensor, openModel, readNpy, unsupportedNodes } from '../../lib';
+import { FIXTURES } from '../helpers/paths';
+import { relL2 } from '../rules/reference';
+
+const DIR = path.join(FIXTURES, 'transformer');
+
+interface Case { name: string; inputs: { name: string; file: string }[]; output: { file: string }; files: Record<string, { file: string }> }
+const manifest: { cases: Case[] } = JSON.parse(fs.readFileSync(path.join(DIR, 'manifest.json'), 'utf8'));
+
+describe('exported transformers (spec/fixtures/transformer)', () => {
+  for (const c of manifest.cases) {
+    for (const [opset, { file }] of Object.entries(c.files)) {
+      it(`${c.name} at opset ${opset}: canonized graph keeps PyTorch's output; attnlrp and cp_lrp explain it on both engines`, async () => {
+        const feeds: Record<string, Tensor> = Object.fromEntries(c.inputs.map((i) => [i.name, readNpy(path.join(DIR, i.file))]));
+        const ex = openModel(path.join(DIR, file));
+        try {
+          expect(unsupportedNodes(ex.graph).map((u) => u.reason)).to.deep.equal([]);
+          const expected = readNpy(path.join(DIR, c.output.file)).data as Float32Array;
+          expect(relL2((await ex.predict(feeds)).data, expected)).to.be.below(1e-5);
+          for (const composite of ['attnlrp', 'cp_lrp']) {
+            const [ref, ort] = [await ex.explain(feeds, { composite, engine: 'reference' }), await ex.explain(feeds, { composite, engine: 'ort' })];
+            for (const [name, r] of ref.inputs) {
+              expect(r.data.every(Number.isFinite), `${composite}: ${name} finite`).to.equal(true);
+              const o = ort.inputs.get(name)!.data;
+              if (r.data.some((v) => v !== 0)) expect(relL2(o, r.data), `${composite}: engines agree on ${name}`).to.be.below(1e-5);
+            }
+            const first = ref.inputs.get(c.inputs[0].name)!.data;
+            expect(first.some((v) => v !== 0), `${composite}: relevance reaches ${c.inputs[0].name}`).to.equal(true);
+            if (feeds.mask) expect(ref.inputs.get('mask')!.data.every((v) => v === 0), 'the mask input gets no relevance').to.equal(true);
+            expect(ref.conservation.nodes.length).to.be.greaterThan(0);
+          }
+        } finally {
+          await ex.release();
+        }
+      });
+    }
+  }
+});
