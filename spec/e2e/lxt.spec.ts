@@ -33,6 +33,20 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
     expect(files.some((f) => f.includes('attnlrp'))).to.equal(true);
     expect(files.some((f) => f.includes('cp_lrp'))).to.equal(true);
   });
+  // nn.MultiheadAttention's export (spec/fixtures/transformer-attn, scripts/golden/make_attn_encoder_golden.py)
+  describe('nn.TransformerEncoder export (opset 13)', () => {
+    const dir = path.join(FIXTURES, 'transformer-attn');
+    const explainer = openModel(path.join(dir, 'encoder.onnx'));
+    after(() => explainer.release());
+    for (const composite of ['attnlrp', 'cp_lrp']) for (const engine of ENGINES) {
+      it(`${composite} (${engine})`, async () => {
+        const r = await explainer.explain(readNpy(path.join(dir, 'encoder.x.npy')), { composite, engine });
+        const err = relL2(r.relevance.data, readNpy(path.join(dir, `encoder.${composite}.npy`)).data as Float32Array);
+        worst = Math.max(worst, err);
+        expect(err).to.be.at.most(TOL);
+      });
+    }
+  });
   for (const gf of files) {
     const g: LxtGolden = JSON.parse(fs.readFileSync(path.join(DIR, gf), 'utf8'));
     for (const model of g.onnx) {
