@@ -12,18 +12,20 @@ const DIR = path.join(FIXTURES, 'lxt');
 const ENGINES: Engine[] = ['reference', 'ort'];
 const TOL = 1e-5;
 
-interface Sample { ids?: number[]; input?: string; target: number; logits: number[]; relevance: number[] | string; outputSum: number; inputSum: number }
+interface Sample { ids?: number[]; input?: number[]; target: number; logits: number[]; relevance: number[]; outputSum: number; inputSum: number }
 interface LxtGolden { model: string; onnx: string[]; composite: string; outputRelevance: 'logit' | 'one'; input: { name: string; kind: string; dtype: string }; samples: Sample[] }
 
 const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')) : [];
 
-function inputOf(g: LxtGolden, s: Sample): Tensor {
+/** The sample's input: token ids [1, T], or an image's normalised values in the model input's shape (batch 1). */
+function inputOf(s: Sample, dims: readonly (number | string | null)[] | null): Tensor {
   if (s.ids) return { dtype: 'int64', dims: [1, s.ids.length], data: BigInt64Array.from(s.ids.map(BigInt)) };
-  return readNpy(path.join(DIR, s.input!));
+  const shape = (dims ?? []).map((d, i) => (i === 0 ? 1 : (d as number)));
+  return { dtype: 'float32', dims: shape, data: Float32Array.from(s.input!) };
 }
 
 function relevanceOf(s: Sample): ArrayLike<number> {
-  return typeof s.relevance === 'string' ? (readNpy(path.join(DIR, s.relevance)).data as Float32Array) : s.relevance;
+  return s.relevance;
 }
 
 describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
@@ -56,7 +58,7 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
         for (const engine of ENGINES) {
           it(`${g.samples.length} samples (${engine})`, async () => {
             for (const [k, s] of g.samples.entries()) {
-              const r = await explainer.explain({ [g.input.name]: inputOf(g, s) }, { composite: g.composite, target: s.target, outputRelevance: g.outputRelevance, engine });
+              const r = await explainer.explain({ [g.input.name]: inputOf(s, explainer.graph.inputs[0].dims) }, { composite: g.composite, target: s.target, outputRelevance: g.outputRelevance, engine });
               expect(relL2(r.output.data, s.logits), `sample ${k}: logits`).to.be.below(1e-5);
               const got = r.inputs.get(g.input.name)!.data;
               const err = relL2(got, relevanceOf(s));
