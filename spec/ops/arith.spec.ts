@@ -57,10 +57,16 @@ describe('ops/arith', () => {
     expect(Array.from(d)).to.deep.equal([1, 1, 1, 1, 1, 1]);
   });
 
-  it('a Sum of live tensors and a constant is refused with a clear message', async () => {
+  it('a Sum of live tensors and a constant: the constant (broadcast) is the bias of the linear map', async () => {
     const f = await runNode(rng, 'Sum', [{ name: 'a', dims: [2, 3] }, { name: 'b', dims: [2, 3] }, { name: 'c', tensor: randomTensor(rng, [3]) }], {}, 13);
     expect(categoryOf(f.node, f.graph)).to.equal('sum');
-    expect(() => findOp('Sum')!.linear!(f.ctx)).to.throw(/live tensors and constants/);
+    const lin = findOp('Sum')!.linear!(f.ctx);
+    expect(lin.live).to.deep.equal([0, 1]);
+    expect(lin.kernel.hasBias).to.equal(true);
+    const x = Float32Array.from([...f32of(f.feeds.a), ...f32of(f.feeds.b)]);
+    expectClose(await lin.kernel.forward(x, mod.id, mod.id), f.y.data, 1e-6, 'with the constant');
+    const c = f32of(f.graph.constant('c')!);
+    expectClose(await lin.kernel.forward(x, mod.id, null), f.y.data.map((v, i) => v - c[i % 3]), 1e-6, 'without it');
   });
 
   const gates: { title: string; a: number[]; b: number[] | null }[] = [
