@@ -1,6 +1,7 @@
 /** The one registry table: every op onnx-lrp knows, from one file per op family. */
 import { Graph, Node } from '../ir/graph';
-import { Category, OpDef, UnsupportedError } from './op';
+import { Arity, Category, OpDef, OutputDtype, UnsupportedError, arityOf } from './op';
+import { QUANTIZED_OPS } from './quantized';
 import { ops as activation } from './activation';
 import { ops as arith } from './arith';
 import { ops as conv } from './conv';
@@ -20,6 +21,15 @@ for (const defs of Object.values(FAMILIES)) {
 
 export function findOp(opType: string, domain = ''): OpDef | undefined {
   return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
+}
+
+/** Input/output counts and output types of every op known, including the quantized ops the canonizer
+ * replaces (lib/ops/quantized.ts). */
+export function opFacts(opType: string, domain: string): { arity(opset: number): Arity; outputDtype: OutputDtype } | undefined {
+  const d = findOp(opType, domain);
+  if (d) return { arity: (opset) => arityOf(d, opset), outputDtype: d.outputDtype };
+  const q = QUANTIZED_OPS.find((o) => o.type === opType && o.domains.includes(domain === 'ai.onnx' ? '' : domain));
+  return q && { arity: () => q.arity, outputDtype: q.outputDtype };
 }
 
 export function opFor(node: Node, graph: Pick<Graph, 'opsets'>): OpDef {
