@@ -100,7 +100,7 @@ function extremum(type: 'Max' | 'Min'): OpDef {
     arity: [1, ANY, 1, 1], outputDtype: 'input',
     // max(x, …) ≥ x; a min of a non-negative x can be below it
     sign: type === 'Max' ? 'keeps' : 'any',
-    lowering: notLowered('element-wise, or winner-takes-all routing: runs in TypeScript on both engines'),
+    lowering: notLowered('element-wise or winner-takes-all, cheap in TypeScript'),
     category: (node, graph) => (liveCount(node, graph) >= 2 ? 'maxpool' : 'activation'),
     categories: [
       { category: 'activation', when: 'of one live tensor and constants (ReLU6 as Min(Max(x, 0), 6))' },

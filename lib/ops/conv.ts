@@ -184,6 +184,6 @@ export const ops: OpDef[] = [
   },
   {
     type: 'ConvTranspose', category: convCategory, categories: CONV_CATEGORIES, linear: convTransposeLinear, ...CONV_FACTS, weights: CONV_TRANSPOSE_WEIGHTS,
-    lowering: notLowered('no onnxruntime lowering yet: runs on the reference kernels'), note: 'as Conv',
+    lowering: notLowered('no lowering yet (reference kernels)'), note: 'as Conv',
   },
 ];

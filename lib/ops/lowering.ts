@@ -62,7 +62,14 @@ export type OpLowering =
   | { readonly route: (b: OnnxBuilder, ctx: NodeContext, x: string, R: string) => string | NotLowered }
   | NotLowered;
 
-/** Element-wise, shape and routing ops: relevance there is cheap (a copy, a product or a scatter). */
-export const NO_LOWERING_ELEMENTWISE = notLowered('element-wise: the rule runs in TypeScript on both engines');
-export const NO_LOWERING_ROUTING = notLowered('moves values: relevance is scattered back in TypeScript on both engines');
+/** Element-wise, shape and routing ops: relevance there is cheap (a copy, a product or a scatter); both
+ * engines run it in TypeScript. */
+export const NO_LOWERING_ELEMENTWISE = notLowered('element-wise, cheap in TypeScript');
+export const NO_LOWERING_ROUTING = notLowered('moves values, cheap in TypeScript');
 export const NO_LOWERING_SHAPE = notLowered('carries no relevance');
+
+/** How the onnxruntime engine runs an op, in a few words (the ops table). */
+export function loweringSummary(l: OpLowering): string {
+  if ('linear' in l || 'route' in l) return 'lowered';
+  return `not lowered: ${l.none}`;
+}

@@ -158,6 +158,7 @@ const REDUCE_ARITY = [1, 2, 1, 1] as const; // axes as an input from opset 13/18
 export const ops: OpDef[] = [
   {
     type: 'AveragePool', category: 'avgpool', arity: ONE_IN_ONE_OUT, ...POOL, lowering: { linear: lowerUnitAveragePool },
+    note: 'the onnxruntime engine lowers 1×1 windows at stride 1 (adaptive pools to the same size); others run on the reference kernels',
     linear(ctx) {
       const { table, planes, counts } = poolTable(ctx);
       const x = ctx.value(ctx.node.inputs[0]);
@@ -172,14 +173,14 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'ReduceMean', category: 'avgpool', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no onnxruntime lowering yet: runs on the reference kernels'),
+    type: 'ReduceMean', category: 'avgpool', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
     linear(ctx) {
       const { map, outSize, count } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1 / count), live: [0] };
     },
   },
   {
-    type: 'ReduceSum', category: 'sum', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no onnxruntime lowering yet: runs on the reference kernels'),
+    type: 'ReduceSum', category: 'sum', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
     linear(ctx) {
       const { map, outSize } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1), live: [0] };

@@ -2,6 +2,7 @@
 import { Graph, Node } from '../ir/graph';
 import { Arity, Category, OpDef, OutputDtype, UnsupportedError, arityOf } from './op';
 import { QUANTIZED_OPS } from './quantized';
+import { loweringSummary } from './lowering';
 import { ops as activation } from './activation';
 import { ops as arith } from './arith';
 import { ops as conv } from './conv';
@@ -68,6 +69,8 @@ export interface SupportedOp {
   /** every category the op can take, and when ('' for an op with one category) */
   categories: { category: Category; when: string }[];
   note: string;
+  /** how the onnxruntime engine runs it, or why it does not */
+  engine: string;
 }
 
 export function supportedOps(): SupportedOp[] {
@@ -78,6 +81,7 @@ export function supportedOps(): SupportedOp[] {
       out.push({
         type: d.type, domain: d.domain ?? '', family, category: fixed ?? 'depends on inputs',
         categories: fixed ? [{ category: fixed, when: '' }] : [...(d.categories ?? [])], note: d.note ?? '',
+        engine: loweringSummary(d.lowering),
       });
     }
   }

@@ -186,7 +186,7 @@ function resizeOp(type: string): OpDef {
     arity: type === 'Resize' ? [1, 4, 1, 1] : [1, 2, 1, 1], outputDtype: 'input',
     // nearest and linear interpolation: non-negative weights; cubic ones can be negative
     sign: (node) => (attrString(node, 'mode', 'nearest') === 'cubic' ? 'any' : 'keeps'),
-    lowering: notLowered('no onnxruntime lowering yet: runs on the reference kernels'),
+    lowering: notLowered('no lowering yet (reference kernels)'),
     linear: (ctx) => ({ kernel: sparseKernel(resizeMatrix(ctx)), live: [0] }),
     vjp(ctx, [g]) {
       const m = resizeMatrix(ctx);

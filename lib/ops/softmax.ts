@@ -2,7 +2,7 @@
 import { ONE_IN_ONE_OUT, OpDef } from './op';
 import { notLowered } from './lowering';
 
-const STRIPPED = notLowered('only as the final op, stripped before relevance is propagated');
+const STRIPPED = notLowered('stripped before relevance is propagated');
 
 export const ops: OpDef[] = [
   { type: 'Softmax', category: 'softmax', arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'nonNegative', lowering: STRIPPED, note: 'only as the final op: stripped (strip-softmax), the logits are explained' },

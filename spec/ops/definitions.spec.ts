@@ -3,17 +3,24 @@
  * - the one-node model passes its arity check, and one input too many (or too few) fails it;
  * - the dtypes `inferDtypes` derives from `outputDtype` are the ones onnxruntime outputs;
  * - the sign behaviour holds: 'nonNegative' outputs are ≥ 0 on inputs of both signs, 'keeps'/'keepsAll'
- *   outputs are ≥ 0 on non-negative inputs.
- * (That each lowering computes what the reference kernels compute: spec/propagate/engine/ort.spec.ts.) */
+ *   outputs are ≥ 0 on non-negative inputs;
+ * - a linear op's kernel computes onnxruntime's output, and its transpose is the adjoint;
+ * - a node of a linear category (or a max pool) followed by Flatten → Gemm explains the same on both engines,
+ *   and the onnxruntime engine ran it there when the op has a lowering, or reported the op's reason when not.
+ * A new op needs at most an entry in SAMPLES here (none when it is one input → one output). */
 import { expect } from 'chai';
 import { AttrValue } from '../../lib/ir/graph';
 import { arityError } from '../../lib/onnx/arity';
 import { inferDtypes } from '../../lib/ops/dtypes';
 import { isLowered } from '../../lib/ops/lowering';
-import { ANY, OpDef, arityOf, signOf } from '../../lib/ops/op';
-import { FAMILIES, findOp } from '../../lib/ops/registry';
+import { Explainer, Graph, ortBackend } from '../../lib';
+import { mod } from '../../lib/kernels/kernel';
+import { ANY, LINEAR_CATEGORIES, OpDef, arityOf, f32, signOf } from '../../lib/ops/op';
+import { FAMILIES, categoryOf, findOp } from '../../lib/ops/registry';
+import { OrtExecutor } from '../../lib/propagate/engine/ort/executor';
 import { DType, Tensor, float32 } from '../../lib/tensor';
-import { In, int64s, oneNode, prng, randomTensor, runOrt, scalar } from '../helpers/onnx';
+import { relL2 } from '../rules/reference';
+import { In, contextFor, dot, expectClose, int64s, oneNode, prng, randomTensor, runOrt, scalar } from '../helpers/onnx';
 
 interface Sample {
   inputs: In[];
@@ -52,13 +59,13 @@ const SAMPLES: Record<string, Sample> = {
   ConvTranspose: { inputs: [x(), c('w', float32([4, 2, 2, 2], Array.from({ length: 32 }, (_, i) => Math.cos(i))))], attrs: { strides: [2, 2] } },
   Gemm: { inputs: [x([2, 4]), c('w', float32([4, 3], Array.from({ length: 12 }, (_, i) => Math.sin(i)))), c('b', float32([3], [0.1, 0, -0.1]))] },
   MatMul: { inputs: [x([2, 4]), c('w', float32([4, 3], Array.from({ length: 12 }, (_, i) => Math.sin(i))))] },
-  AveragePool: { inputs: [x()], attrs: { kernel_shape: [2, 2] } },
+  AveragePool: { inputs: [x()], attrs: { kernel_shape: [1, 1] } }, // the form the engine lowers
   MaxPool: { inputs: [x()], attrs: { kernel_shape: [2, 2] }, outputs: 2 },
   ReduceMean: { inputs: [x()], attrs: { axes: [2, 3] } },
   ReduceSum: { inputs: [x(), ints('axes', [2, 3])] },
   ReduceMax: { inputs: [x()], attrs: { axes: [1] } },
   ReduceMin: { inputs: [x()], attrs: { axes: [1] } },
-  Upsample: { inputs: [x(), c('scales', float32([4], [1, 1, 2, 2]))], opset: 9 },
+  Upsample: { inputs: [x(), c('scales', float32([4], [1, 1, 2, 2]))], attrs: { mode: 'linear' }, opset: 9 },
   Resize: { inputs: [x(), c('roi', float32([0], [])), c('scales', float32([4], [1, 1, 2, 2]))], attrs: { mode: 'linear' } },
   DepthToSpace: { inputs: [x()], attrs: { blocksize: 2 } },
   SpaceToDepth: { inputs: [x()], attrs: { blocksize: 2 } },
@@ -103,7 +110,31 @@ function build(op: OpDef, s: Sample) {
   return make((k) => inferred.get(`y${k}`) ?? 'float32');
 }
 
-async function runSample(op: OpDef, s: Sample, lo: number): Promise<{ built: ReturnType<typeof build>; out: Map<string, Tensor> } | null> {
+interface Ran {
+  built: ReturnType<typeof build>;
+  feeds: Record<string, Tensor>;
+  out: Map<string, Tensor>;
+}
+
+/** The sample's graph as a model to explain: its other live inputs made Relu(x), its first output followed by
+ * Flatten → Gemm (3 classes). */
+function explainerAfter(g: Graph, perSample: number): Explainer {
+  const spec = g.toSpec();
+  const extra = spec.inputs.filter((i) => i.name !== 'x').map((i) => i.name);
+  spec.inputs = spec.inputs.filter((i) => i.name === 'x');
+  spec.nodes = [
+    ...extra.map((v) => ({ name: `relu_${v}`, opType: 'Relu', domain: '', inputs: ['x'], outputs: [v], attrs: {} })),
+    ...spec.nodes.map((n) => ({ ...n, outputs: n.outputs.slice(0, 1) })),
+    { name: 'flatten', opType: 'Flatten', domain: '', inputs: ['y0'], outputs: ['f'], attrs: {} },
+    { name: 'head', opType: 'Gemm', domain: '', inputs: ['f', 'G', 'Gb'], outputs: ['logits'], attrs: {} },
+  ];
+  spec.constants.set('G', randomTensor(prng(5), [perSample, 3]));
+  spec.constants.set('Gb', float32([3], [0.1, 0, -0.1])); // C is required before opset 11
+  spec.outputs = [{ name: 'logits', dtype: 'float32', dims: null }];
+  return Explainer.create({ graph: new Graph(spec), irVersion: 8, producer: 'spec', metadata: {} }, ortBackend, { threads: 1 });
+}
+
+async function runSample(op: OpDef, s: Sample, lo: number): Promise<Ran | null> {
   const rng = prng(7);
   const feeds: Record<string, Tensor> = {};
   for (const i of s.inputs) {
@@ -115,7 +146,7 @@ async function runSample(op: OpDef, s: Sample, lo: number): Promise<{ built: Ret
   }
   const built = build(op, s);
   try {
-    return { built, out: await runOrt(built.bytes, feeds, [...built.node.outputs]) };
+    return { built, feeds, out: await runOrt(built.bytes, feeds, [...built.node.outputs]) };
   } catch (e) {
     if (/NOT_IMPLEMENTED|Could not find an implementation|opset \d+ is (not supported|under development)/i.test((e as Error).message)) return null; // an op newer than this onnxruntime
     throw e;
@@ -175,6 +206,49 @@ describe('op definitions (lib/ops): every op declares its facts, and they hold o
       if (y.dtype === 'bool') return;
       const min = Math.min(...Array.from(y.data as ArrayLike<number | bigint>, Number));
       expect(min, `${sign}: smallest output`).to.be.at.least(0);
+    });
+  }
+
+  for (const { family, op } of ALL.filter((o) => o.op.linear)) {
+    const sample = SAMPLES[op.type] ?? { inputs: [x()] };
+    it(`${family}/${label(op)}: the linear kernel is onnxruntime's map, its transpose the adjoint`, async function () {
+      const r = await runSample(op, sample, -1);
+      if (!r) { this.skip(); return; }
+      const { built, out, feeds } = r;
+      if (!(LINEAR_CATEGORIES as readonly string[]).includes(categoryOf(built.node, built.graph))) { this.skip(); return; }
+      const values = new Map<string, Tensor>([...Object.entries(feeds), ...out]);
+      const { kernel, live } = op.linear!(contextFor(built.node, built.graph, values));
+      const xs = live.map((i) => f32(values.get(built.node.inputs[i])!));
+      const xv = Float32Array.from(xs.flatMap((a) => Array.from(a)));
+      expectClose(await kernel.forward(xv, mod.id, mod.id), f32(out.get('y0')!), 1e-5, 'forward');
+      const g = randomTensor(prng(3), [kernel.outSize]).data;
+      const wx = await kernel.forward(xv, mod.id, null);
+      expect(dot(wx, g)).to.be.closeTo(dot(xv, await kernel.transposed(g, mod.id)), 1e-4 * Math.max(1, Math.abs(dot(wx, g))));
+    });
+  }
+
+  for (const { family, op } of ALL.filter((o) => !o.op.domain)) {
+    const sample = SAMPLES[op.type] ?? { inputs: [x()] };
+    const low = op.lowering;
+    if (!('linear' in low || 'route' in low || (op.linear && sample.inputs.some((i) => !i.tensor && i.name)))) continue;
+    it(`${family}/${label(op)}: ${isLowered(low) ? 'its lowering runs in onnxruntime, equal to the reference' : `reported on the reference (${low.none})`}`, async function () {
+      const r = await runSample(op, sample, -1);
+      if (!r) { this.skip(); return; }
+      const { built, feeds } = r;
+      const category = categoryOf(built.node, built.graph);
+      if (!(LINEAR_CATEGORIES as readonly string[]).includes(category) && category !== 'maxpool') { this.skip(); return; }
+      const e = explainerAfter(built.graph, r.out.get('y0')!.data.length / (r.out.get('y0')!.dims[0] ?? 1));
+      try {
+        const ref = await e.explain(feeds.x, { composite: 'epsilon_alpha2_beta1', engine: 'reference' });
+        const fast = await e.explain(feeds.x, { composite: 'epsilon_alpha2_beta1', engine: 'ort' });
+        expect(relL2(fast.relevance.data, ref.relevance.data), 'relevance on both engines').to.be.below(1e-5);
+        const node = e.graph.nodes.find((n) => n.outputs[0] === 'y0')!;
+        const reasons = (e as unknown as { executor: OrtExecutor }).executor.referenceReasons();
+        if (isLowered(low)) expect(reasons.get(node.name), 'ran in onnxruntime').to.equal(undefined);
+        else expect(reasons.get(node.name), 'why it ran on the reference').to.contain(low.none);
+      } finally {
+        await e.release();
+      }
     });
   }
 

@@ -8,9 +8,6 @@ import * as path from 'path';
 import { COMPOSITE_NAMES, Explainer, Graph, Node, ValueInfo, openModel, ortBackend, readNpy } from '../../../lib';
 import type { Explanation, ExplainOptions, Tensor } from '../../../lib';
 import { OrtExecutor } from '../../../lib/propagate/engine/ort/executor';
-import { LINEAR_CATEGORIES } from '../../../lib/ops/op';
-import { OpLowering } from '../../../lib/ops/lowering';
-import { FAMILIES } from '../../../lib/ops/registry';
 import { FIXTURES } from '../../helpers/paths';
 
 const TOL = 1e-5;
@@ -69,18 +66,6 @@ async function lowered(e: Explainer): Promise<Set<string>> {
 async function expectLowered(e: Explainer, ops: string[]): Promise<void> {
   const got = await lowered(e);
   for (const n of e.graph.nodes) if (ops.includes(n.opType)) expect(got.has(n.name), `${n.name} (${n.opType}) ran in onnxruntime`).to.equal(true);
-}
-
-/** Ops with an onnxruntime lowering, and linear ops (and max pools) without one: each needs a case below. */
-function supportedLowerings(): { op: string; lowering: OpLowering }[] {
-  const out: { op: string; lowering: OpLowering }[] = [];
-  for (const op of Object.values(FAMILIES).flat()) {
-    const cats = typeof op.category === 'function' ? (op.categories ?? []).map((c) => c.category) : [op.category];
-    const linear = cats.some((c) => (LINEAR_CATEGORIES as readonly string[]).includes(c));
-    if (op.domain || op.type === 'Upsample') continue; // Upsample: as Resize
-    if (!('none' in op.lowering) || linear) out.push({ op: op.type, lowering: op.lowering });
-  }
-  return out;
 }
 
 // ---- small graphs ---------------------------------------------------------------------------------------
@@ -272,58 +257,6 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
       expect(relL2(q.relevance.data, a.relevance.data)).to.equal(0);
     } finally {
       await e.release();
-    }
-  });
-
-  describe('every op with an onnxruntime lowering runs there; every linear op without one says why', () => {
-    /** per op: nodes taking x [2, 4, 6, 6] to h, then Flatten → Gemm (a case for every lowered op) */
-    const C = 4;
-    const r = rng(21);
-    const W = tensor([C, C, 3, 3], r, -0.5, 0.5);
-    const CASES: Record<string, { nodes: Node[]; consts?: Record<string, Tensor>; x?: number[]; out?: number }> = {
-      Conv: { nodes: [node('Conv', ['x', 'W'], ['h'], { pads: [1, 1, 1, 1] })], consts: { W } },
-      ConvTranspose: { nodes: [node('ConvTranspose', ['x', 'W'], ['h'], { pads: [1, 1, 1, 1] })], consts: { W } },
-      Gemm: { nodes: [node('Flatten', ['x'], ['h'])] },
-      MatMul: { nodes: [node('MatMul', ['x', 'M'], ['h'])], consts: { M: tensor([6, 5], r) }, out: C * 6 * 5 },
-      Add: { nodes: [node('Relu', ['x'], ['rx']), node('Add', ['x', 'rx'], ['h'])] },
-      Sub: { nodes: [node('Relu', ['x'], ['rx']), node('Sub', ['x', 'rx'], ['h'])] },
-      Sum: { nodes: [node('Relu', ['x'], ['rx']), node('Neg', ['x'], ['nx']), node('Sum', ['x', 'rx', 'nx'], ['h'])] },
-      GlobalAveragePool: { nodes: [node('GlobalAveragePool', ['x'], ['h'])], out: C },
-      AveragePool: { nodes: [node('AveragePool', ['x'], ['h'], { kernel_shape: [1, 1] })] },
-      MaxPool: { nodes: [node('MaxPool', ['x'], ['h'], { kernel_shape: [2, 2], strides: [2, 2] })], out: C * 9 },
-      ReduceMean: { nodes: [node('ReduceMean', ['x'], ['h'], { axes: [3] })], out: C * 6 },
-      ReduceSum: { nodes: [node('ReduceSum', ['x', 'ax'], ['h'])], consts: { ax: { dtype: 'int64', dims: [1], data: BigInt64Array.of(3n) } }, out: C * 6 },
-      Resize: { nodes: [node('Resize', ['x', '', 'sc'], ['h'], { mode: 'linear' })], consts: { sc: { dtype: 'float32', dims: [4], data: Float32Array.of(1, 1, 2, 2) } }, out: C * 144 },
-    };
-    const make = (op: string) => {
-      const c = CASES[op];
-      const out = c.out ?? C * 36;
-      return explainer({
-        inputs: [{ name: 'x', dtype: 'float32', dims: c.x ?? [2, C, 6, 6] }], output: 'y',
-        consts: { ...(c.consts ?? {}), G: tensor([out, 3], rng(22), -0.5, 0.5) },
-        nodes: [...c.nodes, node('Flatten', ['h'], ['f']), node('Gemm', ['f', 'G'], ['y'])],
-      }, 13);
-    };
-    const reasons = (e: Explainer) => (e as unknown as { executor: OrtExecutor }).executor.referenceReasons();
-    for (const { op, lowering } of supportedLowerings()) {
-      it(`${op}: ${'none' in lowering ? `on the reference kernels, reported (${lowering.none})` : 'in onnxruntime, equal to the reference'}`, async () => {
-        expect(CASES[op], `a case for ${op} in CASES`).to.not.equal(undefined);
-        const e = make(op);
-        const x = tensor([2, C, 6, 6], rng(23));
-        try {
-          for (const composite of ['epsilon', 'epsilon_alpha2_beta1']) await compare(e, x, { composite }, `${op} ${composite}`);
-          // the op's node (a residual Add is made an explicit Sum by a canonizer)
-          const n = e.graph.nodes.find((m) => m.opType === op) ?? e.graph.nodes.find((m) => m.outputs[0] === 'h')!;
-          if ('none' in lowering) {
-            expect(reasons(e).get(n.name), `${op}: why it ran on the reference`).to.contain(lowering.none);
-          } else {
-            await expectLowered(e, [n.opType, 'Gemm']);
-            expect(reasons(e).has(n.name), `${op}: ${reasons(e).get(n.name)}`).to.equal(false);
-          }
-        } finally {
-          await e.release();
-        }
-      });
     }
   });
 
