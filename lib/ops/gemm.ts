@@ -163,7 +163,7 @@ export const ops: OpDef[] = [
   },
   {
     type: 'MatMul', category: denseOrFail, categories: DENSE_CATEGORIES, linear: matmulLinear,
-    // a third input: the bias the fold-bias-add canonizer gives it (written back to ONNX as MatMul + Add)
+    // two inputs in ONNX; fold-bias-add gives it a third, its bias, after loading (saved as MatMul + Add)
     arity: [2, 2, 1, 1], outputDtype: 'input', sign: 'any', weights: MATMUL_WEIGHTS, lowering: { linear: lowerMatMul },
     note: 'with an Add of a constant after it: one linear layer (fold-bias-add); two live operands (attention) not supported yet',
   },

@@ -30,7 +30,6 @@ export class UnsupportedError extends Error {
   override name = 'UnsupportedError';
 }
 
-
 export interface LinearOp {
   kernel: LinearKernel;
   /** positions in node.inputs of the live inputs, concatenated in this order */
@@ -71,13 +70,20 @@ export interface WeightLayout {
   foldable(node: Node, what: 'scale' | 'bias'): boolean;
 }
 
+/**
+ * One op, everything about it. Required: `type`, `category`, `arity`, `outputDtype`, `sign`, `lowering`;
+ * the math the category needs (`linear` for conv/dense/avgpool/sum, `derivative` for activation/affine,
+ * `vjp` for gate/maxpool/routing); `weights` for a linear layer with a constant weight. Family files share
+ * the common values through small helpers (`elementwise`, `reshapeLike`, `shape` …).
+ */
 export interface OpDef {
   readonly type: string;
+  /** '' (ai.onnx) unless given */
   readonly domain?: string;
   readonly category: Category | ((node: Node, graph: Graph) => Category);
-  /** when `category` depends on the node: the categories it can give, and when (the README's op table) */
+  /** when `category` depends on the node: the categories it can give, and when (docs/ops.md) */
   readonly categories?: readonly { category: Category; when: string }[];
-  /** what else to know about the op (canonizers that rewrite it, limits), for the README's op table */
+  /** what else to know about the op (canonizers that rewrite it, limits), for docs/ops.md */
   readonly note?: string;
   /** linear categories */
   linear?(ctx: NodeContext): LinearOp;
@@ -85,7 +91,8 @@ export interface OpDef {
   derivative?(ctx: NodeContext, x: Float32Array, y: Float32Array): Float32Array;
   /** routing/maxpool/gate: vector-Jacobian product for each input (null where none) */
   vjp?(ctx: NodeContext, g: (Float32Array | null)[]): (Float32Array | null)[];
-  /** input/output counts (default domain: checked when the model is loaded); a function of the opset where they changed */
+  /** input/output counts (default domain: checked when the model is loaded); a function of the opset where
+   * they changed */
   readonly arity: Arity | ((opset: number) => Arity);
   readonly outputDtype: OutputDtype;
   readonly sign: SignBehaviour | ((node: Node) => SignBehaviour);
