@@ -4,6 +4,9 @@
  * vector-Jacobian product for the gradient methods (`vjp`). */
 import { normKernel, normVjp, NormKind } from '../kernels/norm';
 import { NodeContext, OpDef, attrFloat, attrInt, f32, fail } from './op';
+import { notLowered } from './lowering';
+
+const REFERENCE = notLowered('σ held constant: the layer-norm kernel runs in TypeScript (no lowering yet)');
 
 interface NormLayer {
   kind: NormKind;
@@ -32,7 +35,9 @@ function layerOf(ctx: NodeContext, kind: NormKind): NormLayer {
 
 function normOp(type: string, kind: NormKind, note: string): OpDef {
   return {
-    type, category: 'layernorm', note,
+    type, category: 'layernorm', note, outputDtype: 'input', sign: 'any', lowering: REFERENCE,
+    // x, scale, bias (LayerNormalization only); Y, and the optional statistics outputs
+    arity: kind === 'layer' ? [2, 3, 1, 3] : [2, 2, 1, 2],
     linear(ctx) {
       const l = layerOf(ctx, kind);
       return { kernel: normKernel(kind, l.x, l.D, l.eps, l.scale, l.bias), live: [0] };

@@ -1,7 +1,10 @@
 /** Softmax and LogSoftmax. A final one is stripped by a canonizer (the logits are explained); a Softmax inside
  * the graph (attention weights) has category `softmax`: the AttnLRP rule and the gradient need its axis
  * (`softmaxAxis`) and its vector-Jacobian product. */
-import { NodeContext, OpDef, attrInt, f32, fail } from './op';
+import { NodeContext, ONE_IN_ONE_OUT, OpDef, attrInt, f32, fail } from './op';
+import { notLowered } from './lowering';
+
+const IN_TYPESCRIPT = notLowered('a final one is stripped; inside the graph the softmax rule runs in TypeScript');
 
 /** The softmax's axis as (outer, len, inner) strides over its input: element (o, k, i) is at (o·len + k)·inner + i. */
 export function softmaxAxis(ctx: NodeContext): { outer: number; len: number; inner: number } {
@@ -24,7 +27,7 @@ export function forEachRow(ax: { outer: number; len: number; inner: number }, fn
 
 export const ops: OpDef[] = [
   {
-    type: 'Softmax', category: 'softmax',
+    type: 'Softmax', category: 'softmax', arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'nonNegative', lowering: IN_TYPESCRIPT,
     note: 'as the final op: stripped (strip-softmax), the logits are explained; inside the graph: attention weights',
     vjp(ctx, [g]) {
       const ax = softmaxAxis(ctx);
@@ -38,5 +41,5 @@ export const ops: OpDef[] = [
       return [out];
     },
   },
-  { type: 'LogSoftmax', category: 'softmax', note: 'only as the final op (stripped, as Softmax)' },
+  { type: 'LogSoftmax', category: 'softmax', arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'any', lowering: notLowered('stripped before relevance is propagated'), note: 'only as the final op (stripped, as Softmax)' },
 ];
