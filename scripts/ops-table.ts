@@ -20,7 +20,7 @@ export const README = path.join(ROOT, 'README.md');
 export const OPS_PAGE = path.join(ROOT, 'docs/ops.md');
 export const ARCHITECTURES_PAGE = path.join(ROOT, 'docs/architectures.md');
 
-const CATEGORIES: Category[] = ['conv', 'dense', 'avgpool', 'sum', 'activation', 'affine', 'gate', 'maxpool', 'routing'];
+const CATEGORIES: Category[] = ['conv', 'dense', 'avgpool', 'sum', 'activation', 'affine', 'gate', 'maxpool', 'routing', 'layernorm', 'attention', 'softmax', 'embedding'];
 const LRP = Object.values(COMPOSITES).filter((c) => c.mode === 'lrp');
 /** placeholder bounds, so that zBox's factory runs; shown as (low, high) */
 const OPTS: CompositeOptions = { low: -1, high: 1 };
@@ -31,7 +31,8 @@ function fmtRule(c: RuleChoice | null): string {
   if (!c) return '—';
   const p = (c.params ?? {}) as Record<string, unknown>;
   switch (c.rule) {
-    case 'epsilon': return `epsilon(${fmtNum(p.epsilon ?? 1e-6)})`;
+    case 'epsilon': return `epsilon(${fmtNum(p.epsilon ?? 1e-6)}${p.stabilizer === 'plain' ? ', plain' : ''})`;
+    case 'bilinear': case 'valueOnly': case 'sumEpsilon': return p.epsilon === undefined ? c.rule : `${c.rule}(${fmtNum(p.epsilon)})`;
     case 'alphaBeta': return `alphaBeta(${p.alpha},${p.beta})`;
     case 'gamma': return `gamma(${p.gamma})`;
     case 'zBox': return 'zBox(low, high)';
@@ -47,7 +48,8 @@ export function compositeTable(): string {
   const first = `| first linear layer | ${LRP.map((c) => (c.first ? `${fmtRule(c.first.choice(OPTS))} (${c.first.kinds.join(' or ')})` : 'as its category')).join(' | ')} |`;
   const rows = CATEGORIES.map((cat) => `| ${cat} | ${LRP.map((c) => fmtRule(categoryRule(cat, c, OPTS).choice)).join(' | ')} |`);
   const gradient = Object.values(COMPOSITES).filter((c) => c.mode !== 'lrp').map((c) => `\`${c.name}\``).join(', ');
-  return [head, sep, first, ...rows, '',
+  const byOp = LRP.filter((c) => c.rules).map((c) => `\`${c.name}\` by op: ${c.rules!(OPTS).filter((r) => r.op).map((r) => `${r.op} (${r.category}) ${fmtRule(r)}`).join('; ')}.`);
+  return [head, sep, first, ...rows, '', ...byOp.flatMap((l) => [l, '']),
     `${gradient}: every node routes like the gradient (guided_backprop, deconvnet and beta_smooth change the ReLUs' rule);`
     + ' `gradient_x_input` multiplies by the input at the end.'].join('\n');
 }
@@ -55,7 +57,7 @@ export function compositeTable(): string {
 const ruleOf = (cat: Category): string => {
   if (cat === 'conv' || cat === 'dense') return `the composite's ${cat} rule`;
   if (cat === 'shape') return '— (carries no relevance)';
-  if (cat === 'softmax') return '— (final only)';
+  if (cat === 'softmax') return `${fmtRule(categoryRule(cat, LRP[0], OPTS).choice)} (a final one is stripped)`;
   return fmtRule(categoryRule(cat, LRP[0], OPTS).choice);
 };
 

@@ -81,14 +81,6 @@ function attnRules(cp: boolean) {
 const plainEps = (o: CompositeOptions): RuleChoice => ({ rule: 'epsilon', params: { epsilon: o.epsilon ?? 1e-6, stabilizer: 'plain', ...bias(o) } });
 
 export const COMPOSITES: Readonly<Record<string, Composite>> = {
-  attnlrp: {
-    name: 'attnlrp', description: 'AttnLRP (Achtibat et al. 2024) as LXT\'s explicit rules: epsilon (plain z + ε) on linear layers and layer norms (σ constant), bilinear even split on attention MatMuls, the softmax rule, identity through GELU/SiLU',
-    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(false),
-  },
-  cp_lrp: {
-    name: 'cp_lrp', description: 'CP-LRP (Ali et al. 2022): attnlrp with no relevance through the softmax (nor Q, K), A·V with A a constant weight',
-    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(true),
-  },
   epsilon: { name: 'epsilon', description: 'epsilon on every linear layer', mode: 'lrp', conv: (o) => eps(o), dense: (o) => eps(o) },
   epsilon_plus: { name: 'epsilon_plus', description: 'zPlus on convolutions, epsilon on dense layers', mode: 'lrp', conv: zPlus, dense: (o) => eps(o) },
   epsilon_plus_flat: {
@@ -128,6 +120,14 @@ export const COMPOSITES: Readonly<Record<string, Composite>> = {
       if (typeof b !== 'number' || !Number.isFinite(b)) throw new Error(`composite beta_smooth: betaSmooth must be a finite number, got ${JSON.stringify(b)}`);
       return { betaSmooth: b };
     },
+  },
+  attnlrp: {
+    name: 'attnlrp', description: 'AttnLRP (Achtibat et al. 2024) as LXT\'s explicit rules: epsilon (plain z + ε) on linear layers and layer norms (σ constant), bilinear even split on attention MatMuls, the softmax rule, identity through GELU/SiLU',
+    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(false),
+  },
+  cp_lrp: {
+    name: 'cp_lrp', description: 'CP-LRP (Ali et al. 2022): attnlrp with no relevance through the softmax (nor Q, K), A·V with A a constant weight',
+    mode: 'lrp', conv: plainEps, dense: plainEps, rules: attnRules(true),
   },
 };
 

@@ -117,6 +117,9 @@ export function categoryRule(category: Category, composite: Composite | string, 
   }
   if (category === 'conv' && c.conv) return { choice: c.conv(options), source: 'composite' };
   if (category === 'dense' && c.dense) return { choice: c.dense(options), source: 'composite' };
+  // the composite's own rule for the whole category (entries by op type are for buildPlan)
+  const own = c.rules?.(options).find((r) => r.category === category && !r.op);
+  if (own) return { choice: { rule: own.rule, ...(own.params ? { params: own.params } : {}) }, source: 'composite' };
   let choice = DEFAULTS[category];
   if (choice?.rule === 'norm' && options.normEpsilon !== undefined) choice = { rule: 'norm', params: { epsilon: options.normEpsilon } };
   return { choice, source: 'default' };
