@@ -252,7 +252,8 @@ export class Explainer {
     for (const i of this.graph.inputs) {
       const x = values.get(i.name)!;
       let r = prop.relevance.get(i.name) ?? new Float32Array(x.data.length);
-      if (plan.mode === 'gradient_x_input') r = r.map((v, k) => v * Number((x.data as Float32Array)[k]));
+      // token ids already carry gradient × embedding (the embedding's tokenDot rule): not times the id
+      if (plan.mode === 'gradient_x_input' && isFloat(x)) r = r.map((v, k) => v * Number((x.data as Float32Array)[k]));
       inputs.set(i.name, float32(x.dims, r));
     }
     const first = inputs.get(this.graph.inputs[0].name)!;

@@ -43,4 +43,23 @@ describe('exported transformers (spec/fixtures/transformer)', () => {
       });
     }
   }
+
+  it('gradient × input on token ids: each id gets the sum over the width of gradient ⊙ embedding', async () => {
+    const c = manifest.cases.find((k) => k.name === 'embed_meanpool')!;
+    const ids = readNpy(path.join(DIR, c.inputs[0].file));
+    const ex = openModel(path.join(DIR, c.files['17'].file));
+    try {
+      const gather = ex.graph.nodes.find((n) => n.opType === 'Gather')!;
+      const table = ex.graph.constant(gather.inputs[0])!;
+      const W = table.dims[1];
+      const g = (await ex.explain({ ids }, { composite: 'gradient', keepAll: true })).values!.get(gather.outputs[0])!;
+      const got = (await ex.explain({ ids }, { composite: 'gradient_x_input' })).inputs.get('ids')!.data;
+      const idv = Array.from(ids.data as BigInt64Array, Number);
+      const rows = table.data as Float32Array;
+      const expected = idv.map((id, t) => { let s = 0; for (let d = 0; d < W; d++) s += g[t * W + d] * rows[id * W + d]; return s; });
+      expect(relL2(got, expected)).to.be.below(1e-5);
+    } finally {
+      await ex.release();
+    }
+  });
 });
