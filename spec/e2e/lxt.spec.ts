@@ -12,7 +12,9 @@ const DIR = path.join(FIXTURES, 'lxt');
 const ENGINES: Engine[] = ['reference', 'ort'];
 const TOL = 1e-5;
 
-interface Sample { ids?: number[]; input?: number[]; target: number; logits: number[]; relevance: number[]; outputSum: number; inputSum: number }
+/** `float32Deviation` (optional): how far LXT's own float32 run is from its float64 map for this sample (an
+ * ill-conditioned input); the tolerance is then max(1e-5, 2 × it). */
+interface Sample { ids?: number[]; input?: number[]; float32Deviation?: number; target: number; logits: number[]; relevance: number[]; outputSum: number; inputSum: number }
 interface LxtGolden { model: string; onnx: string[]; composite: string; outputRelevance: 'logit' | 'one'; input: { name: string; kind: string; dtype: string }; samples: Sample[] }
 
 const files = fs.existsSync(DIR) ? fs.readdirSync(DIR).filter((f) => f.endsWith('.json')) : [];
@@ -63,7 +65,7 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
               const got = r.inputs.get(g.input.name)!.data;
               const err = relL2(got, relevanceOf(s));
               worst = Math.max(worst, err);
-              expect(err, `sample ${k}: relative L2 of the input relevance`).to.be.at.most(TOL);
+              expect(err, `sample ${k}: relative L2 of the input relevance`).to.be.at.most(Math.max(TOL, 2 * (s.float32Deviation ?? 0)));
             }
           });
         }
