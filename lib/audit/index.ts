@@ -10,3 +10,9 @@ export { EvaluationError, batchedExplainer, blackReplacement, evaluateInput, eva
 export type { AuditEvaluationOptions, EvaluationSettings, MethodEvaluation } from './evaluation';
 export { AuditError, audit, outputStems } from './audit';
 export type { AuditOptions, AuditProgress, AuditResult } from './audit';
+export { SHARD_ENV, ShardError, checkShard, parseShard, shardOf } from './shard';
+export type { Shard, ShardSummary } from './shard';
+export { MergeError, mergeShards } from './merge';
+export type { MergeOptions, MergeResult } from './merge';
+export { auditWorkers } from './workers';
+export type { WorkersOptions } from './workers';
