@@ -51,7 +51,7 @@ export async function auditWorkers(opts: AuditOptions, w: WorkersOptions, onProg
       children.push(child);
       let ended = false;
       child.on('message', (m: WorkerReply) => {
-        if (m.type === 'progress') { parts[index] = m.progress; onProgress?.(combine(parts, t0)); }
+        if (m.type === 'progress') { parts[index] = m.progress; if (parts.every(Boolean)) onProgress?.(combine(parts, t0)); } // once every worker has listed its inputs
         else if (m.type === 'notice') { if (!told.has(m.message)) { told.add(m.message); notice?.(m.message); } }
         else if (m.type === 'done') { ended = true; complete &&= m.complete; }
         else if (m.type === 'error') {
