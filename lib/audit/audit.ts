@@ -247,13 +247,12 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     const stems = outputStems(listed); // of all inputs: a shard names its files as a single run would
     const rels = shard ? listed.filter((r) => shardOf(r, shard.count) === shard.index) : listed;
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
-    const settingsObject = {
+    const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
       imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
-    };
-    const settings = JSON.stringify(settingsObject); // no shard in it: shards resume an unsharded run's records and back
+    }); // no shard in it: shards resume an unsharded run's records and back
     const shardInfo = shard && { ...shard, ...shardSettings(JSON.parse(settings)), modelHash: await fileHash(opts.model), listing: listingOf(listed), inputs: rels };
     if (evaluation) {
       perturber = batchedExplainer(explainer);

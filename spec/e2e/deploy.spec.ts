@@ -21,7 +21,7 @@ interface Container { command: string[]; image: string; volumeMounts: { name: st
 interface JobSpec {
   kind: string;
   spec: {
-    completionMode?: string; completions?: number; parallelism?: number;
+    completionMode?: string; completions?: number; parallelism?: number; podReplacementPolicy?: string;
     template: { spec: { restartPolicy: string; containers: Container[]; volumes: { name: string; persistentVolumeClaim: { claimName: string } }[] } };
   };
 }
@@ -64,7 +64,7 @@ describe('docs/deploy: scaling recipes', function () {
     expectFlagsInHelp(a.command);
     expectFlagsInHelp(m.command);
     const n = Number(/^auto\/(\d+)$/.exec(a.command[a.command.indexOf('--shard') + 1])![1]);
-    expect(audit.spec).to.include({ completionMode: 'Indexed', completions: n, parallelism: n });
+    expect(audit.spec).to.include({ completionMode: 'Indexed', completions: n, parallelism: n, podReplacementPolicy: 'Failed' });
     const out = a.command[a.command.indexOf('--out') + 1];
     expect(m.command[2]).to.equal(out);
     expect(m.image).to.equal(a.image);
