@@ -192,6 +192,14 @@ describe('sharded audit', function () {
     expect(m.code).to.equal(1);
     expect(m.err).to.match(/^onnx-lrp: shard 1 of 2 \(summary\.shard-1-of-2\.json\) was made with another model than shard 0: sha256 [0-9a-f]{12}… \(.*fashion-mobilenet\.onnx\) vs [0-9a-f]{12}… \(.*fashion-mlp\.onnx\); rerun it with the same model, then merge\n$/);
 
+    // the folder changed between shards: another listing
+    const listing = path.join(tmp, 'listing');
+    expect(run(['audit', MLP, small, '--out', listing, '--shard', '0/2', '--quiet']).code).to.equal(0);
+    fs.copyFileSync(path.join(small, '0-tshirt-top.png'), path.join(small, 'new.png'));
+    expect(run(['audit', MLP, small, '--out', listing, '--shard', '1/2', '--quiet']).code).to.equal(0);
+    fs.rmSync(path.join(small, 'new.png'));
+    expect(run(['merge', listing]).err).to.contain('shard 1 of 2 (summary.shard-1-of-2.json) listed other inputs than shard 0 (11 vs 10 inputs): the input folder changed while the shards ran');
+
     // two splits in one folder: say which; a folder without shards
     expect(run(['audit', MLP, small, '--out', model, '--shard', '0/3', '--quiet']).code).to.equal(0);
     expect(run(['merge', model]).err).to.contain('holds shard summaries of 2 splits (*-of-2, *-of-3); say which with --shards N');
