@@ -13,8 +13,7 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY lib lib
 COPY scripts scripts
-COPY spec spec
-COPY examples examples
+# tsconfig.json also covers spec/ and examples/; without them here, tsc compiles lib/ and scripts/ only
 RUN npx tsc -p tsconfig.json
 
 # Run stage: production dependencies, the compiled library and CLI, the shipped models.
