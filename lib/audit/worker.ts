@@ -12,7 +12,7 @@ export type WorkerReply =
   | { type: 'error'; name: string; message: string };
 
 const ac = new AbortController();
-const send = (m: WorkerReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
+const send = (m: WorkerReply) => new Promise<void>((resolve) => (process.connected ? process.send!(m, () => resolve()) : resolve()));
 
 async function run(opts: AuditOptions, threads?: number): Promise<void> {
   try {
@@ -28,11 +28,12 @@ async function run(opts: AuditOptions, threads?: number): Promise<void> {
     await send({ type: 'error', name: (e as Error).name, message: (e as Error).message });
     process.exitCode = 1;
   }
-  process.disconnect();
+  if (process.connected) process.disconnect();
 }
 
 if (require.main === module && process.send) {
   process.on('SIGINT', () => ac.abort()); // Ctrl-C reaches the whole process group: stop after the current input
+  process.on('disconnect', () => ac.abort()); // the parent is gone: stop too (what is finished is kept)
   process.on('message', (m: WorkerRequest) => {
     if (m.type === 'abort') ac.abort();
     else if (m.type === 'start') void run(m.opts, m.threads);
