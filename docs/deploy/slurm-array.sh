@@ -16,4 +16,5 @@ MODEL=${1:?usage: slurm-array.sh MODEL FOLDER OUT}
 FOLDER=${2:?usage: slurm-array.sh MODEL FOLDER OUT}
 OUT=${3:?usage: slurm-array.sh MODEL FOLDER OUT}
 N=${SLURM_ARRAY_TASK_COUNT:?run as a Slurm array: sbatch --array=0-3 slurm-array.sh MODEL FOLDER OUT}
-${ONNX_LRP:-npx onnx-lrp} audit "$MODEL" "$FOLDER" --out "$OUT" --shard "auto/$N" --quiet
+# --threads: the task's CPUs (Slurm sets SLURM_CPUS_PER_TASK from --cpus-per-task), not every core of the node
+${ONNX_LRP:-npx onnx-lrp} audit "$MODEL" "$FOLDER" --out "$OUT" --shard "auto/$N" ${SLURM_CPUS_PER_TASK:+--threads "$SLURM_CPUS_PER_TASK"} --quiet

@@ -38,7 +38,10 @@ const SCALE_USAGE = `scaling out (docs/scaling.md):
                          reports them). auto/N: I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
                          SLURM_ARRAY_TASK_ID (Slurm job array, --array=0-(N-1))
   --workers K            K processes on this machine, one shard each (own onnxruntime session, cores/K
-                         threads), merged at the end: the same files as one process`;
+                         threads), merged at the end: the same files as one process
+  --threads N            onnxruntime threads of the session (of each worker's with --workers); default:
+                         onnxruntime's choice (cores/K with --workers). In a container or a Slurm task, give
+                         the CPUs it has (e.g. --threads "$SLURM_CPUS_PER_TASK")`;
 
 const USAGE = `usage: onnx-lrp audit MODEL FOLDER --out DIR [options]
 
@@ -121,8 +124,8 @@ export function evaluationTable(s: AuditSummary): string {
   return lines.join('\n');
 }
 
-/** --shard I/N | auto/N (auto: the scheduler's index from the environment) and --workers K. */
-export function parseScaleFlags(v: Values, env: NodeJS.ProcessEnv = process.env): { shard?: Shard; workers?: number } {
+/** --shard I/N | auto/N (auto: the scheduler's index from the environment), --workers K, --threads N. */
+export function parseScaleFlags(v: Values, env: NodeJS.ProcessEnv = process.env): { shard?: Shard; workers?: number; threads?: number } {
   let shard: Shard | undefined;
   if (v.shard !== undefined) {
     try {
@@ -131,16 +134,18 @@ export function parseScaleFlags(v: Values, env: NodeJS.ProcessEnv = process.env)
       throw e instanceof ShardError ? new UsageError(e.message) : e;
     }
   }
+  const threads = number(v.threads as string | undefined, '--threads');
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads expects an integer ≥ 1, got '${v.threads}'`);
   const workers = number(v.workers as string | undefined, '--workers');
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError(`--workers expects an integer ≥ 1, got '${v.workers}'`);
   if (workers !== undefined && shard) throw new UsageError('--workers splits the audit into its own shards (one per worker); give --shard or --workers, not both');
-  return { shard, workers };
+  return { shard, workers, threads };
 }
 
 export async function auditCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
     ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, ...LIMIT_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
-    shard: { type: 'string' }, workers: { type: 'string' },
+    shard: { type: 'string' }, workers: { type: 'string' }, threads: { type: 'string' },
   }, USAGE);
   const scale = parseScaleFlags(v);
   const [model, folder, ...rest] = positionals;
@@ -156,7 +161,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const labels = parseLabels(v, meta);
   const target = singleTarget(v, labels);
   const canonize = canonizeOption(v);
-  const explainer = openModel(model, { canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(model, { canonize, threads: scale.threads, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   try {
     checkBoundChannels(v, explainer);
   } catch (e) {
@@ -182,7 +187,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
     };
     const onProgress = (p: AuditProgress) => bar?.update(p);
     if (scale.workers !== undefined) await explainer.release(); // each worker opens the model
-    result = scale.workers === undefined ? await audit(opts, onProgress) : await auditWorkers(opts, { workers: scale.workers }, onProgress);
+    result = scale.workers === undefined ? await audit(opts, onProgress) : await auditWorkers(opts, { workers: scale.workers, threads: scale.threads }, onProgress);
   } catch (e) {
     bar?.done();
     if (e instanceof AuditError && /output folder must not be|output folder is (not empty|a file)|no composite|titles must differ|^evaluate: (unknown|no perturbation|an order|score|patch|steps|perStep|seed|tolerance|replacement)/.test(e.message)) throw new UsageError(e.message);

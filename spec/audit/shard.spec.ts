@@ -97,6 +97,7 @@ describe('sharded audit', function () {
     expect(out.code).to.equal(2);
     expect(out.err).to.contain('JOB_COMPLETION_INDEX=7 is not a shard index in 0–3');
     expect(run(['audit', MLP, inDir, '--out', path.join(tmp, 'x'), '--shard', '0/2', '--workers', '2']).code).to.equal(2);
+    expect(run(['audit', MLP, inDir, '--out', path.join(tmp, 'x'), '--workers', '2', '--threads', '0']).err).to.contain("--threads expects an integer ≥ 1, got '0'");
     expect(fs.existsSync(path.join(tmp, 'x'))).to.equal(false);
   });
 

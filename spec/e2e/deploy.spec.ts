@@ -96,7 +96,7 @@ describe('docs/deploy: scaling recipes', function () {
     inputs(folder, 5);
     expect(sh('bash', [path.join(DEPLOY, 'slurm-array.sh'), model, folder, out], { ONNX_LRP: NODE_CLI }).err).to.contain('run as a Slurm array');
     for (let i = 0; i < n; i++) {
-      const r = sh('bash', [path.join(DEPLOY, 'slurm-array.sh'), model, folder, out], { SLURM_ARRAY_TASK_ID: String(i), SLURM_ARRAY_TASK_COUNT: String(n), ONNX_LRP: NODE_CLI });
+      const r = sh('bash', [path.join(DEPLOY, 'slurm-array.sh'), model, folder, out], { SLURM_ARRAY_TASK_ID: String(i), SLURM_ARRAY_TASK_COUNT: String(n), SLURM_CPUS_PER_TASK: '1', ONNX_LRP: NODE_CLI });
       expect(r.code, r.err).to.equal(0);
       expect(fs.existsSync(path.join(out, `summary.shard-${i}-of-${n}.json`))).to.equal(true);
     }
