@@ -16,7 +16,7 @@ export { RULES, RULE_NAMES, createRule } from './rules';
 export type { RuleName, RuleParams, LinearRule } from './rules';
 export { mod } from './kernels/kernel';
 export type { LinearKernel, WeightMod } from './kernels/kernel';
-export { COMPOSITES, COMPOSITE_NAMES, getComposite } from './plan/composites';
+export { COMPOSITES, COMPOSITE_NAMES, DEFAULT_COMPOSITE, getComposite } from './plan/composites';
 export type { Composite, CompositeOptions } from './plan/composites';
 export { buildPlan, categoryRule, optionParams, parseRuleMap } from './plan/plan';
 export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
@@ -48,7 +48,7 @@ export type { ComparisonColumn, ComparisonRow, ComparisonOptions } from './rende
 export { fitImage, sourceRegion, centerCropGeometry } from './io/image';
 export type { ResizeMode } from './io/image';
 export * from './audit';
-export { DEFAULT_COMPOSITE, explainInput, methodsFor, withImageBounds } from './methods/run';
+export { explainInput, methodsFor, withImageBounds } from './methods/run';
 export type { ExplainInputOptions, Method, MethodInput, MethodResult } from './methods/run';
 export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion, rowRunner } from './methods';
 export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';

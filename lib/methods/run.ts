@@ -8,13 +8,12 @@
 import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { imageBounds, withBounds } from '../metadata';
-import { CompositeOptions } from '../plan/composites';
+import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor } from '../tensor';
 import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute } from './index';
 
-/** The composite used when none is asked for (explain, audit, inspect, the library's `audit`). */
-export const DEFAULT_COMPOSITE = 'epsilon_plus_flat';
+export { DEFAULT_COMPOSITE };
 
 /** One column of results, under a title: an LRP composite (with options), a rule map, or a baseline
  * attribution method from lib/methods (gradient, smoothgrad, integrated_gradients, occlusion, cam, gradcam …). */

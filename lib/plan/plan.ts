@@ -4,7 +4,7 @@ import { Graph, Node } from '../ir/graph';
 import { Category, LINEAR_CATEGORIES } from '../ops/op';
 import { categoryOf } from '../ops/registry';
 import { NODE_RULES, RULES, RULE_NAMES, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName } from '../rules';
-import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
+import { Composite, CompositeOptions, DEFAULT_COMPOSITE, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
   node: string;
@@ -129,7 +129,7 @@ export function relevanceNodes(graph: Graph): { node: Node; category: Category }
 }
 
 export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
-  const name = opts.ruleMap?.composite ?? opts.composite ?? 'epsilon_plus_flat';
+  const name = opts.ruleMap?.composite ?? opts.composite ?? DEFAULT_COMPOSITE;
   const composite = getComposite(name);
   const options: CompositeOptions = { ...(opts.ruleMap?.options ?? {}), ...(opts.options ?? {}) };
   const userRules = (opts.ruleMap?.rules ?? []).map((r, k) => ({ ...r, k, re: r.name ? globToRegExp(r.name) : null }));
