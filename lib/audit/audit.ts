@@ -13,7 +13,7 @@ import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RenderOptions } from '../render/display';
-import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
+import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput } from './input';
 import { Method, explainInput, methodsFor, withImageBounds } from '../methods/run';

@@ -8,7 +8,7 @@ import { CompositeOptions } from '../plan/composites';
 import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { encodePng } from '../render/jimp';
-import type { MethodEvaluation } from './evaluation';
+import type { MethodEvaluation } from './evaluate-input';
 import { InputExplanation } from './input';
 import { MethodResult } from '../methods/run';
 import { writeFileAtomic } from './files';

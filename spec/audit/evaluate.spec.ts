@@ -9,7 +9,7 @@ import * as path from 'path';
 import {
   AuditSummary, Graph, audit, evaluateMethods, float32, imageOptionsFor, loadInput, localization, openModel, readMetadata, readNpy, saveModel, summaryCsv, writeNpy,
 } from '../../lib';
-import { evaluationSettings, withoutSidecars } from '../../lib/audit/evaluation';
+import { evaluationSettings, withoutSidecars } from '../../lib/audit/evaluate-input';
 import { MODELS, ROOT } from '../helpers/paths';
 
 const MODEL = path.join(MODELS, 'fashion-vgg.onnx');
