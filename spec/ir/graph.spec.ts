@@ -1,7 +1,6 @@
 /** The IR (lib/ir): a Graph checks its spec (unique names, every read resolves, no cycles) and orders its nodes
- * topologically, stable in file order; inferDtypes infers each value's element type forward. */
+ * topologically, stable in file order. */
 import { expect } from 'chai';
-import { inferDtypes } from '../../lib/ir/dtypes';
 import { Graph, GraphError, GraphSpec, Node } from '../../lib/ir/graph';
 import { float32 } from '../../lib/tensor';
 
@@ -55,23 +54,5 @@ describe('ir/graph', () => {
     s.nodes.pop();
     expect(g.nodes).to.have.lengthOf(2);
     expect(new Graph(g.toSpec()).nodes.map((n) => n.name)).to.deep.equal(['a', 'b']);
-  });
-});
-
-describe('ir/dtypes inferDtypes', () => {
-  it('follows the first input, with fixed types for shapes, comparisons, casts and dequantisation', () => {
-    const g = new Graph(spec([
-      node('s', 'Shape', ['x'], ['shape']),
-      node('e', 'Equal', ['x', 'x'], ['eq']),
-      node('c', 'Cast', ['x'], ['half'], { to: 10 }),
-      node('r', 'Relu', ['half'], ['relu']),
-      node('i', 'Cast', ['x'], ['int'], { to: 6 }),
-      node('d', 'Dropout', ['x'], ['drop', 'mask']),
-      node('m', 'MatMul', ['x', 'w'], ['y']),
-    ]));
-    const t = inferDtypes(g);
-    expect(Object.fromEntries(['x', 'w', 'shape', 'eq', 'half', 'relu', 'int', 'drop', 'mask', 'y'].map((v) => [v, t.get(v)]))).to.deep.equal({
-      x: 'float32', w: 'float32', shape: 'int64', eq: 'bool', half: 'float32', relu: 'float32', int: 'int32', drop: 'float32', mask: 'bool', y: 'float32',
-    });
   });
 });
