@@ -48,9 +48,9 @@ export type { ComparisonColumn, ComparisonRow, ComparisonOptions } from './rende
 export { fitImage, sourceRegion, centerCropGeometry } from './io/image';
 export type { ResizeMode } from './io/image';
 export * from './audit';
-export { explainInput, methodsFor, withImageBounds } from './methods/run';
-export type { ExplainInputOptions, Method, MethodInput, MethodResult } from './methods/run';
+export { explainInput, methodFor, methodName, methodsFor, runMethod, withImageBounds } from './methods/run';
+export type { ExplainInputOptions, Method, MethodInput, MethodParams, MethodResult, RunMethodOptions } from './methods/run';
 export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion, rowRunner } from './methods';
-export type { AttributeOptions, Attribution, MethodDef, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';
+export type { AttributeOptions, Attribution, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';
 export { evaluateMethods, measureMap, perturbationCurve, curvesToCsv, localization, modelRandomization, randomizeLayers, parametricLayers, spearman, conservationReport, formatConservation, linePlot, dynamicBatch, checkDynamicBatch, ORDERS } from './evaluate';
-export type { Order, Replacement, PerturbationOptions, PerturbationCurve, Box, Region as EvaluationRegion, LocalizationResult, ConservationReport, RandomizationResult, MethodSpec, SuiteOptions, SuiteRow, Series, MapMeasurement } from './evaluate';
+export type { Order, Replacement, PerturbationOptions, PerturbationCurve, Box, Region as EvaluationRegion, LocalizationResult, ConservationReport, RandomizationResult, SuiteOptions, SuiteRow, Series, MapMeasurement } from './evaluate';

@@ -275,13 +275,7 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
   const composites = names.length || ruleMap || attributions.length ? names : [DEFAULT_COMPOSITE];
-  const methods = methodsFor(composites, options, ruleMap, attributions).map((m) => {
-    if (!m.attribution) return m;
-    const reads = METHODS[m.attribution].params;
-    const own = Object.fromEntries(Object.entries(params).filter(([k]) => (reads as readonly string[]).includes(k)));
-    return Object.keys(own).length ? { ...m, attributionOptions: own } : m;
-  });
-  return { methods, options };
+  return { methods: methodsFor(composites, options, ruleMap, attributions, params), options };
 }
 
 /** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */
