@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
@@ -116,21 +116,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
           if (!quiet) console.log(`wrote ${v['save-npy']} [${first.relevance.dims.join('x')}] float32`);
         }
         if (v.json) {
-          const e = first.explanation;
-          const record = {
-            model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
-            outputRelevance: first.outputRelevance ?? null, outputRelevanceDefault: first.outputRelevanceDefault ?? null,
-            samples: first.targets.map((t, s) => ({
-              prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
-              target: t, targetLabel: labels?.[t], score: first.scores[s],
-              relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.plan.mode === 'lrp' ? e.conservation.absorbed[s] : null,
-            })),
-            relevanceFile: v['save-npy'] ?? null,
-            plan: e?.plan.entries ?? null,
-            conservation: e?.conservation.nodes ?? null,
-            details: first.details,
-            warnings: first.warnings,
-          };
+          const record = resultRecord(first, { model: modelFile, input: file, labels, relevanceFile: v['save-npy'] as string | undefined });
           await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
           if (!quiet) console.log(`wrote ${v.json}`);
         }
