@@ -25,7 +25,7 @@ export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary,
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node-io';
 export { ortBackend } from './forward/ort';
-export { boundsOf, imageBounds, labelOf, withBounds } from './metadata';
+export { boundsOf, defaultBounds, imageBounds, labelOf, withBounds } from './metadata';
 export type { Bounds } from './metadata';
 export type { ModelMetadata } from './metadata';
 export { readMetadata } from './node-io';

@@ -56,7 +56,8 @@ export function methodName(m: Method): string {
   return m.attribution ?? (m.ruleMap ? 'rule-map' : m.composite ?? DEFAULT_COMPOSITE);
 }
 
-/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them. */
+/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them (the
+ * second half of `defaultBounds`: callers fill the metadata's first, before the preprocessing is known). */
 export function withImageBounds(methods: Method[], imageOptions: ImageInputOptions): Method[] {
   const b = imageBounds(imageOptions);
   if (!b) return methods;
