@@ -11,12 +11,12 @@ import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
-import { CompositeOptions } from '../plan/composites';
+import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RenderOptions } from '../render/display';
-import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
+import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput } from './input';
-import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
+import { Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
 import { Shard, ShardError, ShardSummary, checkShard, fileHash, listingOf, shardName, shardOf, shardSettings } from './shard';
@@ -28,7 +28,7 @@ export interface AuditOptions {
   folder: string;
   /** output folder (created); must not be the input folder itself (it may lie inside it: it is skipped) */
   out: string;
-  /** LRP composites (default [DEFAULT_COMPOSITE], 'epsilon_plus_flat'); or give `methods` */
+  /** LRP composites (default [DEFAULT_COMPOSITE]: lib/plan/composites.ts); or give `methods` */
   composites?: string[];
   methods?: Method[];
   /** rule parameters; zBox bounds default to the metadata's */

@@ -2,12 +2,12 @@
 export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, removeStaleTemporaries, writeFileAtomic } from './files';
 export { IMAGENET_PREPROCESSING, assumesImageNet, explainImage, imageOptionsFor, loadInput, sampleRelevance } from './input';
 export type { ExplainImageOptions, ImageExplanation, InputExplanation, InputView, LoadedInput } from './input';
-export { GRID_CELL, comparisonRows, slug, writeInputFiles } from './record';
-export type { ConservationRecord, ExplanationRecord, MethodRecord, SampleRecord, WriteOptions } from './record';
+export { GRID_CELL, comparisonRows, resultRecord, slug, writeInputFiles } from './record';
+export type { ConservationRecord, ExplanationRecord, MethodRecord, ResultRecord, SampleRecord, WriteOptions } from './record';
 export { evaluationMeans, href, indexHtml, summaryCsv } from './report';
 export type { AuditEvaluation, AuditMethodResult, AuditRow, AuditSummary, EvaluationMeans } from './report';
-export { EvaluationError, batchedExplainer, blackReplacement, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
-export type { AuditEvaluationOptions, EvaluationSettings, MethodEvaluation } from './evaluation';
+export { EvaluationError, batchedExplainer, blackReplacement, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
+export type { AuditEvaluationOptions, EvaluationSettings, MethodEvaluation } from './evaluate-input';
 export { AuditError, audit, outputStems } from './audit';
 export type { AuditOptions, AuditProgress, AuditResult } from './audit';
 export { SHARD_ENV, ShardError, checkShard, parseShard, shardOf } from './shard';

@@ -1,6 +1,6 @@
 /** An audit's summary object from its rows: one builder for `audit` and `merge`, so a merged summary has the
  * same fields, counts and means as a single run's. */
-import type { EvaluationSettings } from './evaluation';
+import type { EvaluationSettings } from './evaluate-input';
 import { AuditRow, AuditSummary, evaluationMeans } from './report';
 
 export interface SummaryHeader {
