@@ -300,17 +300,33 @@ def shipped_structure():
             m = onnx.load(path)
             opset = next(o.version for o in m.opset_import if o.domain in ('', 'ai.onnx'))
             ops = op_types(path)
-            live = [n.op_type for n in m.graph.node
-                    if n.op_type not in ('Constant', 'Shape', 'Gather', 'Unsqueeze', 'Concat', 'Slice')
-                    and (n.name.startswith('/blocks.0/') or n.name.startswith('/layers.0/'))]
+            plumbing = shape_plumbing(m.graph)
+            inside = [n.op_type for n in m.graph.node if n.name not in plumbing
+                      and (n.name.startswith('/blocks.0/') or n.name.startswith('/layers.0/'))]
+            outside = [n.op_type for n in m.graph.node if n.name not in plumbing
+                       and not (n.name.startswith('/blocks.') or n.name.startswith('/layers.'))]
             ins = ', '.join(f'`{i.name}` {onnx.TensorProto.DataType.Name(i.type.tensor_type.elem_type).lower()} '
                             f'[{", ".join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)}]'
                             for i in m.graph.input)
             lines.append(f'* `models/{base}{suffix}.onnx` (opset {opset}, {len(m.graph.node)} nodes, input {ins}): '
-                         + ', '.join(f'{k} ×{v}' for k, v in ops.items()) + '.  ')
-            lines.append(f'  First block, ops other than shape plumbing (Constant, Shape, Gather, Unsqueeze, Concat, '
-                         f'Slice), in graph order: {" → ".join(live)}.')
+                         + ', '.join(f'{k} ×{v}' for k, v in ops.items()) + '.')
+            lines.append(f'  * outside the blocks, in graph order: {" → ".join(outside)}')
+            lines.append(f'  * first block, in graph order: {" → ".join(inside)}')
     return '\n'.join(lines) + '\n'
+
+
+def shape_plumbing(graph):
+    """Names of the nodes that only compute shapes or constants: Constant, Shape, and every node whose inputs
+    are all initializers or outputs of such nodes (the Gather/Unsqueeze/Concat/... feeding Reshape and Expand)."""
+    inits = {t.name for t in graph.initializer}
+    const_out, names = set(inits), set()
+    for n in graph.node:
+        if n.op_type in ('Constant', 'Shape', 'ConstantOfShape') or all(i in const_out for i in n.input if i):
+            if n.op_type == 'Gather' and n.input[0] in inits:
+                continue  # an embedding lookup with constant ids is still data; none here
+            names.add(n.name)
+            const_out.update(n.output)
+    return names
 
 
 def readme(manifest):
@@ -353,6 +369,9 @@ def readme(manifest):
             'constant condition); torch.triu on a tensor shaped like the scores keeps a Trilu, which opset 13 '
             'cannot express. `torch.rsqrt` exports as Sqrt then Div(1, ·).\n',
             '## Shipped transformers (models/): the node structure the TypeScript side sees\n',
+            'Op counts of each file, then the data-path nodes in graph order (shape plumbing left out: Constant, '
+            'Shape, ConstantOfShape and every node computing only from those and initializers), outside the '
+            'blocks and in the first block (the others repeat it).\n',
             shipped_structure()]
     return '\n'.join(out)
 

@@ -245,8 +245,10 @@ def write_test_set(examples):
         'labels': LABELS,
         'examples': [{'label': label, 'evidence': ev, 'decoys': dc} for _, label, ev, dc in examples],
     }
+    text = tf.format_json({k: v for k, v in key.items() if k != 'examples'})[:-2]
+    rows = ',\n'.join('    ' + json.dumps(e) for e in key['examples'])       # one example per line
     with open(os.path.join(SAMPLES_DIR, 'text-evidence.json'), 'w') as f:
-        f.write(tf.format_json(key) + '\n')
+        f.write(text + ',\n  "examples": [\n' + rows + '\n  ]\n}\n')
 
 
 def write_metadata(suffix, opset, params, acc, hist):

@@ -123,10 +123,15 @@ class Recorder:
 
     def __init__(self):
         self.sums = {}
+        self.per_token = {}
+
+    def record(self, name, g):
+        self.sums[name] = g.sum(dim=tuple(range(1, g.ndim)))
+        self.per_token[name] = g.sum(-1)                  # [N, tokens]: summed over the model width
 
     def watch(self, name, t):
         if t.requires_grad:
-            t.register_hook(lambda g, name=name: self.sums.__setitem__(name, g.sum(dim=tuple(range(1, g.ndim)))))
+            t.register_hook(lambda g, name=name: self.record(name, g.detach()))
         return t
 
 
@@ -255,6 +260,7 @@ def vit_cases(lf, rules, onnx_path):
                 'relevance': lst(rel[i]),
                 'outputSum': float(seed[i].sum()), 'inputSum': float(rel[i].sum()),
                 'sums': {k: float(v[i]) for k, v in rec.sums.items()},
+                'tokenSums': {k: lst(v[i]) for k, v in rec.per_token.items()},
             } for i in range(len(indices))],
             'inputShape': [1, 1, 28, 28],
         }
@@ -309,6 +315,7 @@ def text_cases(lf, rules, onnx_path):
                 'relevance': lst(per_token[i]),
                 'outputSum': float(seed[i].sum()), 'inputSum': float(per_token[i].sum()),
                 'sums': {k: float(v[i]) for k, v in rec.sums.items()},
+                'tokenSums': {k: lst(v[i]) for k, v in rec.per_token.items()},
             } for i in range(len(chosen))],
         }
     return results

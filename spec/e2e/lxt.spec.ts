@@ -12,6 +12,12 @@ const DIR = path.join(FIXTURES, 'lxt');
 const ENGINES: Engine[] = ['reference', 'ort'];
 const TOL = 1e-5;
 
+/** Samples whose golden file does not record LXT's own float32 deviation yet, measured by running the golden
+ * script's forward in float32 instead of float64 (LXT's float32 map vs its float64 map, relative L2): the
+ * Fashion-MNIST ViT's second sample is ill-conditioned in float32 (attnlrp 3.39e-5, cp_lrp 3.12e-5), and
+ * onnx-lrp's float32 maps deviate by as much (3.4e-5, 3.1e-5); the other samples agree to 1e-6. */
+const FLOAT32_DEVIATION: Record<string, number> = { 'fashion-vit#1': 3.4e-5 };
+
 /** `float32Deviation` (optional): how far LXT's own float32 run is from its float64 map for this sample (an
  * ill-conditioned input); the tolerance is then max(1e-5, 2 × it). */
 interface Sample { ids?: number[]; input?: number[]; float32Deviation?: number; target: number; logits: number[]; relevance: number[]; outputSum: number; inputSum: number }
@@ -65,7 +71,7 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
               const got = r.inputs.get(g.input.name)!.data;
               const err = relL2(got, relevanceOf(s));
               worst = Math.max(worst, err);
-              expect(err, `sample ${k}: relative L2 of the input relevance`).to.be.at.most(Math.max(TOL, 2 * (s.float32Deviation ?? 0)));
+              expect(err, `sample ${k}: relative L2 of the input relevance`).to.be.at.most(Math.max(TOL, 2 * (s.float32Deviation ?? FLOAT32_DEVIATION[`${g.model}#${k}`] ?? 0)));
             }
           });
         }
