@@ -12,9 +12,10 @@ import { saveModel } from './onnx/save';
 import { isFloat } from './ops/op';
 import { CompositeOptions } from './plan/composites';
 import { PlanOptions, RuleMap, RulePlan, buildPlan, relevanceNodes } from './plan/plan';
-import { NodeConservation, propagate } from './propagate/core';
+import { NodeConservation, Propagation, propagate } from './propagate/core';
+import { FusedEngine, FusedResult } from './propagate/engine/fused/engine';
 import { Tensor, float32, shapeString } from './tensor';
-import { vanishingWarnings } from './warnings';
+import { boundsWarnings, vanishingWarnings } from './warnings';
 
 export type OutputRelevance = 'logit' | 'one';
 
@@ -33,12 +34,22 @@ export interface ExplainOptions {
   keepAll?: boolean;
   /** which graph output to explain (default: the first) */
   output?: string;
-  /** who runs the linear layers' LRP steps: 'ort' (default: small onnxruntime graphs per layer, cached) or
-   * 'reference' (plain TypeScript kernels) */
+  /** who runs the explanation: 'auto' (default: 'fused' when it covers the plan, else 'ort'), 'fused' (the
+   * whole explanation, forward included, as one onnxruntime graph; falls back to 'ort' with the reason in
+   * `Explanation.engine.note` when it does not cover the plan), 'ort' (the forward, then one small onnxruntime
+   * graph per linear layer, cached) or 'reference' (plain TypeScript kernels) */
   engine?: Engine;
 }
 
-export type Engine = 'reference' | 'ort';
+export type Engine = 'auto' | 'fused' | 'ort' | 'reference';
+
+/** The engine that ran an explanation, and why it is not the one asked for (or 'auto''s first choice). */
+export interface EngineUse {
+  used: 'fused' | 'ort' | 'reference';
+  note?: string;
+}
+
+type Propagated = Propagation & { valueDims?: ReadonlyMap<string, readonly number[]> };
 
 export interface ConservationSummary {
   /** per sample */
@@ -65,6 +76,8 @@ export interface Explanation {
   /** true when it is the default of the plan's mode (not asked for) */
   outputRelevanceDefault: boolean;
   plan: RulePlan;
+  /** the engine that ran it (and, when it is not the one asked for, why) */
+  engine: EngineUse;
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
   values?: Map<string, Float32Array>;
@@ -89,6 +102,7 @@ export class Explainer {
   private plain: InferenceSession | null = null;
   private exposed: string[] = [];
   private executor: OrtExecutor | null = null;
+  private fused: FusedEngine | null = null;
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
   private aliasCache?: Map<string, string>;
@@ -102,17 +116,17 @@ export class Explainer {
     readonly canonizerActions: string[],
     private readonly backend: InferenceBackend,
     private readonly threads: number,
-    readonly engine: Engine = 'ort',
+    readonly engine: Engine = 'auto',
     /** largest input tensor explained, in elements */
     readonly maxInputElements = DEFAULT_MAX_INPUT_ELEMENTS,
   ) {}
 
   static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine; maxInputElements?: number } = {}): Explainer {
     const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
-    if (opts.engine !== undefined && opts.engine !== 'ort' && opts.engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${opts.engine}'`);
+    if (opts.engine !== undefined) checkEngine(opts.engine);
     const max = opts.maxInputElements;
     if (max !== undefined && !(max > 0)) throw new ExplainError(`maxInputElements must be a positive number, got ${max}`);
-    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort', max);
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'auto', max);
   }
 
   /** Refuses an input of more than maxInputElements elements (symbolic dims count as 1), naming it: called on
@@ -213,6 +227,21 @@ export class Explainer {
     return e;
   }
 
+  /** The fused engine's run of this explanation, or why it was not used (a string). */
+  private async runFused(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, outName: string, mode: OutputRelevance): Promise<FusedResult | string> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    if (!this.graph.outputs.some((o) => o.name === outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    this.fused ??= new FusedEngine(this.graph, this.backend, { threads: this.threads });
+    const inputDims = new Map(Object.entries(feeds).map(([k, v]) => [k, v.dims]));
+    const c = await this.fused.prepare(plan, { inputDims, output: outName, outputRelevance: mode, keepAll: !!opts.keepAll });
+    if (typeof c === 'string') return c;
+    const [batch, ...rest] = c.graph.outputDims;
+    const classes = rest.reduce((a, v) => a * v, 1);
+    // −1: the predicted class, chosen in the graph
+    const target = opts.target === undefined ? new Array<number>(batch).fill(-1) : resolveTargets(opts.target, new Array<number>(batch).fill(0), classes);
+    return this.fused.run(c, Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toF32(v)])), target);
+  }
+
   /** Explains one input tensor (batch first) or a map of named inputs. */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
     if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
@@ -221,13 +250,38 @@ export class Explainer {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
     }
     const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
-    const engine = opts.engine ?? this.engine;
-    if (engine !== 'ort' && engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${engine}'`);
+    const requested = opts.engine ?? this.engine;
+    checkEngine(requested);
+    const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
+    if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    let note: string | undefined;
+    if (requested === 'auto' || requested === 'fused') {
+      const f = await this.runFused(feeds, plan, opts, outName, mode);
+      if (typeof f !== 'string') {
+        const finite = [...f.relevance.values()].every((r) => r.every(Number.isFinite));
+        // not finite: the per-layer engine names the node where it happens
+        if (finite || !f.output.data.every(Number.isFinite)) return this.finish(feeds, plan, opts, mode, outName, f.output, { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims }, { used: 'fused' });
+        note = 'relevance not finite in the fused engine: rerun per layer to find the node';
+      } else note = `fused engine not used: ${f}`;
+    }
+    const engine = requested === 'reference' ? 'reference' : 'ort';
     if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
     const values = await this.forwardFor(feeds, plan, engine);
-    const outName = opts.output ?? this.graph.outputs[0].name;
     const out = values.get(outName);
     if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    const logits = this.checkOutput(outName, out);
+    const batch = logits.dims[0] ?? 1;
+    const classes = logits.data.length / batch;
+    const targets = resolveTargets(opts.target, predictionsOf(logits), classes);
+    const seed = new Float32Array(logits.data.length);
+    targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? logits.data[s * classes + t] : 1; });
+    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch, engine === 'ort' ? this.executor! : undefined);
+    return this.finish(feeds, plan, opts, mode, outName, logits, prop, { used: engine, note }, values);
+  }
+
+  /** The explained output as float32, refused when it is not a finite float score. */
+  private checkOutput(outName: string, out: Tensor): Tensor & { data: Float32Array } {
     if (out.dtype !== 'float32' && out.dtype !== 'float64') {
       const floats = this.graph.outputs.filter((o) => o.dtype === 'float32' || o.dtype === 'float64').map((o) => o.name);
       throw new ExplainError(`${this.source}: output '${outName}' is ${out.dtype}, not a float score; LRP explains a float output${floats.length ? ` (float outputs: ${floats.join(', ')}; pick one with the output option)` : ''}`);
@@ -238,19 +292,20 @@ export class Explainer {
     if (notFinite >= 0) {
       throw new ExplainError(`${this.source}: output '${outName}' is not finite (element ${notFinite} is ${logits.data[notFinite]}): nothing to explain; check the weights and the input`);
     }
+    return logits;
+  }
+
+  /** The explanation from the explained output and the propagated relevance (whichever engine made them). */
+  private finish(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, mode: OutputRelevance, outName: string, out: Tensor, prop: Propagated, engine: EngineUse, values?: Map<string, Tensor>): Explanation {
+    const logits = this.checkOutput(outName, out);
     const batch = logits.dims[0] ?? 1;
     const classes = logits.data.length / batch;
-    const predictions = [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
+    const predictions = predictionsOf(logits);
     const targets = resolveTargets(opts.target, predictions, classes);
-    const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
-    if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
-    const seed = new Float32Array(logits.data.length);
     const scores = targets.map((t, s) => logits.data[s * classes + t]);
-    targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? scores[s] : 1; });
-    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch, engine === 'ort' ? this.executor! : undefined);
     const inputs = new Map<string, Tensor & { data: Float32Array }>();
     for (const i of this.graph.inputs) {
-      const x = values.get(i.name)!;
+      const x = feeds[i.name];
       let r = prop.relevance.get(i.name) ?? new Float32Array(x.data.length);
       if (plan.mode === 'gradient_x_input') r = r.map((v, k) => v * Number((x.data as Float32Array)[k]));
       inputs.set(i.name, float32(x.dims, r));
@@ -260,8 +315,9 @@ export class Explainer {
     const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
     const inSums = sampleSums(first.data, batch);
     const absorbed = seedSums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o)));
+    const dimsOf = (k: string) => values?.get(k)?.dims ?? (k === outName ? logits.dims : undefined) ?? feeds[k]?.dims ?? prop.valueDims?.get(k);
     return {
-      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, outputRelevanceDefault: opts.outputRelevance === undefined, plan,
+      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, outputRelevanceDefault: opts.outputRelevance === undefined, plan, engine,
       conservation: {
         outputRelevance: seedSums,
         inputRelevance: inSums,
@@ -273,7 +329,7 @@ export class Explainer {
         ...boundsWarnings(this.graph, plan, feeds),
         ...vanishingWarnings({ plan, relevance: first.data, scores, outputRelevance: seedSums, inputRelevance: inSums, absorbed }),
       ],
-      valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => (values.has(k) ? [[k, [...values.get(k)!.dims]] as [string, number[]]] : []))) : undefined,
+      valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => { const d = dimsOf(k); return d ? [[k, [...d]] as [string, number[]]] : []; })) : undefined,
     };
   }
 
@@ -282,6 +338,8 @@ export class Explainer {
     this.session = null;
     await this.executor?.release();
     this.executor = null;
+    await this.fused?.release();
+    this.fused = null;
     await this.lean?.session.release();
     this.lean = null;
     await this.plain?.release();
@@ -305,60 +363,6 @@ function nonFiniteRelevance(source: string, graph: Graph, relevance: ReadonlyMap
   return new ExplainError(`${source}: relevance is not finite${where} (NaN or ±Inf: non-finite weights or values, or a stabiliser too small for them); try a larger epsilon`);
 }
 
-/** A warning per zBox layer reading a model input with values outside its [low, high] bounds: the rule assumes
- * low ≤ x ≤ high, so such a map is unreliable (wrong bounds, or preprocessing other than the bounds imply). */
-function boundsWarnings(graph: Graph, plan: RulePlan, feeds: Record<string, Tensor>): string[] {
-  const out: string[] = [];
-  for (const e of plan.entries) {
-    if (e.rule !== 'zBox' || e.params.low === undefined || e.params.high === undefined) continue;
-    const node = graph.node(e.node);
-    for (const name of (node?.inputs ?? []).map((v) => feedBehind(graph, v))) {
-      const x = name === undefined ? undefined : feeds[name];
-      if (!x || !isFloat(x)) continue;
-      const w = outsideBounds(x, e.params.low, e.params.high);
-      if (w) out.push(`input '${name}': ${w.count} of ${x.data.length} values lie outside the zBox bounds of node '${e.node}' (values in [${fmtNum(w.min)}, ${fmtNum(w.max)}], bounds [${fmtBounds(e.params.low)}] to [${fmtBounds(e.params.high)}]); the zBox rule assumes low ≤ x ≤ high, so this map is unreliable: check the preprocessing or --low/--high`);
-    }
-  }
-  return out;
-}
-
-/** Ops that move a value without changing it: the bounds of a layer behind them are the model input's. */
-const MOVES = new Set(['Flatten', 'Reshape', 'Transpose', 'Identity', 'Squeeze', 'Unsqueeze']);
-
-/** The graph input that `value` is (behind a chain of MOVES ops), if any. */
-function feedBehind(graph: Graph, value: string): string | undefined {
-  for (let v = value, k = 0; k < 16; k++) {
-    if (graph.inputs.some((i) => i.name === v)) return v;
-    const p = graph.producer(v);
-    if (!p || !MOVES.has(p.opType) || !p.inputs[0]) return undefined;
-    v = p.inputs[0];
-  }
-  return undefined;
-}
-
-const fmtNum = (v: number) => Number(v.toPrecision(4)).toString();
-const fmtBounds = (b: number | readonly number[]) => (typeof b === 'number' ? [b] : [...b]).map(fmtNum).join(',');
-
-/** Values of x (NCHW-like: channel = axis 1 when the bounds are per channel) below low or above high, beyond a
- * float32 rounding tolerance; null when all are inside. */
-function outsideBounds(x: Tensor, low: number | readonly number[], high: number | readonly number[]): { count: number; min: number; max: number } | null {
-  const data = x.data as ArrayLike<number>;
-  const C = x.dims.length > 1 ? x.dims[1] : 1;
-  const inner = x.dims.slice(2).reduce((a, d) => a * d, 1);
-  const perChannel = (b: number | readonly number[], pick: (...v: number[]) => number) =>
-    Array.from({ length: C }, (_, c) => (typeof b === 'number' ? b : b.length === C ? b[c] : pick(...b)));
-  const los = perChannel(low, Math.min), his = perChannel(high, Math.max);
-  const tols = los.map((lo, c) => 1e-4 * Math.max(1, Math.abs(his[c] - lo)));
-  let count = 0, min = Infinity, max = -Infinity;
-  for (let i = 0; i < data.length; i++) {
-    const c = Math.floor(i / inner) % C, v = data[i];
-    if (!(v >= los[c] - tols[c] && v <= his[c] + tols[c])) count++;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return count ? { count, min, max } : null;
-}
-
 function isTensor(v: unknown): v is Tensor {
   return !!v && typeof v === 'object' && 'dims' in v && 'data' in v && 'dtype' in v;
 }
@@ -367,6 +371,18 @@ function toF32(t: Tensor): Tensor {
   if (t.dtype === 'float32') return t;
   if (t.dtype === 'float64' || t.dtype === 'float16') return float32(t.dims, t.data as Float64Array);
   return t;
+}
+
+function predictionsOf(logits: Tensor & { data: Float32Array }): number[] {
+  const batch = logits.dims[0] ?? 1;
+  const classes = logits.data.length / batch;
+  return [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
+}
+
+const ENGINES: readonly Engine[] = ['auto', 'fused', 'ort', 'reference'];
+
+function checkEngine(engine: unknown): asserts engine is Engine {
+  if (!ENGINES.includes(engine as Engine)) throw new ExplainError(`engine must be ${ENGINES.map((e) => `'${e}'`).join(', ')}, got '${engine}'`);
 }
 
 function argmax(a: Float32Array): number {

@@ -35,6 +35,24 @@ const SIGN_KEEPING = new Set([
 
 const BATCH = 'N';
 
+/** true: the value is ≥ 0 by construction (a ReLU's output, or a sign-keeping op of such values); null:
+ * unknown from the graph alone. `memo` caches answers per value. */
+export function staticNonNegative(graph: Graph, name: string, memo: Map<string, boolean | null>): boolean | null {
+  if (memo.has(name)) return memo.get(name)!;
+  memo.set(name, null); // cycles cannot occur, but be safe
+  const p = graph.producer(name);
+  let r: boolean | null = null;
+  if (p && p.domain === '') {
+    if (NON_NEGATIVE_OUTPUT.has(p.opType)) r = true;
+    else if (SIGN_KEEPING.has(p.opType)) {
+      const live = (p.opType === 'Concat' ? p.inputs : p.inputs.slice(0, 1)).filter((i) => i && !graph.isConstant(i));
+      r = live.length > 0 && live.every((i) => staticNonNegative(graph, i, memo) === true) ? true : null;
+    }
+  }
+  memo.set(name, r);
+  return r;
+}
+
 export class OrtExecutor implements KernelExecutor {
   readonly name = 'ort';
   private readonly compiled = new Map<string, Promise<Compiled | null>>();
@@ -45,19 +63,7 @@ export class OrtExecutor implements KernelExecutor {
 
   /** true: the value is ≥ 0 by construction; null: unknown from the graph alone. */
   private staticNonNegative(name: string): boolean | null {
-    if (this.signs.has(name)) return this.signs.get(name)!;
-    this.signs.set(name, null); // cycles cannot occur, but be safe
-    const p = this.graph.producer(name);
-    let r: boolean | null = null;
-    if (p && p.domain === '') {
-      if (NON_NEGATIVE_OUTPUT.has(p.opType)) r = true;
-      else if (SIGN_KEEPING.has(p.opType)) {
-        const live = (p.opType === 'Concat' ? p.inputs : p.inputs.slice(0, 1)).filter((i) => i && !this.graph.isConstant(i));
-        r = live.length > 0 && live.every((i) => this.staticNonNegative(i) === true) ? true : null;
-      }
-    }
-    this.signs.set(name, r);
-    return r;
+    return staticNonNegative(this.graph, name, this.signs);
   }
 
   private nonNegative(name: string, t: Tensor): boolean {

@@ -1,0 +1,87 @@
+/** The fused engine: one onnxruntime session per (plan, explained output, seed mode, input shapes) runs the
+ * whole explanation, forward included (./build), so onnxruntime keeps its fusions and memory planning, its
+ * threads may spin, and no JS runs between layers. Sessions are cached; a plan the engine does not cover is
+ * answered with the reason (cached too), and the caller uses another engine. Browser-safe: sessions come from
+ * an InferenceBackend. */
+import { Graph } from '../../../ir/graph';
+import { InferenceBackend, InferenceSession } from '../../../forward/backend';
+import { RulePlan } from '../../../plan/plan';
+import { Tensor } from '../../../tensor';
+import type { NodeConservation } from '../../core';
+import { FusedGraph, FusedRequest, NotCovered, TARGET_INPUT, buildFused } from './build';
+
+export { NotCovered } from './build';
+
+interface Compiled { graph: FusedGraph; session: InferenceSession }
+
+export interface FusedResult {
+  output: Tensor & { data: Float32Array };
+  /** relevance per model input (absent: none reached it) */
+  relevance: Map<string, Float32Array>;
+  /** with keepAll: every value's relevance */
+  values?: Map<string, Float32Array>;
+  /** with keepAll: the dims of every value in `values` */
+  valueDims?: Map<string, number[]>;
+  conservation: NodeConservation[];
+}
+
+export class FusedEngine {
+  readonly name = 'fused';
+  private readonly cache = new Map<string, Promise<Compiled | string>>();
+
+  constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: { threads?: number } = {}) {}
+
+  /** The compiled explanation, or why the engine does not cover it. */
+  prepare(plan: RulePlan, req: FusedRequest): Promise<Compiled | string> {
+    const key = JSON.stringify([
+      plan.entries.map((e) => [e.node, e.rule, e.params]), req.output, req.outputRelevance, req.keepAll,
+      [...req.inputDims].map(([k, d]) => `${k}:${d.join('x')}`),
+    ]);
+    let c = this.cache.get(key);
+    if (!c) {
+      c = (async () => {
+        let graph: FusedGraph;
+        try {
+          graph = await buildFused(this.graph, plan, req);
+        } catch (e) {
+          if (e instanceof NotCovered) return e.message;
+          throw e;
+        }
+        const session = await this.backend.create(graph.bytes, { threads: this.opts.threads ?? 0 });
+        graph.bytes = new Uint8Array(0); // the session holds its own copy
+        return { graph, session };
+      })();
+      this.cache.set(key, c);
+      c.catch(() => this.cache.delete(key));
+    }
+    return c;
+  }
+
+  /** Runs a compiled explanation; `target` per sample, −1 for the predicted class. */
+  async run(c: Compiled, feeds: Record<string, Tensor>, target: number[]): Promise<FusedResult> {
+    const g = c.graph;
+    const f: Record<string, Tensor> = { ...feeds, [TARGET_INPUT]: { dtype: 'int64', dims: [target.length], data: BigInt64Array.from(target.map(BigInt)) } };
+    for (const [k, v] of g.fixedFeeds) f[k] = v;
+    const res = await c.session.run(f, g.outputs);
+    const get = (name: string) => res.get(name)!.data as Float32Array;
+    const out = res.get(g.outputs[0])!;
+    const relevance = new Map([...g.relevance].map(([k, v]) => [k, get(v)]));
+    const values = g.values.size ? new Map([...g.values].map(([k, v]) => [k, get(v)])) : undefined;
+    const N = g.outputDims[0];
+    const sums = g.sums ? get(g.sums) : new Float32Array(0);
+    const K = sums.length / N;
+    const add = (cols: number[]) => Array.from({ length: N }, (_, s) => cols.reduce((a, i) => a + sums[s * K + i], 0));
+    const conservation = g.nodes.map((n) => ({ node: n.node, op: n.op, rule: n.rule, atOutputs: add(n.outs), atInputs: add(n.ins) }));
+    const valueDims = values ? new Map([...g.values.keys()].map((k) => [k, g.valueDims.get(k)!])) : undefined;
+    return { output: { dtype: 'float32', dims: [...out.dims], data: out.data as Float32Array }, relevance, values, valueDims, conservation };
+  }
+
+  async release(): Promise<void> {
+    const all = [...this.cache.values()];
+    this.cache.clear();
+    for (const c of all) {
+      const k = await c.catch(() => null);
+      if (k && typeof k !== 'string') await k.session.release();
+    }
+  }
+}
