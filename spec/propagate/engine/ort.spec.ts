@@ -146,9 +146,9 @@ const RULE_MAP_MIXED = {
 describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference kernels', function () {
   this.timeout(120000);
 
-  describe('golden models, every composite, batch 2', () => {
+  describe('golden models (opsets 13 and 17), every composite, batch 2', () => {
     const dir = path.join(FIXTURES, 'golden');
-    const models = fs.readdirSync(dir).filter((f) => f.endsWith('-op17.onnx'));
+    const models = fs.readdirSync(dir).filter((f) => f.endsWith('.onnx'));
     for (const file of models) {
       it(file, async () => {
         const e = openModel(path.join(dir, file), { threads: 1 });
