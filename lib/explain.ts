@@ -277,7 +277,7 @@ export class Explainer {
     const seed = new Float32Array(logits.data.length);
     targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? logits.data[s * classes + t] : 1; });
     const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch, engine === 'ort' ? this.executor! : undefined);
-    return this.finish(feeds, plan, opts, mode, outName, logits, prop, { used: engine, note }, values);
+    return this.finish(feeds, plan, opts, mode, outName, logits, prop, note ? { used: engine, note } : { used: engine }, values);
   }
 
   /** The explained output as float32, refused when it is not a finite float score. */
