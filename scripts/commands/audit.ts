@@ -4,7 +4,7 @@
 import * as path from 'path';
 import { AuditError, AuditEvaluationOptions, AuditSummary, ORDERS, Order, audit, openModel, readMetadata } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
   number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -126,7 +126,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const labels = parseLabels(v, meta);
   const target = singleTarget(v, labels);
   const canonize = canonizeOption(v);
-  const explainer = openModel(model, { canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(model, { canonize, engine: engineOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   try {
     checkBoundChannels(v, explainer);
   } catch (e) {
