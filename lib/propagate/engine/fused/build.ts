@@ -40,8 +40,6 @@ export interface FusedNodeSums {
 
 export interface FusedGraph {
   bytes: Uint8Array;
-  /** weights fed at every run (by input name) */
-  fixedFeeds: Map<string, Tensor>;
   /** relevance output per model input (absent: no relevance reaches it) */
   relevance: Map<string, string>;
   /** with keepAll: relevance output per value, and the value's dims */
@@ -282,14 +280,14 @@ function assemble(graph: Graph, b: GraphBuilder, store: WeightStore, r: { shapes
   outputs.push(...relevance.values(), ...values.values());
   if (sums) outputs.push(sums);
   const parts = b.parts();
-  const fixed = b.usedInputs();
   const inputs: ValueInfo[] = [
     ...graph.inputs.map((i) => ({ ...i, dims: r.req.inputDims.get(i.name) ?? i.dims })),
     { name: TARGET_INPUT, dtype: 'int64', dims: [r.outDims[0]] },
-    ...fixed,
   ];
+  // weights the per-layer graphs feed at every run become initializers: one session, which may pre-pack them
   const constants = new Map(graph.constants);
   for (const [k, v] of parts.constants) constants.set(k, v);
+  for (const i of b.usedInputs()) constants.set(i.name, b.fixedFeeds.get(i.name)!);
   const fusedOutputs: ValueInfo[] = outputs.map((name) => ({ name, dtype: 'float32', dims: null }));
   const fused = new Graph({
     nodes: [...graph.nodes, ...parts.nodes], inputs, outputs: fusedOutputs, constants,
@@ -297,7 +295,6 @@ function assemble(graph: Graph, b: GraphBuilder, store: WeightStore, r: { shapes
   });
   const bytes = encodeModel(fused, { producer: 'onnx-lrp fused' });
   store.endCompile();
-  const fixedFeeds = new Map([...b.fixedFeeds].filter(([k]) => fixed.some((i) => i.name === k)));
   const valueDims = new Map([...values.keys()].map((k) => [k, r.shapes.get(k)!]));
-  return { bytes, fixedFeeds, relevance, values, valueDims, sums, outputDims: r.outDims, nodes: r.nodes, outputs };
+  return { bytes, relevance, values, valueDims, sums, outputDims: r.outDims, nodes: r.nodes, outputs };
 }

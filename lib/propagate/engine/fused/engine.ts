@@ -61,7 +61,6 @@ export class FusedEngine {
   async run(c: Compiled, feeds: Record<string, Tensor>, target: number[]): Promise<FusedResult> {
     const g = c.graph;
     const f: Record<string, Tensor> = { ...feeds, [TARGET_INPUT]: { dtype: 'int64', dims: [target.length], data: BigInt64Array.from(target.map(BigInt)) } };
-    for (const [k, v] of g.fixedFeeds) f[k] = v;
     const res = await c.session.run(f, g.outputs);
     const get = (name: string) => res.get(name)!.data as Float32Array;
     const out = res.get(g.outputs[0])!;
