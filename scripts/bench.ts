@@ -15,7 +15,8 @@
  * Prints a table and writes out/bench/results.json. Never a test: it takes minutes.
  *
  *   npm run bench [-- --models vgg16,resnet50] [--batches 1,8] [--rounds 7] [--threads 1,2] [--out FILE]
- *                 [--only timing,first,memory] [--zennit-rounds N] [--docs]
+ *                 [--only timing,first,memory] [--warmup 2] [--zennit-rounds N] [--zennit-batches 1,8] [--docs]
+ * (--zennit-rounds / --zennit-batches: Zennit in the first N rounds only / at these batch sizes only)
  * --docs writes the table into docs/speed.md (between `<!-- bench:start -->` and `<!-- bench:end -->`) and
  * its summary into README.md (`<!-- bench-summary:start -->` … `end`); nothing else writes them.
  */
@@ -41,10 +42,10 @@ const STD = [0.229, 0.224, 0.225];
 const LOW = MEAN.map((m, c) => (0 - m) / STD[c]);
 const HIGH = MEAN.map((m, c) => (1 - m) / STD[c]);
 
-interface Args { models: string[]; batches: number[]; rounds: number; threads: number[]; out: string; only: string[]; zennitRounds: number; docs: boolean }
+interface Args { models: string[]; batches: number[]; rounds: number; warmup: number; threads: number[]; out: string; only: string[]; zennitRounds: number; zennitBatches: number[] | null; docs: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: ['vgg16', 'resnet50'], batches: [1, 8], rounds: 7, threads: [1, 2], out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory'], zennitRounds: 0, docs: false };
+  const a: Args = { models: ['vgg16', 'resnet50'], batches: [1, 8], rounds: 7, warmup: 2, threads: [1, 2], out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory'], zennitRounds: 0, zennitBatches: null, docs: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--docs') { a.docs = true; continue; }
     const [k, inline] = argv[i].split('=');
@@ -54,6 +55,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--rounds') a.rounds = Number(v);
     else if (k === '--threads') a.threads = v.split(',').map(Number);
     else if (k === '--zennit-rounds') a.zennitRounds = Number(v);
+    else if (k === '--zennit-batches') a.zennitBatches = v.split(',').map(Number);
+    else if (k === '--warmup') a.warmup = Number(v);
     else if (k === '--out') a.out = path.resolve(v);
     else if (k === '--only') a.only = v.split(',');
     else throw new Error(`unknown argument '${argv[i]}' (see the header of scripts/bench.ts)`);
@@ -83,7 +86,7 @@ const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return
 // child processes: one configuration each, result as one JSON line on stdout
 
 type Child =
-  | { kind: 'timing'; model: string; batches: number[]; rounds: number; threads: number; zennit?: string; zennitRounds: number }
+  | { kind: 'timing'; model: string; batches: number[]; rounds: number; warmup: number; threads: number; zennit?: string; zennitRounds: number }
   | { kind: 'create'; model: string; threads: number }
   | { kind: 'first'; model: string; threads: number; composite: string }
   | { kind: 'rss-forward'; model: string; threads: number; batch: number }
@@ -175,7 +178,7 @@ async function timing(c: Extract<Child, { kind: 'timing' }>, lib: Lib, ort: Ort,
       const o = await e.predict(x);
       check.logitsMaxAbsDiff = Math.max(...z.logits.map((v, i) => Math.abs(v - o.data[i])));
     }
-    for (const f of Object.values(runs)) { await f(); await f(); } // warm-up: kernels compiled, buffers sized
+    for (const f of Object.values(runs)) for (let w = 0; w < c.warmup; w++) await f(); // warm-up: kernels compiled, buffers sized
     const times: Record<string, number[]> = {};
     const zr = Math.min(c.rounds, c.zennitRounds || c.rounds);
     for (let r = 0; r < c.rounds; r++) {
@@ -292,11 +295,12 @@ async function main() {
       // one process per batch size and thread count: kernels for batches keep memory arenas, which would crowd the other size
       for (const threads of args.threads) {
         for (const b of args.batches) {
-          const t = runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, threads, zennit: 'src' in z ? z.src : undefined, zennitRounds: args.zennitRounds })[`batch${b}`];
+          const withZennit = 'src' in z && (!args.zennitBatches || args.zennitBatches.includes(b));
+          const t = runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, warmup: args.warmup, threads, zennit: withZennit ? z.src : undefined, zennitRounds: args.zennitRounds })[`batch${b}`];
           timing[`${b}x${threads}`] = t;
           const r = timingRows(model, b, threads, t);
           rows.push(...r);
-          console.log(`batch ${b}, ${threads} thread(s), load ${os.loadavg()[0].toFixed(1)}:\n${r.join('\n')}`);
+          console.log(`batch ${b}, ${threads} thread(s), load ${os.loadavg()[0].toFixed(1)}${t.check?.logitsMaxAbsDiff !== undefined ? `, Zennit's logits vs onnxruntime's: max |Δ| ${t.check.logitsMaxAbsDiff.toExponential(1)}` : ''}:\n${r.join('\n')}`);
         }
       }
     }
