@@ -233,13 +233,13 @@ export class Explainer {
     if (!this.graph.outputs.some((o) => o.name === outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
     this.fused ??= new FusedEngine(this.graph, this.backend, { threads: this.threads });
     const inputDims = new Map(Object.entries(feeds).map(([k, v]) => [k, v.dims]));
-    const c = await this.fused.prepare(plan, { inputDims, output: outName, outputRelevance: mode, keepAll: !!opts.keepAll });
-    if (typeof c === 'string') return c;
-    const [batch, ...rest] = c.graph.outputDims;
-    const classes = rest.reduce((a, v) => a * v, 1);
-    // −1: the predicted class, chosen in the graph
-    const target = opts.target === undefined ? new Array<number>(batch).fill(-1) : resolveTargets(opts.target, new Array<number>(batch).fill(0), classes);
-    return this.fused.run(c, Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toF32(v)])), target);
+    const req = { inputDims, output: outName, outputRelevance: mode, keepAll: !!opts.keepAll };
+    const f32Feeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toF32(v)]));
+    return this.fused.explain(plan, req, f32Feeds, ([batch, ...rest]) => {
+      // −1: the predicted class, chosen in the graph
+      const classes = rest.reduce((a, v) => a * v, 1);
+      return opts.target === undefined ? new Array<number>(batch).fill(-1) : resolveTargets(opts.target, new Array<number>(batch).fill(0), classes);
+    });
   }
 
   /** Explains one input tensor (batch first) or a map of named inputs. */

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import * as path from 'path';
 import { Explainer, Graph, Node, openModel, ortBackend, readNpy } from '../../../lib';
 import type { Tensor } from '../../../lib';
+import { MAX_SESSIONS } from '../../../lib/propagate/engine/fused/engine';
 import { inferShapes } from '../../../lib/propagate/engine/fused/shapes';
 import { FIXTURES } from '../../helpers/paths';
 import { relL2 } from '../../rules/reference';
@@ -64,7 +65,7 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
     }
   });
 
-  it('compiles one session per plan and input shape, reused across calls', async () => {
+  it('compiles one session per plan and input shape, reused across calls, at most MAX_SESSIONS kept', async () => {
     const e = openModel(path.join(GOLDEN, 'gap-op17.onnx'), { threads: 1 });
     const one: Tensor = { dtype: 'float32', dims: [1, ...x.dims.slice(1)], data: (x.data as Float32Array).slice(0, x.data.length / x.dims[0]) };
     try {
@@ -74,11 +75,15 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
       const b = await e.explain(one, { composite: 'epsilon' });
       expect(sessions(e)).to.equal(2);
       expect(relL2(b.relevance.data, a.relevance.data.subarray(0, b.relevance.data.length))).to.be.below(1e-5);
-      await e.explain(x, { composite: 'epsilon', options: { epsilon: 0.5 } });
-      expect(sessions(e)).to.equal(3);
       const [p, q] = await Promise.all([e.explain(x, { composite: 'epsilon' }), e.explain(x, { composite: 'epsilon' })]);
       expect(relL2(p.relevance.data, q.relevance.data)).to.equal(0);
-      expect(sessions(e)).to.equal(3);
+      expect(sessions(e)).to.equal(2);
+      // beyond MAX_SESSIONS the least recently used session is released; a later call compiles it again
+      for (const epsilon of [0.1, 0.2, 0.5]) await e.explain(x, { composite: 'epsilon', options: { epsilon } });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sessions(e)).to.equal(MAX_SESSIONS);
+      const again = await e.explain(x, { composite: 'epsilon' });
+      expect(relL2(again.relevance.data, a.relevance.data)).to.equal(0);
     } finally {
       await e.release();
     }
@@ -110,6 +115,35 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
       expect(r.engine.note).to.match(/^fused engine not used: node 'gate' \(\w+\): ./);
     } finally {
       await m.release();
+    }
+  });
+
+  it('routes relevance through Concat, Transpose and Reshape like the other engines', async () => {
+    const r = (i: number) => Math.sin(i * 1.7 + 0.3) * 0.5;
+    const e = net([
+      { name: 'ca', opType: 'Conv', domain: '', inputs: ['x', 'Wa'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+      { name: 'cb', opType: 'Conv', domain: '', inputs: ['x', 'Wb'], outputs: ['b'], attrs: {} },
+      { name: 'cat', opType: 'Concat', domain: '', inputs: ['a', 'K', 'b'], outputs: ['c'], attrs: { axis: 1 } },
+      { name: 'relu', opType: 'Relu', domain: '', inputs: ['c'], outputs: ['h'], attrs: {} },
+      { name: 'tr', opType: 'Transpose', domain: '', inputs: ['h'], outputs: ['t'], attrs: { perm: [0, 2, 3, 1] } },
+      { name: 'rs', opType: 'Reshape', domain: '', inputs: ['t', 'S'], outputs: ['f'], attrs: {} },
+      { name: 'fc', opType: 'Gemm', domain: '', inputs: ['f', 'G'], outputs: ['y'], attrs: {} },
+    ], {
+      Wa: f32([3, 2, 3, 3], r), Wb: f32([2, 2, 1, 1], (i) => r(i + 50)), K: f32([2, 1, 5, 5], () => 0.25),
+      S: { dtype: 'int64', dims: [2], data: BigInt64Array.of(2n, -1n) }, G: f32([6 * 25, 4], (i) => r(i + 99)),
+    }, [2, 2, 5, 5]);
+    const xs = f32([2, 2, 5, 5], (i) => Math.cos(i * 0.37));
+    try {
+      for (const composite of ['epsilon', 'epsilon_plus_flat', 'epsilon_alpha2_beta1']) {
+        const [a, b, c] = await Promise.all((['fused', 'ort', 'reference'] as const).map((engine) => e.explain(xs, { composite, engine, keepAll: true })));
+        expect(a.engine, composite).to.deep.equal({ used: 'fused' });
+        for (const [k, v] of c.values!) {
+          expect(relL2(a.values!.get(k)!, v), `${composite} fused: ${k}`).to.be.below(1e-5);
+          expect(relL2(b.values!.get(k)!, v), `${composite} ort: ${k}`).to.be.below(1e-5);
+        }
+      }
+    } finally {
+      await e.release();
     }
   });
 

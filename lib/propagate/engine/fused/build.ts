@@ -167,6 +167,12 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
         out[0] = r;
       } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
         out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
+      } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
+        // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
+        const dims = node.inputs.map((i) => w.shapes.get(i)!);
+        const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
+        const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
+        parts.forEach((p, i) => { out[i] = p; });
       } else if (node.opType === 'Transpose' && live.length === 1) {
         const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
         const inverse = perm.map((_, i) => perm.indexOf(i));

@@ -12,7 +12,11 @@ import { FusedGraph, FusedRequest, NotCovered, TARGET_INPUT, buildFused } from '
 
 export { NotCovered } from './build';
 
-interface Compiled { graph: FusedGraph; session: InferenceSession }
+interface Compiled { graph: FusedGraph; session: InferenceSession; running: number }
+
+/** Sessions kept per explainer: each holds a copy of the model's weights (and the modified ones), so a few
+ * plans or shapes at a time; the least recently used idle one is released beyond this. */
+export const MAX_SESSIONS = 2;
 
 export interface FusedResult {
   output: Tensor & { data: Float32Array };
@@ -32,13 +36,16 @@ export class FusedEngine {
   constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: { threads?: number } = {}) {}
 
   /** The compiled explanation, or why the engine does not cover it. */
-  prepare(plan: RulePlan, req: FusedRequest): Promise<Compiled | string> {
+  private prepare(plan: RulePlan, req: FusedRequest): Promise<Compiled | string> {
     const key = JSON.stringify([
       plan.entries.map((e) => [e.node, e.rule, e.params]), req.output, req.outputRelevance, req.keepAll,
       [...req.inputDims].map(([k, d]) => `${k}:${d.join('x')}`),
     ]);
     let c = this.cache.get(key);
-    if (!c) {
+    if (c) {
+      this.cache.delete(key); // most recently used last
+      this.cache.set(key, c);
+    } else {
       c = (async () => {
         let graph: FusedGraph;
         try {
@@ -49,16 +56,46 @@ export class FusedEngine {
         }
         const session = await this.backend.create(graph.bytes, { threads: this.opts.threads ?? 0 });
         graph.bytes = new Uint8Array(0); // the session holds its own copy
-        return { graph, session };
+        return { graph, session, running: 0 };
       })();
       this.cache.set(key, c);
       c.catch(() => this.cache.delete(key));
+      void this.evict();
     }
     return c;
   }
 
-  /** Runs a compiled explanation; `target` per sample, −1 for the predicted class. */
-  async run(c: Compiled, feeds: Record<string, Tensor>, target: number[]): Promise<FusedResult> {
+  /** Releases the least recently used idle sessions beyond MAX_SESSIONS (reasons cost nothing to keep). */
+  private async evict(): Promise<void> {
+    const entries = [...this.cache];
+    let sessions = 0;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, p] = entries[i];
+      const c = await p.catch(() => null);
+      if (!c || typeof c === 'string') continue;
+      // decided now, on the current order: a call may have used this entry since the loop began
+      const recent = [...this.cache.keys()].slice(-MAX_SESSIONS);
+      if (++sessions > MAX_SESSIONS && c.running === 0 && this.cache.get(key) === p && !recent.includes(key)) {
+        this.cache.delete(key);
+        await c.session.release();
+      }
+    }
+  }
+
+  /** Runs the explanation, or says why the engine does not cover it. `target(outputDims)`: per sample, −1 for
+   * the predicted class. */
+  async explain(plan: RulePlan, req: FusedRequest, feeds: Record<string, Tensor>, target: (outputDims: readonly number[]) => number[]): Promise<FusedResult | string> {
+    const c = await this.prepare(plan, req);
+    if (typeof c === 'string') return c;
+    c.running++; // not released while in use (evict)
+    try {
+      return await this.run(c, feeds, target(c.graph.outputDims));
+    } finally {
+      c.running--;
+    }
+  }
+
+  private async run(c: Compiled, feeds: Record<string, Tensor>, target: number[]): Promise<FusedResult> {
     const g = c.graph;
     const f: Record<string, Tensor> = { ...feeds, [TARGET_INPUT]: { dtype: 'int64', dims: [target.length], data: BigInt64Array.from(target.map(BigInt)) } };
     const res = await c.session.run(f, g.outputs);

@@ -92,6 +92,11 @@ function nodeShapes(graph: Graph, node: Node, dims: (name: string) => readonly n
       return [[size(a.slice(0, axis)), size(a.slice(axis))]];
     }
     case 'Reshape': return [reshape(graph, node, x())];
+    case 'Concat': {
+      const parts = node.inputs.filter(Boolean).map(dims);
+      const a = attrInt(node, 'axis', 0) < 0 ? attrInt(node, 'axis', 0) + parts[0].length : attrInt(node, 'axis', 0);
+      return [parts[0].map((d, i) => (i === a ? parts.reduce((t, p) => t + p[i], 0) : d))];
+    }
     case 'Transpose': {
       const a = x();
       const perm = attrInts(node, 'perm', a.map((_, i) => a.length - 1 - i));
