@@ -5,7 +5,8 @@
  * conservation report). Built per (model, plan, output, seed mode, input shapes). What it does not cover is
  * answered with a reason, never lowered approximately. Browser-safe. */
 import { Graph, Node, ValueInfo } from '../../../ir/graph';
-import { inferDtypes } from '../../../ir/dtypes';
+import { inferDtypes } from '../../../ops/dtypes';
+import { isLowered } from '../../../ops/lowering';
 import { NodeContext, liveInputs } from '../../../ops/op';
 import { builtRule } from '../../../plan/built';
 import { PlanEntry, RulePlan } from '../../../plan/plan';
@@ -14,7 +15,7 @@ import { GraphBuilder, OPSET, UnsupportedTrace } from '../ort/builder';
 import { encodeModel } from '../ort/encode';
 import { staticNonNegative } from '../ort/executor';
 import { aliasesFor, reluAliases } from '../ort/exposure';
-import { WeightStore, lowerLinear, lowerMaxPoolRoute } from '../ort/lower';
+import { WeightStore, lowerLinear, lowerRoute } from '../ort/lower';
 import { SymbolicOps } from '../ort/trace';
 import { ShapeError, inferShapes } from './shapes';
 
@@ -140,7 +141,7 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
     case 'linear': {
       if (rule.rule.name === 'pass') throw new NotCovered(`${where}: the pass rule on a linear op`);
       const low = lowerLinear(avgPoolAsConv(ctx) ?? ctx, w.store);
-      if (!low) throw new NotCovered(`${where}: no onnxruntime lowering for this op`);
+      if (!isLowered(low)) throw new NotCovered(`${where}: ${low.none}`);
       const xs = low.live.map((i) => node.inputs[i]);
       const z = w.zOf(node.outputs[0]);
       const ops = new SymbolicOps(w.b, low, xs, xs.map((x) => w.shapes.get(x)!), new Set(z.positive ? [z.name] : []));
@@ -162,14 +163,14 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
     }
     case 'vjp': {
       if (entry.category === 'maxpool') {
-        const r = lowerMaxPoolRoute(w.b, ctx, node.inputs[0], R);
-        if (!r) throw new NotCovered(`${where}: this max pool is not lowered`);
+        const r = lowerRoute(w.b, ctx, node.inputs[0], R);
+        if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
         out[0] = r;
       } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
         out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
       } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
         // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
-        const dims = node.inputs.map((i) => w.shapes.get(i)!);
+        const dims = node.inputs.map((i) => w.shapes.get(i) ?? w.graph.constant(i)!.dims);
         const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
         const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
         parts.forEach((p, i) => { out[i] = p; });
