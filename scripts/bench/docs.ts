@@ -20,8 +20,10 @@ export function writeDocs(root: string, r: { machine: string; table: string[]; n
   // README: the ratio ranges per composite, fused engine, over models, batches and threads
   const ranges = new Map<string, number[]>();
   const zennit: number[] = [];
+  const models = new Set<string>(), batches = new Set<string>(), threads = new Set<string>();
   for (const row of r.table.slice(2)) {
     const cells = row.split('|').map((c) => c.trim());
+    models.add(cells[1]); batches.add(cells[2]); threads.add(cells[3]);
     const m = /\*\*([\d.]+)×\*\*/.exec(cells[5] ?? '');
     if (m) (ranges.get(cells[4]) ?? ranges.set(cells[4], []).get(cells[4])!).push(Number(m[1]));
     const z = /([\d.]+)×/.exec(cells[8] ?? '');
@@ -29,6 +31,8 @@ export function writeDocs(root: string, r: { machine: string; table: string[]; n
   }
   const span = (v: number[]) => (Math.min(...v) === Math.max(...v) ? `${Math.min(...v)}×` : `${Math.min(...v)}–${Math.max(...v)}×`);
   const summary = [...ranges].map(([k, v]) => `${k} ${span(v)}`).join(', ');
-  const line = `Cost of an explanation in forward passes of the same model (torchvision VGG16 and ResNet50, batch 1 and 8, 1 and 2 threads; \`npm run bench\`, [docs/speed.md](docs/speed.md)): ${summary}${zennit.length ? `; Zennit 0.5.1 on the same CPU takes ${span(zennit)} as long` : ''}. Measured on ${r.machine.split(';')[0]}.`;
+  const list = (v: Set<string>) => [...v].join(', ');
+  const [cpu, load] = r.machine.split(';');
+  const line = `Cost of an explanation in forward passes of the same model (torchvision ${list(models)}; batch ${list(batches)}; threads ${list(threads)}; \`npm run bench\`, [docs/speed.md](docs/speed.md)): ${summary}${zennit.length ? `; Zennit 0.5.1 on the same CPU takes ${span(zennit)} as long` : ''}. Measured on ${cpu},${load}.`;
   replaceBetween(path.join(root, 'README.md'), 'bench-summary', line);
 }
