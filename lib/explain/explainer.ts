@@ -1,100 +1,26 @@
 /** The explainer: a loaded, canonized model with its inference session; explains inputs with a composite or
  * a rule map, returning input relevance, optionally every value's relevance, and a conservation report. */
-import { canonize, CanonizeOptions } from './canonize';
-import { InferenceBackend, InferenceSession } from './forward/backend';
-import { OrtExecutor } from './propagate/engine/ort/executor';
-import { encodeModel } from './propagate/engine/ort/encode';
-import { aliasesFor, reluAliases } from './propagate/engine/ort/exposure';
-import { Graph, ValueInfo } from './ir/graph';
-import { inferDtypes } from './ops/dtypes';
-import { LoadedModel } from './onnx/load';
-import { saveModel } from './onnx/save';
-import { isFloat } from './ops/op';
-import { CompositeOptions } from './plan/composites';
-import { PlanOptions, RuleMap, RulePlan, buildPlan, relevanceNodes } from './plan/plan';
-import { NodeConservation, Propagation, propagate } from './propagate/core';
-import { FusedEngine, FusedResult } from './propagate/engine/fused/engine';
-import { Tensor, float32, shapeString } from './tensor';
-import { boundsWarnings, vanishingWarnings } from './warnings';
-
-export type OutputRelevance = 'logit' | 'one';
-
-export interface ExplainOptions {
-  composite?: string;
-  /** rule parameters: epsilon, gamma, low/high, zeroBias … */
-  options?: CompositeOptions;
-  ruleMap?: RuleMap;
-  /** one class per sample, or one for all; default: the predicted class */
-  target?: number | number[];
-  /** relevance started at the output, times a one-hot on the target: the target logit ('logit') or 1 ('one').
-   * Default: 'logit' for LRP (composites and rule maps), 'one' for the gradient composites (gradient,
-   * gradient_x_input, guided_backprop, deconvnet: the plain gradient, as in Captum and Zennit). */
-  outputRelevance?: OutputRelevance;
-  /** keep the relevance of every value (by value name) */
-  keepAll?: boolean;
-  /** which graph output to explain (default: the first) */
-  output?: string;
-  /** who runs the explanation: 'auto' (default: 'fused' when it covers the plan, else 'ort'), 'fused' (the
-   * whole explanation, forward included, as one onnxruntime graph; falls back to 'ort' with the reason in
-   * `Explanation.engine.note` when it does not cover the plan), 'ort' (the forward, then one small onnxruntime
-   * graph per linear layer, cached) or 'reference' (plain TypeScript kernels) */
-  engine?: Engine;
-}
-
-export type Engine = 'auto' | 'fused' | 'ort' | 'reference';
-
-/** The engine that ran an explanation, and why it is not the one asked for (or 'auto''s first choice). */
-export interface EngineUse {
-  used: 'fused' | 'ort' | 'reference';
-  note?: string;
-}
-
-type Propagated = Propagation & { valueDims?: ReadonlyMap<string, readonly number[]> };
-
-export interface ConservationSummary {
-  /** per sample */
-  outputRelevance: number[];
-  inputRelevance: number[];
-  /** (output − input) / |output|: the share absorbed by biases and stabilisers (or created by them) */
-  absorbed: number[];
-  nodes: (NodeConservation & { absorbed: number[] })[];
-}
-
-export interface Explanation {
-  /** relevance at the (first) model input, shaped like it */
-  relevance: Tensor & { data: Float32Array };
-  /** relevance of every graph input, by name */
-  inputs: Map<string, Tensor & { data: Float32Array }>;
-  /** the explained output (logits), as computed by the forward pass */
-  output: Tensor & { data: Float32Array };
-  predictions: number[];
-  targets: number[];
-  /** the seeds' values: logit[target] per sample */
-  scores: number[];
-  /** the output relevance used */
-  outputRelevance: OutputRelevance;
-  /** true when it is the default of the plan's mode (not asked for) */
-  outputRelevanceDefault: boolean;
-  plan: RulePlan;
-  /** the engine that ran it (and, when it is not the one asked for, why) */
-  engine: EngineUse;
-  conservation: ConservationSummary;
-  /** every value's relevance when keepAll was set */
-  values?: Map<string, Float32Array>;
-  /** what the caller should know about this explanation: an input outside the zBox bounds, a map that vanishes
-   * (relevance at the input exactly 0, or ≥ 99% absorbed) with the cause and a remedy; empty when none */
-  warnings: string[];
-  /** with keepAll: the shape of every value in `values` (that of the value in the forward pass) */
-  valueDims?: Map<string, number[]>;
-}
+import { canonize, CanonizeOptions } from '../canonize';
+import { InferenceBackend, InferenceSession } from '../forward/backend';
+import { OrtExecutor } from '../propagate/engine/ort/executor';
+import { encodeModel } from '../propagate/engine/ort/encode';
+import { aliasesFor, reluAliases } from '../propagate/engine/ort/exposure';
+import { Graph, ValueInfo } from '../ir/graph';
+import { inferDtypes } from '../ops/dtypes';
+import { LoadedModel } from '../onnx/load';
+import { saveModel } from '../onnx/save';
+import { isFloat } from '../ops/op';
+import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
+import { propagate } from '../propagate/core';
+import { FusedEngine, FusedResult } from '../propagate/engine/fused/engine';
+import { Tensor, float32, shapeString } from '../tensor';
+import { assembleExplanation } from './result';
+import { defaultOutputRelevance, outputSeed, resolveTargets } from './seed';
+import { Engine, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
 
 /** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
  * several values of that size per layer). */
 export const DEFAULT_MAX_INPUT_ELEMENTS = 64 * 1024 ** 2;
-
-export class ExplainError extends Error {
-  override name = 'ExplainError';
-}
 
 export class Explainer {
   private session: InferenceSession | null = null;
@@ -227,6 +153,23 @@ export class Explainer {
     return e;
   }
 
+  /** The explained output as float32 logits; throws when it is missing, not float, empty or not finite. */
+  private explainedOutput(values: Map<string, Tensor>, outName: string): Tensor & { data: Float32Array } {
+    const out = values.get(outName);
+    if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    if (out.dtype !== 'float32' && out.dtype !== 'float64') {
+      const floats = this.graph.outputs.filter((o) => o.dtype === 'float32' || o.dtype === 'float64').map((o) => o.name);
+      throw new ExplainError(`${this.source}: output '${outName}' is ${out.dtype}, not a float score; LRP explains a float output${floats.length ? ` (float outputs: ${floats.join(', ')}; pick one with the output option)` : ''}`);
+    }
+    if (out.data.length === 0) throw new ExplainError(`${this.source}: output '${outName}' is empty (shape ${shapeString(out.dims)}): nothing to explain`);
+    const logits = float32(out.dims, out.data as Float32Array);
+    const notFinite = logits.data.findIndex((v) => !Number.isFinite(v));
+    if (notFinite >= 0) {
+      throw new ExplainError(`${this.source}: output '${outName}' is not finite (element ${notFinite} is ${logits.data[notFinite]}): nothing to explain; check the weights and the input`);
+    }
+    return logits;
+  }
+
   /** The fused engine's run of this explanation, or why it was not used (a string). */
   private async runFused(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, outName: string, mode: OutputRelevance): Promise<FusedResult | string> {
     for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
@@ -255,82 +198,30 @@ export class Explainer {
     const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
     if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
     const outName = opts.output ?? this.graph.outputs[0].name;
+    const base = { source: this.source, graph: this.graph, plan, feeds, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
     let note: string | undefined;
     if (requested === 'auto' || requested === 'fused') {
       const f = await this.runFused(feeds, plan, opts, outName, mode);
       if (typeof f !== 'string') {
         const finite = [...f.relevance.values()].every((r) => r.every(Number.isFinite));
         // not finite: the per-layer engine names the node where it happens
-        if (finite || !f.output.data.every(Number.isFinite)) return this.finish(feeds, plan, opts, mode, outName, f.output, { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims }, { used: 'fused' });
+        if (finite || !f.output.data.every(Number.isFinite)) {
+          const logits = this.explainedOutput(new Map([[outName, f.output]]), outName);
+          const values = new Map<string, Tensor>([...Object.entries(feeds), [outName, logits]]);
+          const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
+          const prop = { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims };
+          return assembleExplanation({ ...base, values, logits, seed, prop, engine: { used: 'fused' } });
+        }
         note = 'relevance not finite in the fused engine: rerun per layer to find the node';
       } else note = `fused engine not used: ${f}`;
     }
     const engine = requested === 'reference' ? 'reference' : 'ort';
     if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
     const values = await this.forwardFor(feeds, plan, engine);
-    const out = values.get(outName);
-    if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
-    const logits = this.checkOutput(outName, out);
-    const batch = logits.dims[0] ?? 1;
-    const classes = logits.data.length / batch;
-    const targets = resolveTargets(opts.target, predictionsOf(logits), classes);
-    const seed = new Float32Array(logits.data.length);
-    targets.forEach((t, s) => { seed[s * classes + t] = mode === 'logit' ? logits.data[s * classes + t] : 1; });
-    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed }, batch, engine === 'ort' ? this.executor! : undefined);
-    return this.finish(feeds, plan, opts, mode, outName, logits, prop, note ? { used: engine, note } : { used: engine }, values);
-  }
-
-  /** The explained output as float32, refused when it is not a finite float score. */
-  private checkOutput(outName: string, out: Tensor): Tensor & { data: Float32Array } {
-    if (out.dtype !== 'float32' && out.dtype !== 'float64') {
-      const floats = this.graph.outputs.filter((o) => o.dtype === 'float32' || o.dtype === 'float64').map((o) => o.name);
-      throw new ExplainError(`${this.source}: output '${outName}' is ${out.dtype}, not a float score; LRP explains a float output${floats.length ? ` (float outputs: ${floats.join(', ')}; pick one with the output option)` : ''}`);
-    }
-    if (out.data.length === 0) throw new ExplainError(`${this.source}: output '${outName}' is empty (shape ${shapeString(out.dims)}): nothing to explain`);
-    const logits = float32(out.dims, out.data as Float32Array);
-    const notFinite = logits.data.findIndex((v) => !Number.isFinite(v));
-    if (notFinite >= 0) {
-      throw new ExplainError(`${this.source}: output '${outName}' is not finite (element ${notFinite} is ${logits.data[notFinite]}): nothing to explain; check the weights and the input`);
-    }
-    return logits;
-  }
-
-  /** The explanation from the explained output and the propagated relevance (whichever engine made them). */
-  private finish(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, mode: OutputRelevance, outName: string, out: Tensor, prop: Propagated, engine: EngineUse, values?: Map<string, Tensor>): Explanation {
-    const logits = this.checkOutput(outName, out);
-    const batch = logits.dims[0] ?? 1;
-    const classes = logits.data.length / batch;
-    const predictions = predictionsOf(logits);
-    const targets = resolveTargets(opts.target, predictions, classes);
-    const scores = targets.map((t, s) => logits.data[s * classes + t]);
-    const inputs = new Map<string, Tensor & { data: Float32Array }>();
-    for (const i of this.graph.inputs) {
-      const x = feeds[i.name];
-      let r = prop.relevance.get(i.name) ?? new Float32Array(x.data.length);
-      if (plan.mode === 'gradient_x_input') r = r.map((v, k) => v * Number((x.data as Float32Array)[k]));
-      inputs.set(i.name, float32(x.dims, r));
-    }
-    const first = inputs.get(this.graph.inputs[0].name)!;
-    if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(this.source, this.graph, prop.relevance);
-    const seedSums = [...Array(batch).keys()].map((s) => (mode === 'logit' ? scores[s] : 1));
-    const inSums = sampleSums(first.data, batch);
-    const absorbed = seedSums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o)));
-    const dimsOf = (k: string) => values?.get(k)?.dims ?? (k === outName ? logits.dims : undefined) ?? feeds[k]?.dims ?? prop.valueDims?.get(k);
-    return {
-      relevance: first, inputs, output: logits, predictions, targets, scores, outputRelevance: mode, outputRelevanceDefault: opts.outputRelevance === undefined, plan, engine,
-      conservation: {
-        outputRelevance: seedSums,
-        inputRelevance: inSums,
-        absorbed,
-        nodes: prop.conservation.map((c) => ({ ...c, absorbed: c.atOutputs.map((v, s) => (v === 0 ? 0 : (v - c.atInputs[s]) / Math.abs(v))) })),
-      },
-      values: opts.keepAll ? prop.relevance : undefined,
-      warnings: [
-        ...boundsWarnings(this.graph, plan, feeds),
-        ...vanishingWarnings({ plan, relevance: first.data, scores, outputRelevance: seedSums, inputRelevance: inSums, absorbed }),
-      ],
-      valueDims: opts.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => { const d = dimsOf(k); return d ? [[k, [...d]] as [string, number[]]] : []; })) : undefined,
-    };
+    const logits = this.explainedOutput(values, outName);
+    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
+    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, logits.dims[0] ?? 1, engine === 'ort' ? this.executor! : undefined);
+    return assembleExplanation({ ...base, values, logits, seed, prop, engine: note ? { used: engine, note } : { used: engine } });
   }
 
   async release(): Promise<void> {
@@ -348,19 +239,10 @@ export class Explainer {
   }
 }
 
-/** The output relevance used when none is asked for: 'logit' for LRP, 'one' (the plain gradient, as in
- * Captum and Zennit) for the gradient modes, whichever name (composite or method) asked for them. */
-export function defaultOutputRelevance(mode: RulePlan['mode']): OutputRelevance {
-  return mode === 'lrp' ? 'logit' : 'one';
-}
+const ENGINES: readonly Engine[] = ['auto', 'fused', 'ort', 'reference'];
 
-/** The error for relevance that overflowed or became NaN (non-finite weights, a stabiliser too small for the
- * values): names the node nearest the output whose relevance is finite at its outputs but not at an input. */
-function nonFiniteRelevance(source: string, graph: Graph, relevance: ReadonlyMap<string, Float32Array>): ExplainError {
-  const finite = (v: string) => relevance.get(v)?.every(Number.isFinite) ?? true;
-  const at = [...graph.nodes].reverse().find((n) => n.outputs.every(finite) && n.inputs.some((i) => i && !finite(i)));
-  const where = at ? ` at node '${at.name}' (${at.opType})` : '';
-  return new ExplainError(`${source}: relevance is not finite${where} (NaN or ±Inf: non-finite weights or values, or a stabiliser too small for them); try a larger epsilon`);
+function checkEngine(engine: unknown): asserts engine is Engine {
+  if (!ENGINES.includes(engine as Engine)) throw new ExplainError(`engine must be ${ENGINES.map((e) => `'${e}'`).join(', ')}, got '${engine}'`);
 }
 
 function isTensor(v: unknown): v is Tensor {
@@ -370,43 +252,5 @@ function isTensor(v: unknown): v is Tensor {
 function toF32(t: Tensor): Tensor {
   if (t.dtype === 'float32') return t;
   if (t.dtype === 'float64' || t.dtype === 'float16') return float32(t.dims, t.data as Float64Array);
-  return t;
-}
-
-function predictionsOf(logits: Tensor & { data: Float32Array }): number[] {
-  const batch = logits.dims[0] ?? 1;
-  const classes = logits.data.length / batch;
-  return [...Array(batch).keys()].map((s) => argmax(logits.data.subarray(s * classes, (s + 1) * classes)));
-}
-
-const ENGINES: readonly Engine[] = ['auto', 'fused', 'ort', 'reference'];
-
-function checkEngine(engine: unknown): asserts engine is Engine {
-  if (!ENGINES.includes(engine as Engine)) throw new ExplainError(`engine must be ${ENGINES.map((e) => `'${e}'`).join(', ')}, got '${engine}'`);
-}
-
-function argmax(a: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
-  return b;
-}
-
-function sampleSums(r: Float32Array, batch: number): number[] {
-  const n = r.length / batch;
-  return [...Array(batch).keys()].map((s) => { let v = 0; for (let i = s * n; i < (s + 1) * n; i++) v += r[i]; return v; });
-}
-
-function resolveTargets(target: number | number[] | undefined, predictions: number[], classes: number): number[] {
-  const batch = predictions.length;
-  let t: number[];
-  if (target === undefined) t = predictions;
-  else if (typeof target === 'number') t = new Array(batch).fill(target);
-  else {
-    if (target.length !== batch) throw new ExplainError(`${target.length} targets given for a batch of ${batch}`);
-    t = target;
-  }
-  for (const k of t) {
-    if (!Number.isInteger(k) || k < 0 || k >= classes) throw new ExplainError(`target ${k} is out of range: the output has ${classes} classes (0–${classes - 1})`);
-  }
   return t;
 }
