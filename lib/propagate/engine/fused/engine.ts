@@ -48,13 +48,14 @@ export class FusedEngine {
     } else {
       c = (async () => {
         let graph: FusedGraph;
+        let session: InferenceSession;
         try {
           graph = await buildFused(this.graph, plan, req);
+          session = await this.backend.create(graph.bytes, { threads: this.opts.threads ?? 0 });
         } catch (e) {
-          if (e instanceof NotCovered) return e.message;
-          throw e;
+          // a graph the lowerings or onnxruntime refuse: the per-layer engine runs it, and says why not this one
+          return e instanceof NotCovered ? e.message : `the fused graph could not be built or loaded (${(e as Error).message})`;
         }
-        const session = await this.backend.create(graph.bytes, { threads: this.opts.threads ?? 0 });
         graph.bytes = new Uint8Array(0); // the session holds its own copy
         return { graph, session, running: 0 };
       })();
