@@ -5,7 +5,7 @@ import {
   ComparisonRow, Explainer, ExplanationRecord, GRID_CELL, InputExplanation, Method, RenderOptions, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
   parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -77,7 +77,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
   const bar = quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
-  const explainer = openModel(modelFile, { canonize: canonizeOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(modelFile, { canonize: canonizeOption(v), engine: engineOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {
