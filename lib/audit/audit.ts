@@ -6,7 +6,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Explainer, OutputRelevance } from '../explain';
+import { DualClass, Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
@@ -16,7 +16,7 @@ import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput } from './input';
-import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
+import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
 
@@ -36,6 +36,11 @@ export interface AuditOptions {
   /** relevance started at the output for every method that takes one; default: each method's own ('logit' for
    * LRP, 'one' for the gradient family), recorded per method */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class (default 'others') and clipping (default true) */
+  dual?: DualClass;
+  clip?: boolean;
+  /** "why the target and not K": one map per method and class K (titled `<method> vs K`) */
+  contrast?: number[];
   /** metadata object or JSON file (default: MODEL with .json, if present) */
   metadata?: ModelMetadata | string;
   /** class names (default: the metadata's) */
@@ -184,7 +189,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
   const options: CompositeOptions | undefined = withBounds({ ...opts.options }, boundsOf(meta));
   let methods = opts.methods ?? methodsFor(opts.composites ?? [DEFAULT_COMPOSITE], options);
   if (!methods.length) throw new AuditError('no composite or method to audit with');
-  const titles = methods.map((m) => m.title);
+  const titles = resultTitles(methods, opts.contrast);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
   const explainer = opts.explainer ?? openModel(opts.model, { canonize: opts.canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
@@ -220,7 +225,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
-      imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
+      ...seedSettings(opts), imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
     });
@@ -236,7 +241,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       const inputs = rowsByInput.flat();
       const s: AuditSummary = {
         version: 1, model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
-        outputRelevance: opts.outputRelevance ?? 'default', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
+        outputRelevance: opts.outputRelevance ?? 'default', ...seedSettings(opts), target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
         counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
         evaluation: evaluation ? { settings: evaluation, methods: evaluationMeans(inputs, titles, evaluation.orders) } : undefined,
         inputs,
@@ -271,7 +276,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
         let record: ExplanationRecord;
         try {
           const input = await loadInput(abs, imageOptions, limits);
-          const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
+          const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
           for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) opts.notice?.(`warning: ${rel}: ${r.method.title}: ${w}`);
           let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
           if (evaluation && perturber) {
@@ -320,4 +325,9 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     if (perturber && perturber.explainer !== explainer) await perturber.explainer.release();
     if (!opts.explainer) await explainer.release();
   }
+}
+
+/** The seed options beyond the output relevance, when set (part of the settings key and the summary). */
+function seedSettings(o: Pick<AuditOptions, 'dual' | 'clip' | 'contrast'>): { dual?: DualClass; clip?: boolean; contrast?: number[] } {
+  return { ...(o.dual !== undefined ? { dual: o.dual } : {}), ...(o.clip !== undefined ? { clip: o.clip } : {}), ...(o.contrast?.length ? { contrast: o.contrast } : {}) };
 }

@@ -1,7 +1,7 @@
 /** Node-only: the files written for one explained input (heatmap and overlay PNGs, .npy relevance, a
  * comparison grid, and a JSON record written last), every one atomically. */
 import * as path from 'path';
-import { OutputRelevance } from '../explain';
+import { DualClass, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
@@ -40,6 +40,11 @@ export interface MethodRecord {
    * take no output relevance) and whether it was the method's default rather than asked for */
   outputRelevance: OutputRelevance | null;
   outputRelevanceDefault: boolean | null;
+  /** contrastive: the dual class ('others' or 'negated') and whether the difference was clipped at 0 */
+  dual?: DualClass;
+  clipped?: boolean;
+  /** "why the target and not K": the class K */
+  contrast?: number;
   /** relevance put in and found at the input; `absorbed` is null for baselines (no conservation to speak of) */
   conservation: ConservationRecord;
   /** baseline facts (CAM layer, IG completeness …) */
@@ -213,6 +218,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
           params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
         })),
         outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
+        ...(res.dual !== undefined ? { dual: res.dual, clipped: res.clipped } : {}), ...(res.contrast !== undefined ? { contrast: res.contrast } : {}),
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
         ...sampleWarnings(res, s),
       });

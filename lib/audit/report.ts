@@ -72,6 +72,10 @@ export interface AuditSummary {
   options: Record<string, unknown>;
   /** as asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient family) */
   outputRelevance: string;
+  /** contrastive: the dual class and clipping asked for; contrast classes (each method's maps are titled `<method> vs K`) */
+  dual?: string;
+  clip?: boolean;
+  contrast?: number[];
   target: number | null;
   started: string;
   finished: string;
@@ -239,7 +243,7 @@ table.eval { margin-bottom: 1.5em; }
 <body>
 <h1>onnx-lrp audit</h1>
 <p>Model <code>${esc(s.model)}</code>, folder <code>${esc(s.folder)}</code>; methods ${s.methods.map((m) => `<code>${esc(m)}</code>`).join(', ')};
-output relevance <code>${esc(s.outputRelevance === 'default' ? 'default (logit for LRP, one for gradients)' : s.outputRelevance)}</code>${s.target !== null ? `; target class ${s.target}` : '; target: the prediction'}.</p>
+output relevance <code>${esc(s.outputRelevance === 'default' ? 'default (logit for LRP, one for gradients)' : s.outputRelevance)}</code>${s.dual ? ` (dual class ${esc(s.dual)})` : ''}${s.clip === false ? ' (unclipped)' : ''}${s.contrast?.length ? `; contrast classes ${s.contrast.join(', ')}` : ''}${s.target !== null ? `; target class ${s.target}` : '; target: the prediction'}.</p>
 <p>${c.inputs} inputs: ${c.ok} explained, ${c.failed} failed${c.resumed ? ` (${c.resumed} rows kept from an earlier run)` : ''}${s.complete ? '' : ' — <strong>stopped early</strong>'}. Finished ${esc(s.finished)}.
 Thumbnails: the heatmap over the grayscale input (click for the full image); caption: Σ relevance at the input · share absorbed
 by biases and stabilisers${ev ? `; with evaluation, a second line: the map's AOPC per order${loc ? ' (and mass accuracy, pointing hit or miss)' : ''}` : ''}. The input's name links its JSON record. Also <a href="summary.csv">summary.csv</a>, <a href="summary.json">summary.json</a>.</p>

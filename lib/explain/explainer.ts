@@ -11,9 +11,11 @@ import { LoadedModel } from '../onnx/load';
 import { saveModel } from '../onnx/save';
 import { isFloat } from '../ops/op';
 import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
-import { propagate } from '../propagate/core';
+import { Propagation, propagate } from '../propagate/core';
 import { Tensor, float32, shapeString } from '../tensor';
 import { assembleExplanation } from './result';
+import { assembleBlocks } from './blocks';
+import { blockCount, blockOf, negatedHead, stackBlocks, tileFeeds } from './contrast';
 import { outputSeed } from './seed';
 import { Engine, ExplainError, ExplainOptions, Explanation } from './types';
 
@@ -30,6 +32,8 @@ export class Explainer {
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
   private aliasCache?: Map<string, string>;
+  /** the negated dual class's widened head (contrast.ts), made on first use */
+  private negated: { graph: Graph; output: string; from: string; explainer?: Explainer } | null = null;
   /** derived explainers released with this one (e.g. a copy with a symbolic batch) */
   private readonly owned: Explainer[] = [];
 
@@ -168,23 +172,53 @@ export class Explainer {
     return logits;
   }
 
-  /** Explains one input tensor (batch first) or a map of named inputs. */
+  /** Explains one input tensor (batch first) or a map of named inputs (output relevance modes: ExplainOptions,
+   * contrast.ts). */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
     if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
     const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
     if (isTensor(input) && this.graph.inputs.length !== 1) {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
     }
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    if (opts.outputRelevance === 'contrastive' && opts.dual === 'negated') {
+      if (!this.graph.isOutput(outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+      if (this.negated?.from !== outName) this.negated = { ...negatedHead(this.graph, outName), from: outName };
+      const head = (this.negated.explainer ??= this.derive(this.negated.graph, this.source, { owned: true }));
+      return head.run(feeds, opts, this.negated.output, true);
+    }
+    return this.run(feeds, opts, outName, false);
+  }
+
+  /** The forward and backward pass of `explain`. `head`: this graph is the negated dual class's widened head
+   * (contrast.ts), whose explained output has twice the model's classes. Seeds of several row blocks (CLRP,
+   * several contrasts) run as one batch of the tiled input. */
+  private async run(feeds: Record<string, Tensor>, opts: ExplainOptions, outName: string, head: boolean): Promise<Explanation> {
     const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
     const engine = opts.engine ?? this.engine;
     if (engine !== 'ort' && engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${engine}'`);
     if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
-    const values = await this.forwardFor(feeds, plan, engine);
-    const outName = opts.output ?? this.graph.outputs[0].name;
-    const logits = this.explainedOutput(values, outName);
-    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
-    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, logits.dims[0] ?? 1, engine === 'ort' ? this.executor! : undefined);
-    return assembleExplanation({ source: this.source, graph: this.graph, plan, feeds, values, logits, seed, prop, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll });
+    const mode = opts.outputRelevance === 'contrastive' ? 'contrastive' : opts.contrast !== undefined ? 'contrast' : 'plain';
+    const k = blockCount({ mode, contrast: typeof opts.contrast === 'number' ? [opts.contrast] : opts.contrast });
+    // a model with a fixed batch cannot take the tiled input: one forward pass, then one backward pass per block
+    const fixed = k > 1 && this.graph.inputs.some((i) => typeof i.dims?.[0] === 'number');
+    let values = await this.forwardFor(fixed ? feeds : tileFeeds(feeds, k), plan, engine);
+    const out = this.explainedOutput(values, outName);
+    const rows = (out.dims[0] ?? 1) / (fixed ? 1 : k);
+    const width = out.data.length / (out.dims[0] ?? 1);
+    const logits = k === 1 && !head ? out : firstBlock(out, rows, width, head ? width / 2 : width);
+    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance, { contrast: opts.contrast, dual: opts.dual, clip: opts.clip, width });
+    const executor = engine === 'ort' ? this.executor! : undefined;
+    let prop: Propagation;
+    if (fixed) {
+      const props = [];
+      for (let b = 0; b < k; b++) props.push(await propagate(this.graph, plan, values, { value: outName, relevance: blockOf(seed.relevance, b, k) }, rows, executor));
+      ({ values, prop } = stackBlocks(values, props, rows));
+    } else {
+      prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, rows * k, executor);
+    }
+    const a = { source: this.source, graph: this.graph, plan, feeds, values, logits, seed, prop, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
+    return k === 1 ? assembleExplanation(a) : assembleBlocks(a, k);
   }
 
   async release(): Promise<void> {
@@ -198,6 +232,13 @@ export class Explainer {
     this.plain = null;
     for (const e of this.owned) await e.release();
   }
+}
+
+/** The first row block's first `classes` columns of a [k·rows, width] output: the model's own logits. */
+function firstBlock(out: Tensor & { data: Float32Array }, rows: number, width: number, classes: number): Tensor & { data: Float32Array } {
+  const logits = new Float32Array(rows * classes);
+  for (let s = 0; s < rows; s++) logits.set(out.data.subarray(s * width, s * width + classes), s * classes);
+  return float32([rows, classes], logits);
 }
 
 function isTensor(v: unknown): v is Tensor {

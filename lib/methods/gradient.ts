@@ -1,7 +1,7 @@
 /** Gradient-based attributions through the project's own backward pass over the IR (the `gradient`,
  * `gradient_x_input`, `guided_backprop` and `deconvnet` composites of the explainer): plain gradients,
  * SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al. 2017). Browser-safe. */
-import { Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
+import { DualClass, Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
 import { Tensor, float32 } from '../tensor';
 import { RowProgress, chunkRows, chunkSize, chunks, rowRunner } from './batch';
 import { F32Tensor, batchOf, gaussian, predictRows, prng, resolveTargets, toF32Tensor } from './util';
@@ -14,6 +14,10 @@ export interface GradientOptions {
   target?: number | number[];
   /** seed at the output: 'one' (the default: the one-hot, so the map is d logit_target / d input) or 'logit' */
   outputRelevance?: OutputRelevance;
+  /** contrastive: the dual class and clipping; or one contrast class K (lib/explain/contrast.ts) */
+  dual?: DualClass;
+  clip?: boolean;
+  contrast?: number;
   /** rows per explain call (default 64, fewer for large inputs: at most 2^20 input elements per call; the
    * model's batch when it is fixed) */
   batchSize?: number;
@@ -26,24 +30,28 @@ export const GRADIENT_BUDGET = 1 << 20;
 
 /** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks (see
  * rowRunner for models with a fixed batch). */
-export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean }> {
+export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean; dual?: DualClass; clipped?: boolean; contrast?: number }> {
   const { batch, per } = batchOf(x);
   const outputRelevance = opts.outputRelevance; // undefined: the explainer's default for gradients ('one')
-  const used = { outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined } as const;
+  const seed = { outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast };
+  const used = {
+    outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined,
+    ...(outputRelevance === 'contrastive' ? { dual: opts.dual ?? 'others', clipped: opts.clip ?? true } : {}), ...(opts.contrast !== undefined ? { contrast: opts.contrast } : {}),
+  } as const;
   const runner = await rowRunner(explainer, x);
   const parts = chunks(batch, chunkSize(per, opts.batchSize, 64, GRADIENT_BUDGET), runner);
   opts.onProgress?.(0, batch);
   if (parts.length === 1 && !runner.fixed) {
-    const e = await runner.explainer.explain(x, { composite, target: targets, outputRelevance });
+    const e = await runner.explainer.explain(x, { composite, target: targets, ...seed });
     opts.onProgress?.(batch, batch);
-    return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
+    return { relevance: e.relevance, explanation: e, ...used, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
   }
   const out = new Float32Array(batch * per);
   for (const [s, end] of parts) {
     const chunk = chunkRows(x, s, end, runner);
     const t = targets.slice(s, end);
     while (t.length < chunk.dims[0]) t.push(t[t.length - 1]);
-    const e = await runner.explainer.explain(chunk, { composite, target: t, outputRelevance });
+    const e = await runner.explainer.explain(chunk, { composite, target: t, ...seed });
     out.set(e.relevance.data.subarray(0, (end - s) * per), s * per);
     opts.onProgress?.(end, batch);
   }
@@ -87,7 +95,7 @@ export async function smoothGrad(explainer: Explainer, input: Tensor, opts: Smoo
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, outputRelevance: 'one', dual: undefined, clip: undefined, contrast: undefined });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < n; k++) {
@@ -156,7 +164,7 @@ export async function integratedGradients(explainer: Explainer, input: Tensor, o
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, outputRelevance: 'one', dual: undefined, clip: undefined, contrast: undefined });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < m; k++) {

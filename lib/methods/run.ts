@@ -5,13 +5,13 @@
  * Two method types, two jobs: `MethodDef` (./index.ts) is an algorithm in the METHODS registry (its name,
  * parameters, code); `Method` (here) is a choice of what to run (a composite with options, a rule map, or a
  * METHODS name with parameters) under a title. */
-import { Explainer, OutputRelevance } from '../explain';
+import { DualClass, Explainer, Explanation, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { imageBounds, withBounds } from '../metadata';
 import { CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor } from '../tensor';
-import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute } from './index';
+import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute, seedFacts } from './index';
 
 /** The composite used when none is asked for (explain, audit, inspect, the library's `audit`). */
 export const DEFAULT_COMPOSITE = 'epsilon_plus_flat';
@@ -67,6 +67,12 @@ export interface ExplainInputOptions {
   /** asked for explicitly: used by every method that seeds the output (LRP and the gradient family); default:
    * each method's own ('logit' for LRP, 'one' for gradients) */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class (default 'others') and clipping (default true) */
+  dual?: DualClass;
+  clip?: boolean;
+  /** "why the target and not K": one result per class K for every method that seeds the output (titled
+   * `<method> vs K`); LRP composites run all of them in one batched backward pass */
+  contrast?: number[];
   /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
   keepAll?: boolean;
   /** the batched methods (smoothgrad, integrated_gradients, occlusion, gradcam): rows done of the total, at the
@@ -81,28 +87,53 @@ export interface InputExplanation<I extends MethodInput = MethodInput> {
   outputRelevance?: OutputRelevance;
 }
 
-/** Runs one method on `x`. */
-async function runMethod(explainer: Explainer, x: MethodInput['tensor'], method: Method, opts: ExplainInputOptions): Promise<MethodResult> {
+/** The title of a result for contrast class K: `<method> vs K` (`contrastTitle`); the method's own otherwise. */
+function seededMethod(method: Method, facts: Pick<Attribution, 'contrast'>): Method {
+  return facts.contrast === undefined ? method : { ...method, title: contrastTitle(method.title, facts.contrast) };
+}
+
+/** The title of a method's result for contrast class K. */
+export function contrastTitle(title: string, k: number): string {
+  return `${title} vs ${k}`;
+}
+
+/** The titles of explainInput's results: each method's, or with contrast classes one per method and class (the
+ * baselines that take no output relevance keep one). */
+export function resultTitles(methods: Method[], contrast?: number[]): string[] {
+  return methods.flatMap((m) => {
+    const seeds = m.attribution ? METHODS[m.attribution]?.params.includes('outputRelevance') : true;
+    return contrast?.length && seeds ? contrast.map((k) => contrastTitle(m.title, k)) : [m.title];
+  });
+}
+
+/** Runs one method on `x`: one result, or one per contrast class. */
+async function runMethod(explainer: Explainer, x: MethodInput['tensor'], method: Method, opts: ExplainInputOptions): Promise<MethodResult[]> {
+  const seed = { outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip };
   if (method.attribution) {
-    const seeds = METHODS[method.attribution]?.params.includes('outputRelevance') && opts.outputRelevance !== undefined;
+    const seeds = METHODS[method.attribution]?.params.includes('outputRelevance');
     const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
-    const a = await attribute(explainer, x, {
-      ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined, onProgress,
-      ...(seeds ? { outputRelevance: opts.outputRelevance } : {}),
-    });
-    return {
-      method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details,
-      outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault, warnings: a.warnings,
+    const run = async (contrast?: number): Promise<MethodResult> => {
+      const a = await attribute(explainer, x, {
+        ...method.attributionOptions, method: method.attribution!, target: opts.target, keepAll: opts.keepAll || undefined, onProgress,
+        ...(seeds ? { ...seed, contrast } : {}),
+      });
+      const { method: _name, ...rest } = a;
+      return { ...rest, method: seededMethod(method, a) };
     };
+    if (!seeds || !opts.contrast?.length) return [await run()];
+    const out: MethodResult[] = [];
+    for (const k of opts.contrast) out.push(await run(k));
+    return out;
   }
   const e = await explainer.explain(x, {
     composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
-    target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
+    target: opts.target, ...seed, contrast: opts.contrast?.length ? opts.contrast : undefined, keepAll: opts.keepAll,
   });
-  return {
-    method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-    outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
-  };
+  const result = (ex: Explanation): MethodResult => ({
+    method: seededMethod(method, seedFacts(ex)), relevance: ex.relevance, predictions: ex.predictions, targets: ex.targets, scores: ex.scores, explanation: ex,
+    ...seedFacts(ex), warnings: ex.warnings,
+  });
+  return [e, ...(e.moreContrasts ?? [])].map(result);
 }
 
 /** Explains an input (see lib/audit/input.ts `loadInput`) with every method (one forward and backward pass each). */
@@ -111,7 +142,7 @@ export async function explainInput<I extends MethodInput>(explainer: Explainer, 
   const results: MethodResult[] = [];
   for (const method of opts.methods) {
     try {
-      results.push(await runMethod(explainer, input.tensor, method, opts));
+      results.push(...await runMethod(explainer, input.tensor, method, opts));
     } catch (e) {
       const m = (e as Error).message;
       throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });

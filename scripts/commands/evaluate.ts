@@ -14,7 +14,7 @@ import { parseIdx } from '../../lib/io/idx';
 import { readFileSafe } from '../../lib/safe-read';
 import {
   METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
-  parseMethodParams, parseRuleOptions, parseTarget,
+  parseMethodParams, parseRuleOptions, parseSeedFlags, parseTarget,
 } from './common';
 
 const USAGE = `usage: onnx-lrp evaluate MODEL (--input X.npy | --images IDX) [options]
@@ -42,7 +42,9 @@ methods:
                          methods: ${METHOD_NAMES.join(', ')}
   --epsilon E --gamma G  LRP rule parameters (≥ 0)          --zero-bias  drop biases in every parametric rule
   --low L --high H       zBox bounds (low < high; default: from the metadata)
-  --output-relevance M   logit or one (default: logit for LRP composites, one for the gradient methods)
+  --output-relevance M   logit, one, contrastive or softmax (default: logit for LRP composites, one for the
+                         gradient methods); --dual others|negated and --no-clip for contrastive; --contrast K
+                         ("why the target and not K", one class here) as in explain
   --no-canonize          skip the canonizers that change rules' inputs (as in explain)
 ${METHOD_PARAM_USAGE.replace(/^.*\n/, '').replace('fill value, one or one per channel (default 0)', 'fill value (default: the perturbation\'s replacement when it is a value, else 0)')
     .replace("seeds smoothgrad's noise and random maps (default 0)", 'seeds SmoothGrad, random maps, random orders and ties (default 0)')}
@@ -146,8 +148,6 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   checkMethodParams(v, methods);
   const orders = list(v.orders ?? 'morf,lerf,random') as Order[];
   for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
-  const mode = v['output-relevance'] as string | undefined;
-  if (mode !== undefined && mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
   const score = (v.score as string | undefined) ?? 'logit';
   if (score !== 'logit' && score !== 'probability') throw new UsageError(`--score must be 'logit' or 'probability', got '${score}'`);
   const meta = readMetadata(modelFile, v.metadata as string | undefined);
@@ -161,7 +161,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
   const params = parseMethodParams(v);
   const attr: Omit<AttributeOptions, 'method'> = {
-    options, outputRelevance: mode as 'logit' | 'one' | undefined, ...params, seed, fill: params.fill ?? fillDefault,
+    options, ...seedOptionsOf(v, meta?.labels), ...params, seed, fill: params.fill ?? fillDefault,
   };
   let region: EvaluationRegion | undefined;
   if (v.mask && v.box) throw new UsageError('give --mask or --box, not both');
@@ -273,4 +273,11 @@ function table(rows: SuiteRow[], orders: Order[], localisation: boolean): string
     lines.push([r.label.padEnd(w), ...cells.map((c) => c.padStart(11))].join(' '));
   }
   return lines.join('\n');
+}
+
+/** --output-relevance, --dual, --no-clip and (one) --contrast as attribution options. */
+function seedOptionsOf(v: Record<string, unknown>, labels: readonly string[] | undefined): Pick<AttributeOptions, 'outputRelevance' | 'dual' | 'clip' | 'contrast'> {
+  const { contrast, ...rest } = parseSeedFlags(v as Parameters<typeof parseSeedFlags>[0], labels);
+  if (contrast && contrast.length > 1) throw new UsageError('--contrast takes one class in evaluate');
+  return { ...rest, ...(contrast ? { contrast: contrast[0] } : {}) };
 }

@@ -6,7 +6,7 @@ import {
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
-  parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
+  parse, parseImageFlags, parseLabels, parseMethods, parseSeedFlags, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { writeKeptRelevance } from './keep-all';
@@ -63,16 +63,16 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
-  const mode = parseOutputRelevance(v);
   const imageFlags = parseImageFlags(v);
   const render = parseRenderFlags(v);
   const labels = parseLabels(v, meta);
+  const seed = parseSeedFlags(v, labels);
   const target = parseTarget(v, labels);
   const out = v.out as string | undefined;
   const keepAll = !!v['keep-all'];
   if (keepAll && !out) throw new UsageError('--keep-all writes into --out DIR: add --out');
-  if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1)) {
-    throw new UsageError('--save-npy and --json take one input and one composite; use --out DIR for several');
+  if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1 || (seed.contrast?.length ?? 0) > 1)) {
+    throw new UsageError('--save-npy and --json take one input, one composite and at most one --contrast class; use --out DIR for several');
   }
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
@@ -90,7 +90,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
       try {
         const loaded = await loadInput(file, imageOptions, limits);
         const onProgress = bar ? methodProgress(bar, file) : undefined;
-        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll, onProgress });
+        const ie = await explainInput(explainer, loaded, { methods, target, ...seed, keepAll, onProgress });
         for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         const first = ie.results[0];
         const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
@@ -120,6 +120,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
           const record = {
             model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
             outputRelevance: first.outputRelevance ?? null, outputRelevanceDefault: first.outputRelevanceDefault ?? null,
+            ...(first.dual !== undefined ? { dual: first.dual, clipped: first.clipped } : {}), ...(first.contrast !== undefined ? { contrast: first.contrast } : {}),
             samples: first.targets.map((t, s) => ({
               prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
               target: t, targetLabel: labels?.[t], score: first.scores[s],
