@@ -218,7 +218,9 @@ export class Explainer {
       prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, rows * k, executor);
     }
     const a = { source: this.source, graph: this.graph, plan, feeds, values, logits, seed, prop, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
-    return k === 1 ? assembleExplanation(a) : assembleBlocks(a, k);
+    if (k > 1) return assembleBlocks(a, k);
+    const e = assembleExplanation(a);
+    return seed.contrast ? { ...e, contrast: seed.contrast[0] } : e;
   }
 
   async release(): Promise<void> {
