@@ -7,6 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DualClass, Explainer, OutputRelevance } from '../explain';
+import { explainClasses } from '../evaluate/class-sensitivity';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
@@ -125,7 +126,7 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
   const p = (f?: string) => (f === undefined ? undefined : relDir ? `${relDir}/${f}` : f);
   const record = `${stemRel}.record.json`;
   if (rec.error !== undefined) return [{ input: rel, status: 'error', error: rec.error, record, files: {}, methods: {}, resumed }];
-  const evaluation = (e?: MethodEvaluation) => (e ? { aopc: e.aopc, massAccuracy: e.massAccuracy, pointingHit: e.pointingHit } : {});
+  const evaluation = (e?: MethodEvaluation) => (e ? { aopc: e.aopc, massAccuracy: e.massAccuracy, pointingHit: e.pointingHit, ...(e.classSensitivity ? { classSensitivity: e.classSensitivity } : {}) } : {});
   return rec.samples.map((s) => ({
     input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
     prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
@@ -287,7 +288,11 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
             } catch (e) {
               throw new AuditError(`evaluate: ${(e as Error).message}`); // the model cannot be evaluated in batches: stop
             }
-            scores = await evaluateInput(perturber.explainer, ie, evaluation, truth?.region, truth?.file);
+            scores = await evaluateInput(perturber.explainer, ie, evaluation, truth);
+            if (truth?.classes && truth.classes.size >= 2 && input.tensor.dims[0] === 1) {
+              const cs = await explainClasses(explainer, input, truth.classes, { methods, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
+              ie.results.forEach((r, m) => { const c = cs.get(r.method.title); if (c) scores![0][m].classSensitivity = c; });
+            }
           }
           record = await writeInputFiles(dir, stem, ie, {
             model: opts.model, labels, render: opts.render, grid: opts.grid, npy: opts.npy, inputName: rel, fingerprint, evaluation: scores, groundTruth,

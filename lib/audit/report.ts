@@ -2,6 +2,7 @@
  * server). Pure string building. */
 import type { Order } from '../evaluate/perturbation';
 import type { EvaluationSettings } from './evaluation';
+import type { ClassSensitivity } from '../evaluate/class-sensitivity';
 
 export interface AuditMethodResult {
   composite: string;
@@ -17,6 +18,8 @@ export interface AuditMethodResult {
   massAccuracy?: number | null;
   /** with evaluation and a ground truth: pointing game, 1 hit / 0 miss */
   pointingHit?: number;
+  /** with evaluation and boxes for two or more classes: lib/evaluate/class-sensitivity.ts */
+  classSensitivity?: ClassSensitivity;
   /** the map vanishes (exactly 0, or for LRP ≥ 99% absorbed): why, and the remedy */
   warnings?: string[];
 }
@@ -31,6 +34,9 @@ export interface EvaluationMeans {
    * and pointing-game accuracy; null without any */
   localized: number;
   massAccuracy: number | null;
+  /** rows with boxes for two or more classes: mean mass and pointing on each class's own box when it is explained,
+   * and the mean rank correlation between the classes' maps (near 1: the map ignores the class) */
+  classSensitivity?: { rows: number; massOnOwn: number | null; pointingOnOwn: number; rankCorrelation: number | null };
   pointingAccuracy: number | null;
 }
 
@@ -100,9 +106,13 @@ export function evaluationMeans(inputs: AuditRow[], methods: string[], orders: O
       const v = xs.map((x) => x.aopc![o]).filter((a): a is number => typeof a === 'number');
       if (v.length) aopc[o] = meanOf(v);
     }
+    const cs = xs.map((x) => x.classSensitivity).filter((c): c is ClassSensitivity => !!c);
+    const own = cs.flatMap((c) => c.massOnOwn).filter((v): v is number => v !== null);
+    const rank = cs.map((c) => c.rankCorrelation).filter((v): v is number => v !== null);
     return [m, {
       aopc, rows: xs.length, localized: loc.length,
       massAccuracy: mass.length ? meanOf(mass) : null, pointingAccuracy: loc.length ? meanOf(loc.map((x) => x.pointingHit!)) : null,
+      ...(cs.length ? { classSensitivity: { rows: cs.length, massOnOwn: own.length ? meanOf(own) : null, pointingOnOwn: meanOf(cs.flatMap((c) => c.pointingOnOwn)), rankCorrelation: rank.length ? meanOf(rank) : null } } : {}),
     }];
   }));
 }
