@@ -2,7 +2,7 @@
  * through its float twin) on ImageNet photos: five LRP composites beside CAM and Grad-CAM, the class name and
  * score in the caption, written to docs/imagenet-<photo>-grid.png. A second row explains the same photo for its two
  * most likely classes that show different objects (the top class and the best-ranked class of another kind: for a
- * dog, the first class that is not a dog, ImageNet 151–268), each with the default output relevance and with
+ * dog, the first class that is neither a dog, ImageNet 151–268, nor the dog sled), each with the default output relevance and with
  * `contrastive` (CLRP, docs/class-discriminative.md). Also prints what docs/quantized.md quotes: the
  * top-1 agreement of the int8 model and its twin over every photo in ../shared/images, and each composite's
  * conservation (input relevance against the explained logit).
@@ -72,8 +72,9 @@ function argmax(a: ArrayLike<number>, from: number, n: number): number {
   return b - from;
 }
 
-/** ImageNet's dog classes (151–268): a dog's "other object" is the best-ranked class outside them. */
-const isDog = (k: number) => k >= 151 && k <= 268;
+/** ImageNet's dog classes (151–268) and the dog sled (537): a dog's "other object" is the best-ranked class outside
+ * them (on dog.jpg the twin ranks malamute 1st, dogsled 3rd and the bicycle-built-for-two 4th). */
+const isDog = (k: number) => (k >= 151 && k <= 268) || k === 537;
 
 /** The second row: the top class and the best-ranked class of another kind, each explained with epsilon_plus_flat
  * in the default mode and contrastive, and with epsilon_alpha2_beta1 contrastive. */

@@ -1,7 +1,7 @@
 /** The two-item benchmark (issue 15): scenes of two Fashion-MNIST test items side by side (28 × 56), explained once
  * for each item's class; does the map put its mass on the explained item?
  *
- *   npm run two-item -- --make models/samples/two-item --count 6   # scenes as PNGs with NAME.box.json sidecars
+ *   npm run two-item -- --make models/two-item-samples --count 6   # scenes as PNGs with NAME.box.json sidecars
  *   npm run two-item                                               # the benchmark table of docs/class-discriminative.md
  *   npm run two-item -- --count 100 --no-write                      # fewer scenes, print only
  *
