@@ -4,6 +4,10 @@
  *   npm run two-item -- --make models/two-item-samples --count 6   # scenes as PNGs with NAME.box.json sidecars
  *   npm run two-item                                               # the benchmark table of docs/class-discriminative.md
  *   npm run two-item -- --count 100 --no-write                      # fewer scenes, print only
+ *   npm run two-item -- --accuracy                                  # onnxruntime's accuracy on the 10,000 test scenes
+ *   npm run two-item -- --from out/two-item/results.json            # rewrite the tables from a saved run
+ *
+ * Writes the full table into docs/class-discriminative.md and the mass columns into the README (between markers).
  *
  * Scene k puts test image k left and test image right[k] of models/two-item-pairs.json right (two different
  * classes; the pairing of scripts/train_two_item.py). An item's box is the tight box of its non-zero pixels.
@@ -24,7 +28,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const FASHION = process.env.FASHION_MNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 const MODEL = path.join(ROOT, 'models', 'fashion-two-item.onnx');
 const DOC = path.join(ROOT, 'docs', 'class-discriminative.md');
+const README = path.join(ROOT, 'README.md');
 const MARK = ['<!-- two-item-table:start -->', '<!-- two-item-table:end -->'];
+const README_MARK = ['<!-- two-item-mass:start -->', '<!-- two-item-mass:end -->'];
 const MODES = ['default', 'contrastive', 'softmax'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -113,6 +119,30 @@ async function measure(model: string, meta: ModelMetadata, s: Scenes, method: st
   return { method, mode, mass: mass / Math.max(1, massN), massN, pointing: hits / (2 * s.count), rank: rank / s.count, seconds: (Date.now() - t0) / 1000 };
 }
 
+/** Items whose class is among the two largest logits (left, right, both), over the 10,000 test scenes. */
+async function accuracy(meta: ModelMetadata): Promise<void> {
+  const s = buildScenes(10000);
+  const mean = meta.input!.mean![0], std = meta.input!.std![0];
+  const explainer = openModel(MODEL);
+  const hits = [0, 0, 0];
+  try {
+    for (let start = 0; start < s.count; start += 1000) {
+      const x = { dtype: 'float32', dims: [1000, 1, 28, 56], data: Float32Array.from(s.pixels.subarray(start * 1568, (start + 1000) * 1568), (p) => (p / 255 - mean) / std) } as F32;
+      const z = (await explainer.predict(x)).data;
+      for (let i = 0; i < 1000; i++) {
+        const row = [...z.subarray(i * 10, i * 10 + 10)];
+        const top = [...row.keys()].sort((a, b) => row[b] - row[a]).slice(0, 2);
+        const [l, r] = s.classes[start + i].map((c) => top.includes(c));
+        hits[0] += +l; hits[1] += +r; hits[2] += +(l && r);
+      }
+    }
+  } finally {
+    await explainer.release();
+  }
+  const f = (v: number) => (v / s.count).toFixed(4);
+  console.log(`onnxruntime, 10,000 test scenes: items ${((hits[0] + hits[1]) / (2 * s.count)).toFixed(4)} (left ${f(hits[0])}, right ${f(hits[1])}), both items right ${f(hits[2])}`);
+}
+
 function table(rows: Row[], count: number, meta: ModelMetadata): string {
   const by = new Map<string, Partial<Record<Mode, Row>>>();
   for (const r of rows) by.set(r.method, { ...by.get(r.method), [r.mode]: r });
@@ -143,28 +173,59 @@ async function main(): Promise<void> {
   if (!(Number.isInteger(count) && count > 0 && count <= 10000)) throw new Error(`--count must be an integer in 1..10000, got ${arg('--count')}`);
   const make = arg('--make');
   if (make) return makeScenes(make, count, meta.labels!);
+  if (argv.includes('--accuracy')) return accuracy(meta);
+  let rows: Row[];
+  const from = arg('--from');
+  if (from) {
+    const saved = JSON.parse(fs.readFileSync(from, 'utf8')) as { count: number; rows: Row[] };
+    rows = saved.rows;
+    return writeTables(rows, saved.count, meta, argv.includes('--no-write'));
+  }
   const s = buildScenes(count);
   const lrp = COMPOSITE_NAMES.filter(isLrpComposite);
   const runs: [string, Mode][] = [...lrp, 'gradient'].flatMap((m) => MODES.map((mode) => [m, mode] as [string, Mode]));
   runs.push(['gradcam', 'default'], ['integrated_gradients', 'default']);
-  const rows: Row[] = [];
+  rows = [];
   for (const [m, mode] of runs) {
     const r = await measure(MODEL, meta, s, m, mode, 100);
     rows.push(r);
     console.log(`${m.padEnd(28)} ${mode.padEnd(12)} mass ${r.mass.toFixed(3)} (${r.massN} maps with positive relevance)  pointing ${r.pointing.toFixed(3)}  rho ${r.rank.toFixed(3)}  ${r.seconds.toFixed(1)} s`);
   }
-  const t = table(rows, count, meta);
-  console.log(`\n${t}`);
   const out = path.join(ROOT, 'out', 'two-item');
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, 'results.json'), JSON.stringify({ count, rows }, null, 2));
-  if (!argv.includes('--no-write')) {
-    const doc = fs.readFileSync(DOC, 'utf8');
-    const a = doc.indexOf(MARK[0]), b = doc.indexOf(MARK[1]);
-    if (a < 0 || b < a) throw new Error(`${DOC}: markers ${MARK.join(' … ')} not found`);
-    fs.writeFileSync(DOC, `${doc.slice(0, a + MARK[0].length)}\n${t}\n${doc.slice(b)}`);
-    console.log(`wrote the table into ${path.relative(ROOT, DOC)}`);
-  }
+  writeTables(rows, count, meta, argv.includes('--no-write'));
+}
+
+/** Prints the tables and (unless `dryRun`) writes them between the markers of the doc and the README. */
+function writeTables(rows: Row[], count: number, meta: ModelMetadata, dryRun: boolean): void {
+  const t = table(rows, count, meta);
+  console.log(`\n${t}`);
+  if (dryRun) return;
+  replaceBetween(DOC, MARK, t);
+  replaceBetween(README, README_MARK, massTable(rows, count));
+  console.log(`wrote the tables into ${path.relative(ROOT, DOC)} and ${path.relative(ROOT, README)}`);
+}
+
+function replaceBetween(file: string, mark: string[], text: string): void {
+  const doc = fs.readFileSync(file, 'utf8');
+  const a = doc.indexOf(mark[0]), b = doc.indexOf(mark[1]);
+  if (a < 0 || b < a) throw new Error(`${file}: markers ${mark.join(' … ')} not found`);
+  fs.writeFileSync(file, `${doc.slice(0, a + mark[0].length)}\n${text}\n${doc.slice(b)}`);
+}
+
+/** The README's short table: mass on the explained item per method and mode. */
+function massTable(rows: Row[], count: number): string {
+  const by = new Map<string, Partial<Record<Mode, Row>>>();
+  for (const r of rows) by.set(r.method, { ...by.get(r.method), [r.mode]: r });
+  const lines = [
+    `Share of the positive relevance on the explained item (two-item benchmark, ${count} scenes × both items; 0.5: no preference; \`npm run two-item\`):`,
+    '',
+    '| method | default | contrastive | softmax |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const [m, r] of by) lines.push(`| ${m} | ${MODES.map((k) => (r[k] ? r[k]!.mass.toFixed(2) : '–')).join(' | ')} |`);
+  return lines.join('\n');
 }
 
 if (require.main === module) {
