@@ -158,6 +158,10 @@ export async function explainCommand(argv: string[]): Promise<void> {
  * sum, with no conservation claim. */
 function summary(r: MethodResult, s: number): string {
   const e = r.explanation;
+  if (e && r.outputRelevance === 'contrastive') {
+    // target minus dual class: the seed sums to 0, and clipping breaks conservation on purpose
+    return `contrastive (dual class ${e.dual}${e.clipped ? ', clipped at 0' : ', unclipped'}): map sum ${fmt(e.conservation.inputRelevance[s])} (no conservation claim)`;
+  }
   if (e && e.plan.mode === 'lrp') {
     const c = e.conservation;
     return `relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`;
