@@ -25,7 +25,7 @@ const LAYERS: string[][] = [
 /** The only files that may import onnxruntime-node: the forward backend (which the onnxruntime engine of
  * propagate/engine/ort runs through) and the scripts and spec that time or check onnxruntime itself. */
 const RUNTIME = 'onnxruntime-node';
-const RUNTIME_IMPORTERS = ['lib/forward/ort.ts', 'scripts/bench.ts', 'scripts/eval.ts', 'spec/models.spec.ts'];
+const RUNTIME_IMPORTERS = ['lib/forward/ort.ts', 'scripts/bench.ts', 'scripts/accuracy.ts', 'spec/e2e/models.spec.ts'];
 
 function sources(dir: string): string[] {
   const out: string[] = [];

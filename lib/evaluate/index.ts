@@ -13,7 +13,7 @@ export type { RandomizationResult, RandomizationStep } from './randomization';
 export { evaluationSettings, measureMap, EvaluationError } from './measure';
 export type { EvaluationOptions, EvaluationSettings, MapMeasurement } from './measure';
 export { evaluateMethods, mergeCurves, suiteSettings } from './suite';
-export type { MethodSpec, SuiteOptions, SuiteRow } from './suite';
+export type { SuiteOptions, SuiteRow } from './suite';
 export { linePlot, PALETTE } from './plot';
 export type { Series, PlotOptions, RGB } from './plot';
 export { dynamicBatch, checkDynamicBatch } from '../methods/dynamic-batch';

@@ -2,20 +2,22 @@
 import { Graph } from '../ir/graph';
 import { isFloat } from '../ops/op';
 import { RulePlan } from '../plan/plan';
+import { RULES, isRuleName } from '../rules';
 import { Tensor } from '../tensor';
 
-/** A warning per zBox layer reading a model input with values outside its [low, high] bounds: the rule assumes
- * low ≤ x ≤ high, so such a map is unreliable (wrong bounds, or preprocessing other than the bounds imply). */
+/** A warning per layer with a bounded rule (RULES[rule].bounded: zBox) reading a model input with values
+ * outside its [low, high] bounds: the rule assumes low ≤ x ≤ high, so such a map is unreliable (wrong bounds,
+ * or preprocessing other than the bounds imply). */
 export function boundsWarnings(graph: Graph, plan: RulePlan, feeds: Record<string, Tensor>): string[] {
   const out: string[] = [];
   for (const e of plan.entries) {
-    if (e.rule !== 'zBox' || e.params.low === undefined || e.params.high === undefined) continue;
+    if (!isRuleName(e.rule) || !RULES[e.rule].bounded || e.params.low === undefined || e.params.high === undefined) continue;
     const node = graph.node(e.node);
     for (const name of (node?.inputs ?? []).map((v) => feedBehind(graph, v))) {
       const x = name === undefined ? undefined : feeds[name];
       if (!x || !isFloat(x)) continue;
       const w = outsideBounds(x, e.params.low, e.params.high);
-      if (w) out.push(`input '${name}': ${w.count} of ${x.data.length} values lie outside the zBox bounds of node '${e.node}' (values in [${fmtNum(w.min)}, ${fmtNum(w.max)}], bounds [${fmtBounds(e.params.low)}] to [${fmtBounds(e.params.high)}]); the zBox rule assumes low ≤ x ≤ high, so this map is unreliable: check the preprocessing or --low/--high`);
+      if (w) out.push(`input '${name}': ${w.count} of ${x.data.length} values lie outside the ${e.rule} bounds of node '${e.node}' (values in [${fmtNum(w.min)}, ${fmtNum(w.max)}], bounds [${fmtBounds(e.params.low)}] to [${fmtBounds(e.params.high)}]); the ${e.rule} rule assumes low ≤ x ≤ high, so this map is unreliable: check the preprocessing or --low/--high`);
     }
   }
   return out;

@@ -5,8 +5,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { audit, classSensitivity, float32 } from '../../lib';
-import { readGroundTruth, regionFor } from '../../lib/audit/evaluation';
+import { audit, classSensitivity, float32, mergeShards } from '../../lib';
+import { readGroundTruth, regionFor } from '../../lib/audit/evaluate-input';
 import { MODELS, ROOT } from '../helpers/paths';
 
 const MODEL = path.join(MODELS, 'fashion-two-item.onnx');
@@ -66,6 +66,29 @@ describe('class sensitivity', () => {
     }
     expect(s.evaluation!.methods.epsilon_plus.classSensitivity!.rows).to.equal(2);
     expect(s.evaluation!.methods.gradient.classSensitivity!.massOnOwn).to.be.within(0, 1);
+  });
+
+  it('a sharded audit with seed settings merges to the single run\'s summary (dual, clip, contrast, titles, rows)', async function () {
+    this.timeout(120000);
+    const cases = [
+      { seed: { outputRelevance: 'contrastive' as const, dual: 'negated' as const, clip: false }, facts: ['contrastive', 'negated', false, undefined], titles: ['epsilon_alpha2_beta1'] },
+      { seed: { contrast: [1, 2] }, facts: ['default', undefined, undefined, [1, 2]], titles: ['epsilon_alpha2_beta1 vs 1', 'epsilon_alpha2_beta1 vs 2'] },
+    ];
+    const scenes = fs.readdirSync(SCENES).filter((f) => f.endsWith('.png')).length;
+    for (const [i, c] of cases.entries()) {
+      const common = { model: MODEL, folder: SCENES, composites: ['epsilon_alpha2_beta1'], ...c.seed, grid: false, npy: false };
+      const single = await audit({ ...common, out: path.join(tmp, `single-${i}`) });
+      const out = path.join(tmp, `sharded-${i}`);
+      for (const index of [0, 1]) await audit({ ...common, out, shard: { index, count: 2 } });
+      const merged = await mergeShards(out);
+      for (const s of [single, merged]) {
+        expect([s.outputRelevance, s.dual, s.clip, s.contrast]).to.deep.equal(c.facts);
+        expect(s.methods).to.deep.equal(c.titles);
+      }
+      const rows = (s: typeof single) => s.inputs.map((r) => JSON.stringify({ input: r.input, status: r.status, prediction: r.prediction, methods: r.methods }));
+      expect(single.counts.ok).to.equal(scenes);
+      expect(rows(merged)).to.deep.equal(rows(single));
+    }
   });
 
   it('the CLI: --output-relevance contrastive|softmax, --dual, --no-clip, --contrast; usage errors exit 2', function () {
