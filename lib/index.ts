@@ -20,8 +20,8 @@ export { COMPOSITES, COMPOSITE_NAMES, DEFAULT_COMPOSITE, getComposite } from './
 export type { Composite, CompositeOptions } from './plan/composites';
 export { buildPlan, categoryRule, optionParams, parseRuleMap } from './plan/plan';
 export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
-export { Explainer, ExplainError, DEFAULT_MAX_INPUT_ELEMENTS } from './explain';
-export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary, Engine, EngineUse } from './explain';
+export { Explainer, ExplainError, DEFAULT_MAX_INPUT_ELEMENTS, DEFAULT_DUAL, DUAL_CLASSES } from './explain';
+export type { Explanation, ExplainOptions, OutputRelevance, DualClass, ConservationSummary, Engine, EngineUse } from './explain';
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node-io';
 export { ortBackend } from './forward/ort';
@@ -48,9 +48,9 @@ export type { ComparisonColumn, ComparisonRow, ComparisonOptions } from './rende
 export { fitImage, sourceRegion, centerCropGeometry } from './io/image';
 export type { ResizeMode } from './io/image';
 export * from './audit';
-export { explainInput, methodFor, methodName, methodsFor, runMethod, withImageBounds } from './methods/run';
+export { explainInput, methodFor, methodName, methodsFor, runMethod, runMethodContrasts, withImageBounds } from './methods/run';
 export type { ExplainInputOptions, Method, MethodInput, MethodParams, MethodResult, RunMethodOptions } from './methods/run';
 export { attribute, METHODS, METHOD_NAMES, ATTRIBUTION_NAMES, isLrpComposite, cam, gradCam, findCamHead, defaultGradCamLayer, CamError, smoothGrad, integratedGradients, occlusion, rowRunner } from './methods';
 export type { AttributeOptions, Attribution, CamHead, CamResult, GradientComposite, Integration, RowRunner, RowProgress } from './methods';
-export { evaluateMethods, measureMap, perturbationCurve, curvesToCsv, localization, modelRandomization, randomizeLayers, parametricLayers, spearman, conservationReport, formatConservation, linePlot, dynamicBatch, checkDynamicBatch, ORDERS } from './evaluate';
-export type { Order, Replacement, PerturbationOptions, PerturbationCurve, Box, Region as EvaluationRegion, LocalizationResult, ConservationReport, RandomizationResult, SuiteOptions, SuiteRow, Series, MapMeasurement } from './evaluate';
+export { evaluateMethods, measureMap, perturbationCurve, curvesToCsv, localization, classSensitivity, explainClasses, modelRandomization, randomizeLayers, parametricLayers, spearman, conservationReport, formatConservation, linePlot, dynamicBatch, checkDynamicBatch, ORDERS } from './evaluate';
+export type { Order, Replacement, PerturbationOptions, PerturbationCurve, Box, Region as EvaluationRegion, LocalizationResult, ClassSensitivity, ConservationReport, RandomizationResult, SuiteOptions, SuiteRow, Series, MapMeasurement } from './evaluate';

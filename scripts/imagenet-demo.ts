@@ -1,6 +1,9 @@
 /** `npm run imagenet-demo`: the article's figure. The ONNX zoo's int8 MobileNetV2 (../shared, explained
  * through its float twin) on ImageNet photos: five LRP composites beside CAM and Grad-CAM, the class name and
- * score in the caption, written to docs/imagenet-<photo>-grid.png. Also prints what docs/quantized.md quotes: the
+ * score in the caption, written to docs/imagenet-<photo>-grid.png. A second row explains the same photo for its two
+ * most likely classes that show different objects (the top class and the best-ranked class of another kind: for a
+ * dog, the first class that is neither a dog, ImageNet 151–268, nor the dog sled), each with the default output relevance and with
+ * `contrastive` (CLRP, docs/class-discriminative.md). Also prints what docs/quantized.md quotes: the
  * top-1 agreement of the int8 model and its twin over every photo in ../shared/images, and each composite's
  * conservation (input relevance against the explained logit).
  *
@@ -69,6 +72,29 @@ function argmax(a: ArrayLike<number>, from: number, n: number): number {
   return b - from;
 }
 
+/** ImageNet's dog classes (151–268) and the dog sled (537): a dog's "other object" is the best-ranked class outside
+ * them (on dog.jpg the twin ranks malamute 1st, dogsled 3rd and the bicycle-built-for-two 4th). */
+const isDog = (k: number) => (k >= 151 && k <= 268) || k === 537;
+
+/** The second row: the top class and the best-ranked class of another kind, each explained with epsilon_plus_flat
+ * in the default mode and contrastive, and with epsilon_alpha2_beta1 contrastive. */
+async function twoClassRow(explainer: ReturnType<typeof openModel>, x: ReturnType<typeof imageToTensor>, labels: string[]): Promise<ComparisonRow> {
+  const logits = (await explainer.predict(x)).data;
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a]);
+  const a = order[0];
+  const b = order.find((k) => k !== a && (isDog(a) ? !isDog(k) : true))!;
+  const columns: ComparisonColumn[] = [];
+  for (const k of [a, b]) {
+    const rank = order.indexOf(k) + 1;
+    for (const [composite, mode, title] of [['epsilon_plus_flat', undefined, 'eps+ flat'], ['epsilon_plus_flat', 'contrastive', 'eps+ flat CLRP'], ['epsilon_alpha2_beta1', 'contrastive', 'a2b1 CLRP']] as const) {
+      const r = await attribute(explainer, x, { method: composite, target: k, outputRelevance: mode });
+      columns.push({ title, relevance: r.relevance, caption: `#${rank} ${short(labels[k])}: ${title}` });
+    }
+    console.log(`  second row: #${rank} ${short(labels[k])} (logit ${logits[k].toFixed(2)}), default and contrastive`);
+  }
+  return { caption: `#1 ${short(labels[a])} vs #${order.indexOf(b) + 1} ${short(labels[b])}`, columns, title: 'two classes' };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   for (const f of [MODEL, LABELS, IMAGES]) {
@@ -128,8 +154,9 @@ async function main(): Promise<void> {
         console.log(`  ${m.method.padEnd(26)} layer '${layer}' (${Date.now() - t1} ms)`);
       }
       // the figure shows what the model saw: the 224×224 center crop
-      const row: ComparisonRow = { image: fitImage(img, INPUT), caption, columns };
-      const png = await comparisonGrid([row], { cellSize: 192, fontSize: 12, overlays: args.overlays });
+      const row: ComparisonRow = { image: fitImage(img, INPUT), caption, columns, title: 'top class' };
+      const second = await twoClassRow(explainer, x, labels);
+      const png = await comparisonGrid([row, { ...second, image: row.image }], { cellSize: 192, fontSize: 12, overlays: args.overlays });
       const out = path.join(args.out, `imagenet-${path.parse(name).name}-grid.png`);
       await writePng(out, png);
       console.log(`  wrote ${path.relative(process.cwd(), out)} (${png.width}x${png.height})`);

@@ -4,7 +4,7 @@
     /usr/bin/python3 scripts/train_vit.py                  # train, export both opsets, write the metadata
     /usr/bin/python3 scripts/train_vit.py --export-only    # re-export the saved weights ($ONNX_LRP_CACHE or
                                                            # ~/.cache/onnx-lrp/fashion-vit.pt, not in git)
-    npm run eval -- --model models/fashion-vit.onnx        # onnxruntime accuracy
+    npm run accuracy -- --model fashion-vit       # onnxruntime accuracy
 
 Input and normalisation are the CNNs' (scripts/train_fashion.py): a normalised N x 1 x 28 x 28 tensor `input`,
 x = (pixel / 255 - 0.2860) / 0.3530, outside the graph; output N x 10 `logits`.
@@ -200,7 +200,7 @@ def write_metadata(suffix, opset, params, acc, hist):
         'output': {'name': 'logits'},
         'bounds': {'low': [(0 - tf.MEAN) / tf.STD], 'high': [(1 - tf.MEAN) / tf.STD]},
         'accuracy': {'test': round(acc, 4), 'split': 'Fashion-MNIST test set (10,000 images)',
-                     'measuredBy': 'npm run eval'},
+                     'measuredBy': 'npm run accuracy'},
         'training': {'command': '/usr/bin/python3 scripts/train_vit.py', 'seed': SEED, 'epochs': EPOCHS,
                      'torch': torch.__version__.split('a')[0].split('+')[0], 'parameters': params},
         'opset': opset,

@@ -6,7 +6,8 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Explainer, OutputRelevance } from '../explain';
+import { DualClass, Explainer, OutputRelevance } from '../explain';
+import { explainClasses } from '../evaluate/class-sensitivity';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
@@ -16,7 +17,7 @@ import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput } from './input';
-import { Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
+import { Method, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
 import { Shard, ShardError, ShardSummary, checkShard, fileHash, listingOf, shardName, shardOf, shardSettings } from './shard';
@@ -38,6 +39,11 @@ export interface AuditOptions {
   /** relevance started at the output for every method that takes one; default: each method's own ('logit' for
    * LRP, 'one' for the gradient family), recorded per method */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class (default 'others') and clipping (default true) */
+  dual?: DualClass;
+  clip?: boolean;
+  /** "why the target and not K": one map per method and class K (titled `<method> vs K`) */
+  contrast?: number[];
   /** metadata object or JSON file (default: MODEL with .json, if present) */
   metadata?: ModelMetadata | string;
   /** class names (default: the metadata's) */
@@ -125,7 +131,7 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
   const p = (f?: string) => (f === undefined ? undefined : relDir ? `${relDir}/${f}` : f);
   const record = `${stemRel}.record.json`;
   if (rec.error !== undefined) return [{ input: rel, status: 'error', error: rec.error, record, files: {}, methods: {}, resumed }];
-  const evaluation = (e?: MethodEvaluation) => (e ? { aopc: e.aopc, massAccuracy: e.massAccuracy, pointingHit: e.pointingHit } : {});
+  const evaluation = (e?: MethodEvaluation) => (e ? { aopc: e.aopc, massAccuracy: e.massAccuracy, pointingHit: e.pointingHit, ...(e.classSensitivity ? { classSensitivity: e.classSensitivity } : {}) } : {});
   return rec.samples.map((s) => ({
     input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
     prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
@@ -212,7 +218,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
   const options: CompositeOptions | undefined = withBounds({ ...opts.options }, boundsOf(meta));
   let methods = opts.methods ?? methodsFor(opts.composites ?? [DEFAULT_COMPOSITE], options);
   if (!methods.length) throw new AuditError('no composite or method to audit with');
-  const titles = methods.map((m) => m.title);
+  const titles = resultTitles(methods, opts.contrast);
   if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
   const explainer = opts.explainer ?? openModel(opts.model, { canonize: opts.canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
@@ -249,7 +255,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
-      imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
+      ...seedSettings(opts), imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
     }); // no shard in it: shards resume an unsharded run's records and back
@@ -265,7 +271,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     const writeSummary = async (complete: boolean): Promise<AuditResult> => {
       const s: AuditSummary = summaryOf({
         model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
-        outputRelevance: opts.outputRelevance ?? 'default', target: opts.target ?? null, evaluation: evaluation ?? undefined,
+        outputRelevance: opts.outputRelevance ?? 'default', ...seedSettings(opts), target: opts.target ?? null, evaluation: evaluation ?? undefined,
       }, rowsByInput, { started: started.toISOString(), finished: new Date().toISOString() }, complete);
       lastSummary = Date.now();
       if (shardInfo) { // a shard writes its own summary only
@@ -302,7 +308,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
         let record: ExplanationRecord;
         try {
           const input = await loadInput(abs, imageOptions, limits);
-          const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
+          const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
           for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) opts.notice?.(`warning: ${rel}: ${r.method.title}: ${w}`);
           let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
           if (evaluation && perturber) {
@@ -313,7 +319,11 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
             } catch (e) {
               throw new AuditError(`evaluate: ${(e as Error).message}`); // the model cannot be evaluated in batches: stop
             }
-            scores = await evaluateInput(perturber.explainer, ie, evaluation, truth?.region, truth?.file);
+            scores = await evaluateInput(perturber.explainer, ie, evaluation, truth);
+            if (truth?.classes && truth.classes.size >= 2 && input.tensor.dims[0] === 1) {
+              const cs = await explainClasses(explainer, input, truth.classes, { methods, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
+              ie.results.forEach((r, m) => { const c = cs.get(r.method.title); if (c) scores![0][m].classSensitivity = c; });
+            }
           }
           record = await writeInputFiles(dir, stem, ie, {
             model: opts.model, labels, render: opts.render, grid: opts.grid, npy: opts.npy, inputName: rel, fingerprint, evaluation: scores, groundTruth,
@@ -351,4 +361,9 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     if (perturber && perturber.explainer !== explainer) await perturber.explainer.release();
     if (!opts.explainer) await explainer.release();
   }
+}
+
+/** The seed options beyond the output relevance, when set (part of the settings key and the summary). */
+function seedSettings(o: Pick<AuditOptions, 'dual' | 'clip' | 'contrast'>): { dual?: DualClass; clip?: boolean; contrast?: number[] } {
+  return { ...(o.dual !== undefined ? { dual: o.dual } : {}), ...(o.clip !== undefined ? { clip: o.clip } : {}), ...(o.contrast?.length ? { contrast: o.contrast } : {}) };
 }

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Explainer } from '../explain';
 import { checkDynamicBatch, dynamicBatch } from '../methods/dynamic-batch';
+import { ClassSensitivity } from '../evaluate/class-sensitivity';
 import { Box, Region } from '../evaluate/localization';
 import { EvaluationError, EvaluationOptions, EvaluationSettings, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
 import { Order, Replacement } from '../evaluate/perturbation';
@@ -33,6 +34,8 @@ export interface MethodEvaluation {
   massAccuracy?: number | null;
   /** with a ground-truth mask or box: 1 when the map's maximum lies inside (within the tolerance), else 0 */
   pointingHit?: number;
+  /** with boxes for two or more classes (NAME.box.json {"classes": …}): each class explained in turn */
+  classSensitivity?: ClassSensitivity;
 }
 
 /** The pixel value of black after preprocessing: (lo − mean) / std, one number, or one per channel. */
@@ -65,8 +68,10 @@ export function withoutSidecars(rels: string[]): string[] {
 
 /** The ground truth of an input: its NAME.mask.npy (a mask [H, W], [N, H, W] or [N, 1, H, W], non-zero inside, in
  * the model input's pixels) or NAME.box.json ([x0, y0, x1, y1] in the model input's pixels, x1/y1 exclusive; a
- * list of boxes, one per sample; or {"box": …}); undefined when it has none. */
-export function readGroundTruth(file: string): { file: string; region: Region } | undefined {
+ * list of boxes, one per sample; {"box": …}; or {"classes": {"K": box, …}}, one box per class: the explained
+ * target's box is its region, and with two or more classes the class sensitivity is measured); undefined when it
+ * has none. */
+export function readGroundTruth(file: string): GroundTruth | undefined {
   const { mask, box } = sidecarsOf(file);
   const hasMask = fs.existsSync(mask), hasBox = fs.existsSync(box);
   if (hasMask && hasBox) throw new EvaluationError(`${file}: both ${path.basename(mask)} and ${path.basename(box)} are there; keep one ground truth`);
@@ -85,11 +90,34 @@ export function readGroundTruth(file: string): { file: string; region: Region } 
   } catch (e) {
     throw new EvaluationError((e as Error).message);
   }
-  if (json && typeof json === 'object' && !Array.isArray(json) && 'box' in json) json = (json as { box: unknown }).box;
   const isBox = (b: unknown): b is Box => Array.isArray(b) && b.length === 4 && b.every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (json && typeof json === 'object' && !Array.isArray(json) && 'classes' in json) {
+    const c = (json as { classes: unknown }).classes;
+    const entries = c && typeof c === 'object' && !Array.isArray(c) ? Object.entries(c) : [];
+    if (!entries.length || entries.some(([k, b]) => !/^\d+$/.test(k) || !isBox(b))) {
+      throw new EvaluationError(`${box}: "classes" must map class indices to boxes [x0, y0, x1, y1], e.g. {"classes": {"3": [0, 0, 28, 28]}}`);
+    }
+    return { file: box, classes: new Map(entries.map(([k, b]) => [Number(k), b as Box])) };
+  }
+  if (json && typeof json === 'object' && !Array.isArray(json) && 'box' in json) json = (json as { box: unknown }).box;
   if (isBox(json)) return { file: box, region: json };
   if (Array.isArray(json) && json.length && json.every(isBox)) return { file: box, region: json as Box[] };
-  throw new EvaluationError(`${box}: expected a box [x0, y0, x1, y1] in pixels of the model input, a list of boxes (one per sample), or {"box": …}`);
+  throw new EvaluationError(`${box}: expected a box [x0, y0, x1, y1] in pixels of the model input, a list of boxes (one per sample), {"box": …} or {"classes": {"K": box, …}}`);
+}
+
+/** An input's ground truth: one region for whatever is explained, or one box per class. */
+export interface GroundTruth {
+  file: string;
+  region?: Region;
+  classes?: ReadonlyMap<number, Box>;
+}
+
+/** The region a result is scored against: the ground truth's region, or the boxes of its targets' classes
+ * (undefined when a target has none). */
+export function regionFor(truth: GroundTruth | undefined, targets: number[]): Region | undefined {
+  if (!truth?.classes) return truth?.region;
+  const boxes = targets.map((t) => truth.classes!.get(t));
+  return boxes.every((b): b is Box => !!b) ? boxes : undefined;
 }
 
 /** A copy of `explainer` that runs batches when its graph has a fixed batch of 1 (lib/evaluate's
@@ -116,13 +144,13 @@ export function batchedExplainer(explainer: Explainer): { explainer: Explainer; 
 /** Evaluates every method's map of one explained input with lib/evaluate's `measureMap`: `result[sample][method]`.
  * The perturbation explains the classes the methods explained (their targets); `perturber` runs the perturbed
  * copies (batched). */
-export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, region?: Region, regionFile?: string): Promise<MethodEvaluation[][]> {
+export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, truth?: GroundTruth): Promise<MethodEvaluation[][]> {
   const x = ie.input.tensor;
   if (x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
   const N = x.dims[0];
   const out: MethodEvaluation[][] = [...Array(N).keys()].map(() => ie.results.map(() => ({ aopc: {} })));
   for (const [m, res] of ie.results.entries()) {
-    const r = await measureMap(perturber, x, res.relevance, res.targets, settings, region, regionFile ?? ie.input.file);
+    const r = await measureMap(perturber, x, res.relevance, res.targets, settings, regionFor(truth, res.targets), truth?.file ?? ie.input.file);
     for (const [order, c] of Object.entries(r.curves)) c!.aopcPerSample.forEach((a, s) => { out[s][m].aopc[order as Order] = a; });
     r.localization?.massAccuracy.forEach((v, s) => { out[s][m].massAccuracy = Number.isNaN(v) ? null : v; });
     r.localization?.pointingHits.forEach((v, s) => { out[s][m].pointingHit = v; });

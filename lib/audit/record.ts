@@ -1,7 +1,7 @@
 /** Node-only: the files written for one explained input (heatmap and overlay PNGs, .npy relevance, a
  * comparison grid, and a JSON record written last), every one atomically. */
 import * as path from 'path';
-import { OutputRelevance } from '../explain';
+import { DualClass, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
@@ -40,6 +40,11 @@ export interface MethodRecord {
    * take no output relevance) and whether it was the method's default rather than asked for */
   outputRelevance: OutputRelevance | null;
   outputRelevanceDefault: boolean | null;
+  /** contrastive: the dual class ('others' or 'negated') and whether the difference was clipped at 0 */
+  dual?: DualClass;
+  clipped?: boolean;
+  /** "why the target and not K": the class K */
+  contrast?: number;
   /** relevance put in and found at the input; `absorbed` is null for baselines (no conservation to speak of) */
   conservation: ConservationRecord;
   /** baseline facts (CAM layer, IG completeness …) */
@@ -213,6 +218,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
           params: Object.fromEntries(Object.entries(p.params).filter(([, x]) => x !== undefined && x !== false)),
         })),
         outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
+        ...(res.dual !== undefined ? { dual: res.dual, clipped: res.clipped } : {}), ...(res.contrast !== undefined ? { contrast: res.contrast } : {}),
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
         ...sampleWarnings(res, s),
       });
@@ -242,6 +248,10 @@ export interface ResultRecord {
   options: Record<string, unknown>;
   outputRelevance: string | null;
   outputRelevanceDefault: boolean | null;
+  /** contrastive: the dual class and whether the difference was clipped; a contrast: its class K */
+  dual?: DualClass;
+  clipped?: boolean;
+  contrast?: number;
   samples: {
     prediction: number; predictionLabel?: string; target: number; targetLabel?: string; score: number;
     relevanceIn?: number; relevanceAtInput?: number; absorbed: number | null | undefined;
@@ -261,6 +271,7 @@ export function resultRecord(r: MethodResult, info: { model: string; input: stri
     model: info.model, input: info.input, composite: e?.plan.composite ?? r.method.title,
     options: (e?.plan.options ?? r.method.attributionOptions ?? {}) as Record<string, unknown>,
     outputRelevance: r.outputRelevance ?? null, outputRelevanceDefault: r.outputRelevanceDefault ?? null,
+    ...(r.dual !== undefined ? { dual: r.dual, clipped: r.clipped } : {}), ...(r.contrast !== undefined ? { contrast: r.contrast } : {}),
     samples: r.targets.map((t, s) => ({
       prediction: r.predictions[s], predictionLabel: labels?.[r.predictions[s]],
       target: t, targetLabel: labels?.[t], score: r.scores[s],

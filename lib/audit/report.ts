@@ -2,6 +2,7 @@
  * server). Pure string building. */
 import type { Order } from '../evaluate/perturbation';
 import type { EvaluationSettings } from './evaluate-input';
+import type { ClassSensitivity } from '../evaluate/class-sensitivity';
 
 export interface AuditMethodResult {
   composite: string;
@@ -17,6 +18,8 @@ export interface AuditMethodResult {
   massAccuracy?: number | null;
   /** with evaluation and a ground truth: pointing game, 1 hit / 0 miss */
   pointingHit?: number;
+  /** with evaluation and boxes for two or more classes: lib/evaluate/class-sensitivity.ts */
+  classSensitivity?: ClassSensitivity;
   /** the map vanishes (exactly 0, or for LRP ≥ 99% absorbed): why, and the remedy */
   warnings?: string[];
 }
@@ -31,6 +34,9 @@ export interface EvaluationMeans {
    * and pointing-game accuracy; null without any */
   localized: number;
   massAccuracy: number | null;
+  /** rows with boxes for two or more classes: mean mass and pointing on each class's own box when it is explained,
+   * and the mean rank correlation between the classes' maps (near 1: the map ignores the class) */
+  classSensitivity?: { rows: number; massOnOwn: number | null; pointingOnOwn: number; rankCorrelation: number | null };
   pointingAccuracy: number | null;
 }
 
@@ -72,6 +78,10 @@ export interface AuditSummary {
   options: Record<string, unknown>;
   /** as asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient family) */
   outputRelevance: string;
+  /** contrastive: the dual class and clipping asked for; contrast classes (each method's maps are titled `<method> vs K`) */
+  dual?: string;
+  clip?: boolean;
+  contrast?: number[];
   target: number | null;
   started: string;
   finished: string;
@@ -96,9 +106,13 @@ export function evaluationMeans(inputs: AuditRow[], methods: string[], orders: O
       const v = xs.map((x) => x.aopc![o]).filter((a): a is number => typeof a === 'number');
       if (v.length) aopc[o] = meanOf(v);
     }
+    const cs = xs.map((x) => x.classSensitivity).filter((c): c is ClassSensitivity => !!c);
+    const own = cs.flatMap((c) => c.massOnOwn).filter((v): v is number => v !== null);
+    const rank = cs.map((c) => c.rankCorrelation).filter((v): v is number => v !== null);
     return [m, {
       aopc, rows: xs.length, localized: loc.length,
       massAccuracy: mass.length ? meanOf(mass) : null, pointingAccuracy: loc.length ? meanOf(loc.map((x) => x.pointingHit!)) : null,
+      ...(cs.length ? { classSensitivity: { rows: cs.length, massOnOwn: own.length ? meanOf(own) : null, pointingOnOwn: meanOf(cs.flatMap((c) => c.pointingOnOwn)), rankCorrelation: rank.length ? meanOf(rank) : null } } : {}),
     }];
   }));
 }
@@ -239,7 +253,7 @@ table.eval { margin-bottom: 1.5em; }
 <body>
 <h1>onnx-lrp audit</h1>
 <p>Model <code>${esc(s.model)}</code>, folder <code>${esc(s.folder)}</code>; methods ${s.methods.map((m) => `<code>${esc(m)}</code>`).join(', ')};
-output relevance <code>${esc(s.outputRelevance === 'default' ? 'default (logit for LRP, one for gradients)' : s.outputRelevance)}</code>${s.target !== null ? `; target class ${s.target}` : '; target: the prediction'}.</p>
+output relevance <code>${esc(s.outputRelevance === 'default' ? 'default (logit for LRP, one for gradients)' : s.outputRelevance)}</code>${s.dual ? ` (dual class ${esc(s.dual)})` : ''}${s.clip === false ? ' (unclipped)' : ''}${s.contrast?.length ? `; contrast classes ${s.contrast.join(', ')}` : ''}${s.target !== null ? `; target class ${s.target}` : '; target: the prediction'}.</p>
 <p>${c.inputs} inputs: ${c.ok} explained, ${c.failed} failed${c.resumed ? ` (${c.resumed} rows kept from an earlier run)` : ''}${s.complete ? '' : ' — <strong>stopped early</strong>'}. Finished ${esc(s.finished)}.
 Thumbnails: the heatmap over the grayscale input (click for the full image); caption: Σ relevance at the input · share absorbed
 by biases and stabilisers${ev ? `; with evaluation, a second line: the map's AOPC per order${loc ? ' (and mass accuracy, pointing hit or miss)' : ''}` : ''}. The input's name links its JSON record. Also <a href="summary.csv">summary.csv</a>, <a href="summary.json">summary.json</a>.</p>

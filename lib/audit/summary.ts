@@ -9,6 +9,10 @@ export interface SummaryHeader {
   methods: string[];
   options: Record<string, unknown>;
   outputRelevance: string;
+  /** contrastive's dual class and clipping, the contrast classes: as asked for (absent when not) */
+  dual?: string;
+  clip?: boolean;
+  contrast?: number[];
   target: number | null;
   evaluation?: EvaluationSettings;
 }
@@ -18,7 +22,8 @@ export function summaryOf(h: SummaryHeader, rowsByInput: AuditRow[][], times: { 
   const inputs = rowsByInput.flat();
   return {
     version: 1, model: h.model, folder: h.folder, methods: h.methods, options: h.options,
-    outputRelevance: h.outputRelevance, target: h.target, started: times.started, finished: times.finished, complete,
+    outputRelevance: h.outputRelevance, ...(h.dual !== undefined ? { dual: h.dual } : {}), ...(h.clip !== undefined ? { clip: h.clip } : {}),
+    ...(h.contrast?.length ? { contrast: h.contrast } : {}), target: h.target, started: times.started, finished: times.finished, complete,
     counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
     evaluation: h.evaluation ? { settings: h.evaluation, methods: evaluationMeans(inputs, h.methods, h.evaluation.orders) } : undefined,
     inputs,

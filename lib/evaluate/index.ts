@@ -3,6 +3,8 @@
 export { perturbationCurve, regionGrid, regionOrder, replacementFor, gaussianBlur, curvesToCsv, ORDERS } from './perturbation';
 export type { Order, Replacement, PerturbationOptions, PerturbationCurve } from './perturbation';
 export { localization, masksFor } from './localization';
+export { classSensitivity, explainClasses } from './class-sensitivity';
+export type { ClassSensitivity } from './class-sensitivity';
 export type { Box, Region, LocalizationResult } from './localization';
 export { conservationReport, formatConservation } from './conservation';
 export type { ConservationReport, ConservationRow } from './conservation';

@@ -1,7 +1,7 @@
 /** Evaluate several attribution methods on the same inputs and classes: perturbation curves and AOPC per order,
  * optional localisation metrics, conservation (LRP composites), time. Images are processed in chunks; every
  * map is measured by `measureMap` (./measure), the orchestrator `audit --evaluate` uses too. */
-import { Explainer, OutputRelevance } from '../explain';
+import { DualClass, Explainer, OutputRelevance } from '../explain';
 import { Method, methodName, runMethod } from '../methods/run';
 import { F32Tensor, batchOf, resolveTargets, sliceBatch, toF32Tensor } from '../methods/util';
 import { Tensor } from '../tensor';
@@ -16,6 +16,11 @@ export interface SuiteOptions {
   methods: Method[];
   /** used by every method that seeds the output (LRP and the gradient family); default: each method's own */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class and clipping; `contrast`: one class K ("why the target
+   * and not K"), for the same methods */
+  dual?: DualClass;
+  clip?: boolean;
+  contrast?: number;
   /** default ['morf'] */
   orders?: Order[];
   perturbation?: Omit<PerturbationOptions, 'order' | 'target'>;
@@ -104,7 +109,7 @@ export async function evaluateMethods(explainer: Explainer, input: Tensor, opts:
       const t0 = Date.now();
       let rel: F32Tensor;
       try {
-        const a = await runMethod(explainer, xc, m, { target: tc, outputRelevance: opts.outputRelevance });
+        const a = await runMethod(explainer, xc, m, { target: tc, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
         rel = a.relevance;
         if (a.explanation && a.explanation.plan.mode === 'lrp') parts[i].cons.push(conservationReport(a.explanation));
       } catch (e) {

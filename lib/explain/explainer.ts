@@ -11,12 +11,14 @@ import { LoadedModel } from '../onnx/load';
 import { saveModel } from '../onnx/save';
 import { isFloat } from '../ops/op';
 import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
-import { propagate } from '../propagate/core';
+import { Propagation, propagate } from '../propagate/core';
 import { FusedEngine, FusedResult } from '../propagate/engine/fused/engine';
 import { Tensor, float32, shapeString } from '../tensor';
 import { assembleExplanation } from './result';
+import { assembleBlocks } from './blocks';
+import { blockCount, blockOf, negatedHead, stackBlocks, tileFeeds } from './contrast';
 import { defaultOutputRelevance, outputSeed, resolveTargets } from './seed';
-import { Engine, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
+import { Engine, EngineUse, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
 
 /** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
  * several values of that size per layer). */
@@ -32,6 +34,8 @@ export class Explainer {
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
   private aliasCache?: Map<string, string>;
+  /** the negated dual class's widened head (contrast.ts), made on first use */
+  private negated: { graph: Graph; output: string; from: string; explainer?: Explainer } | null = null;
   /** derived explainers released with this one (e.g. a copy with a symbolic batch) */
   private readonly owned: Explainer[] = [];
 
@@ -171,7 +175,7 @@ export class Explainer {
   }
 
   /** The fused engine's run of this explanation, or why it was not used (a string). */
-  private async runFused(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, outName: string, mode: OutputRelevance): Promise<FusedResult | string> {
+  private async runFused(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, outName: string, mode: 'logit' | 'one'): Promise<FusedResult | string> {
     for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
     if (!this.graph.outputs.some((o) => o.name === outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
     this.fused ??= new FusedEngine(this.graph, this.backend, { threads: this.threads });
@@ -185,43 +189,80 @@ export class Explainer {
     });
   }
 
-  /** Explains one input tensor (batch first) or a map of named inputs. */
+  /** Explains one input tensor (batch first) or a map of named inputs (output relevance modes: ExplainOptions,
+   * contrast.ts). */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
     if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
     const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
     if (isTensor(input) && this.graph.inputs.length !== 1) {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
     }
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    if (opts.outputRelevance === 'contrastive' && opts.dual === 'negated') {
+      if (!this.graph.isOutput(outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+      if (this.negated?.from !== outName) this.negated = { ...negatedHead(this.graph, outName), from: outName };
+      const head = (this.negated.explainer ??= this.derive(this.negated.graph, this.source, { owned: true }));
+      return head.run(feeds, opts, this.negated.output, true);
+    }
+    return this.run(feeds, opts, outName, false);
+  }
+
+  /** The forward and backward pass of `explain`. `head`: this graph is the negated dual class's widened head
+   * (contrast.ts), whose explained output has twice the model's classes. Seeds of several row blocks (CLRP,
+   * several contrasts) run as one batch of the tiled input. */
+  private async run(feeds: Record<string, Tensor>, opts: ExplainOptions, outName: string, head: boolean): Promise<Explanation> {
     const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
     const requested = opts.engine ?? this.engine;
     checkEngine(requested);
-    const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
-    if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
-    const outName = opts.output ?? this.graph.outputs[0].name;
-    const base = { source: this.source, graph: this.graph, plan, feeds, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
+    const blockMode = opts.outputRelevance === 'contrastive' ? 'contrastive' : opts.contrast !== undefined ? 'contrast' : 'plain';
+    const k = blockCount({ mode: blockMode, contrast: typeof opts.contrast === 'number' ? [opts.contrast] : opts.contrast });
+    const a0 = { source: this.source, graph: this.graph, plan, feeds, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
     let note: string | undefined;
     if (requested === 'auto' || requested === 'fused') {
-      const f = await this.runFused(feeds, plan, opts, outName, mode);
-      if (typeof f !== 'string') {
-        const finite = [...f.relevance.values()].every((r) => r.every(Number.isFinite));
-        // not finite: the per-layer engine names the node where it happens
-        if (finite || !f.output.data.every(Number.isFinite)) {
-          const logits = this.explainedOutput(new Map([[outName, f.output]]), outName);
-          const values = new Map<string, Tensor>([...Object.entries(feeds), [outName, logits]]);
-          const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
-          const prop = { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims };
-          return assembleExplanation({ ...base, values, logits, seed, prop, engine: { used: 'fused' } });
-        }
-        note = 'relevance not finite in the fused engine: rerun per layer to find the node';
-      } else note = `fused engine not used: ${f}`;
+      const seedMode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
+      if (head || k > 1 || blockMode !== 'plain' || (seedMode !== 'logit' && seedMode !== 'one')) {
+        note = `fused engine not used: it seeds only the 'logit' and 'one' output relevance, not '${opts.contrast !== undefined ? 'contrast' : seedMode}'`;
+      } else {
+        const f = await this.runFused(feeds, plan, opts, outName, seedMode);
+        if (typeof f !== 'string') {
+          const finite = [...f.relevance.values()].every((r) => r.every(Number.isFinite));
+          // not finite: the per-layer engine names the node where it happens
+          if (finite || !f.output.data.every(Number.isFinite)) {
+            const logits = this.explainedOutput(new Map([[outName, f.output]]), outName);
+            const values = new Map<string, Tensor>([...Object.entries(feeds), [outName, logits]]);
+            const width = logits.data.length / (logits.dims[0] ?? 1);
+            const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance, { dual: opts.dual, clip: opts.clip, width });
+            const prop = { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims };
+            return assembleExplanation({ ...a0, values, logits, seed, prop, engine: { used: 'fused' } });
+          }
+          note = 'relevance not finite in the fused engine: rerun per layer to find the node';
+        } else note = `fused engine not used: ${f}`;
+      }
     }
     const engine = requested === 'reference' ? 'reference' : 'ort';
     if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
-    const values = await this.forwardFor(feeds, plan, engine);
-    const logits = this.explainedOutput(values, outName);
-    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
-    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, logits.dims[0] ?? 1, engine === 'ort' ? this.executor! : undefined);
-    return assembleExplanation({ ...base, values, logits, seed, prop, engine: note ? { used: engine, note } : { used: engine } });
+    const used: EngineUse = note ? { used: engine, note } : { used: engine };
+    // a model with a fixed batch cannot take the tiled input: one forward pass, then one backward pass per block
+    const fixed = k > 1 && this.graph.inputs.some((i) => typeof i.dims?.[0] === 'number');
+    let values = await this.forwardFor(fixed ? feeds : tileFeeds(feeds, k), plan, engine);
+    const out = this.explainedOutput(values, outName);
+    const rows = (out.dims[0] ?? 1) / (fixed ? 1 : k);
+    const width = out.data.length / (out.dims[0] ?? 1);
+    const logits = k === 1 && !head ? out : firstBlock(out, rows, width, head ? width / 2 : width);
+    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance, { contrast: opts.contrast, dual: opts.dual, clip: opts.clip, width });
+    const executor = engine === 'ort' ? this.executor! : undefined;
+    let prop: Propagation;
+    if (fixed) {
+      const props = [];
+      for (let b = 0; b < k; b++) props.push(await propagate(this.graph, plan, values, { value: outName, relevance: blockOf(seed.relevance, b, k) }, rows, executor));
+      ({ values, prop } = stackBlocks(values, props, rows));
+    } else {
+      prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, rows * k, executor);
+    }
+    const a = { ...a0, values, logits, seed, prop, engine: used };
+    if (k > 1) return assembleBlocks(a, k);
+    const e = assembleExplanation(a);
+    return seed.contrast ? { ...e, contrast: seed.contrast[0] } : e;
   }
 
   async release(): Promise<void> {
@@ -243,6 +284,13 @@ const ENGINES: readonly Engine[] = ['auto', 'fused', 'ort', 'reference'];
 
 function checkEngine(engine: unknown): asserts engine is Engine {
   if (!ENGINES.includes(engine as Engine)) throw new ExplainError(`engine must be ${ENGINES.map((e) => `'${e}'`).join(', ')}, got '${engine}'`);
+}
+
+/** The first row block's first `classes` columns of a [k·rows, width] output: the model's own logits. */
+function firstBlock(out: Tensor & { data: Float32Array }, rows: number, width: number, classes: number): Tensor & { data: Float32Array } {
+  const logits = new Float32Array(rows * classes);
+  for (let s = 0; s < rows; s++) logits.set(out.data.subarray(s * width, s * width + classes), s * classes);
+  return float32([rows, classes], logits);
 }
 
 function isTensor(v: unknown): v is Tensor {

@@ -2,4 +2,5 @@
  * (`seed.ts`), result assembly (`result.ts`) and the zBox bounds warnings (`bounds.ts`). */
 export { DEFAULT_MAX_INPUT_ELEMENTS, Explainer } from './explainer';
 export { defaultOutputRelevance } from './seed';
-export { ConservationSummary, Engine, EngineUse, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
+export { ConservationSummary, DualClass, Engine, EngineUse, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
+export { DEFAULT_DUAL, DUAL_CLASSES, softmax } from './contrast';

@@ -35,7 +35,8 @@ export function assembleExplanation(a: Assembly): Explanation {
   const first = inputs.get(graph.inputs[0].name)!;
   if (![...inputs.values()].every((r) => r.data.every(Number.isFinite))) throw nonFiniteRelevance(a.source, graph, prop.relevance);
   const inSums = sampleSums(first.data, batch);
-  const absorbed = seed.sums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o)));
+  // relative to the seed's L1 norm: |seed sum| for a one-hot seed, the right scale for seeds of mixed signs
+  const absorbed = seed.sums.map((o, s) => { const d = seed.norms?.[s] ?? Math.abs(o); return d === 0 ? 0 : (o - inSums[s]) / d; });
   return {
     relevance: first, inputs, output: a.logits, predictions: seed.predictions, targets: seed.targets, scores: seed.scores,
     outputRelevance: seed.mode, outputRelevanceDefault: !a.askedOutputRelevance, plan, engine: a.engine,

@@ -4,7 +4,12 @@ import { RuleMap, RulePlan } from '../plan/plan';
 import { NodeConservation } from '../propagate/core';
 import { Tensor } from '../tensor';
 
-export type OutputRelevance = 'logit' | 'one';
+/** What the backward pass starts from: 'logit' (target logit × one-hot), 'one' (the one-hot), 'contrastive'
+ * (CLRP: the target's map minus its dual class's, clipped at 0) or 'softmax' (SGLRP: ∂p_target/∂logits). */
+export type OutputRelevance = 'logit' | 'one' | 'contrastive' | 'softmax';
+
+/** CLRP's dual class construction: 'others' (CLRP1, the default) or 'negated' (CLRP2); see contrast.ts. */
+export type DualClass = 'others' | 'negated';
 
 export type Engine = 'auto' | 'fused' | 'ort' | 'reference';
 
@@ -25,6 +30,14 @@ export interface ExplainOptions {
    * Default: 'logit' for LRP (composites and rule maps), 'one' for the gradient composites (gradient,
    * gradient_x_input, guided_backprop, deconvnet: the plain gradient, as in Captum and Zennit). */
   outputRelevance?: OutputRelevance;
+  /** contrastive: the dual class construction, 'others' (default: the other classes, CLRP1) or 'negated' (the
+   * target's output weights negated, CLRP2); see lib/explain/contrast.ts */
+  dual?: DualClass;
+  /** contrastive: clip the difference at 0 as the paper does (default true); false keeps the signed difference */
+  clip?: boolean;
+  /** "why the target and not K": seed s_t·e_target − s_K·e_K (s: the logit, or 1 with outputRelevance 'one');
+   * several classes give one map each, from one batched backward pass (Explanation.moreContrasts) */
+  contrast?: number | number[];
   /** keep the relevance of every value (by value name) */
   keepAll?: boolean;
   /** which graph output to explain (default: the first) */
@@ -40,7 +53,7 @@ export interface ConservationSummary {
   /** per sample */
   outputRelevance: number[];
   inputRelevance: number[];
-  /** (output − input) / |output|: the share absorbed by biases and stabilisers (or created by them) */
+  /** (output − input) / Σ|seed| (= |output| for a one-hot seed): the share absorbed by biases and stabilisers (or created by them) */
   absorbed: number[];
   nodes: (NodeConservation & { absorbed: number[] })[];
 }
@@ -60,6 +73,13 @@ export interface Explanation {
   outputRelevance: OutputRelevance;
   /** true when it is the default of the plan's mode (not asked for) */
   outputRelevanceDefault: boolean;
+  /** contrastive: the dual class used and whether the difference was clipped */
+  dual?: DualClass;
+  clipped?: boolean;
+  /** with a contrast: the class K this map contrasts the target with */
+  contrast?: number;
+  /** with several contrast classes: the maps for the second and later ones */
+  moreContrasts?: Explanation[];
   plan: RulePlan;
   /** the engine that ran it (and, when it is not the one asked for, why) */
   engine: EngineUse;

@@ -1,7 +1,7 @@
 /** Gradient-based attributions through the project's own backward pass over the IR (the `gradient`,
  * `gradient_x_input`, `guided_backprop` and `deconvnet` composites of the explainer): plain gradients,
  * SmoothGrad (Smilkov et al. 2017) and Integrated Gradients (Sundararajan et al. 2017). Browser-safe. */
-import { Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
+import { DualClass, Explainer, Explanation, OutputRelevance, defaultOutputRelevance } from '../explain';
 import { Tensor, float32 } from '../tensor';
 import { RowProgress, chunkRows, chunkSize, chunks, rowRunner } from './batch';
 import { F32Tensor, batchOf, gaussian, predictRows, prng, resolveTargets, toF32Tensor } from './util';
@@ -14,6 +14,10 @@ export interface GradientOptions {
   target?: number | number[];
   /** seed at the output: 'one' (the default: the one-hot, so the map is d logit_target / d input) or 'logit' */
   outputRelevance?: OutputRelevance;
+  /** contrastive: the dual class and clipping; or one contrast class K (lib/explain/contrast.ts) */
+  dual?: DualClass;
+  clip?: boolean;
+  contrast?: number;
   /** rows per explain call (default 64, fewer for large inputs: at most 2^20 input elements per call; the
    * model's batch when it is fixed) */
   batchSize?: number;
@@ -30,15 +34,19 @@ export const GRADIENT_BUDGET = 1 << 20;
  * composite of the explainer, in one pass when the batch fits the model as it is (and with `keepAll`), else in
  * chunks (see rowRunner for models with a fixed batch). The one code path of the gradient family: the METHODS
  * entries and the composites of the same names (lib/methods/run.ts) both come here. */
-export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean }> {
+export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean; dual?: DualClass; clipped?: boolean; contrast?: number }> {
   const { batch, per } = batchOf(x);
   const outputRelevance = opts.outputRelevance; // undefined: the explainer's default for gradients ('one')
-  const used = { outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined } as const;
+  const seed = { outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast };
+  const used = {
+    outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined,
+    ...(outputRelevance === 'contrastive' ? { dual: opts.dual ?? 'others', clipped: opts.clip ?? true } : {}), ...(opts.contrast !== undefined ? { contrast: opts.contrast } : {}),
+  } as const;
   const size = chunkSize(per, opts.batchSize, 64, GRADIENT_BUDGET);
   const onePass = async (e: Explainer) => {
-    const r = await e.explain(x, { composite, target: targets, outputRelevance, keepAll: opts.keepAll });
+    const r = await e.explain(x, { composite, target: targets, ...seed, keepAll: opts.keepAll });
     opts.onProgress?.(batch, batch);
-    return { relevance: r.relevance, explanation: r, outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault };
+    return { relevance: r.relevance, explanation: r, ...used, outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault };
   };
   opts.onProgress?.(0, batch);
   if (opts.keepAll || (batch <= size && runsAsIs(explainer, x))) return onePass(explainer);
@@ -50,7 +58,7 @@ export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: 
     const chunk = chunkRows(x, s, end, runner);
     const t = targets.slice(s, end);
     while (t.length < chunk.dims[0]) t.push(t[t.length - 1]);
-    const e = await runner.explainer.explain(chunk, { composite, target: t, outputRelevance });
+    const e = await runner.explainer.explain(chunk, { composite, target: t, ...seed });
     out.set(e.relevance.data.subarray(0, (end - s) * per), s * per);
     opts.onProgress?.(end, batch);
   }
@@ -100,7 +108,7 @@ export async function smoothGrad(explainer: Explainer, input: Tensor, opts: Smoo
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one', dual: undefined, clip: undefined, contrast: undefined });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < n; k++) {
@@ -169,7 +177,7 @@ export async function integratedGradients(explainer: Explainer, input: Tensor, o
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one', dual: undefined, clip: undefined, contrast: undefined });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < m; k++) {

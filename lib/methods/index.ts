@@ -1,7 +1,7 @@
 /** One entry point for every attribution: the baseline methods (METHODS) and every LRP composite (delegated to
  * `Explainer.explain`). Every result is a map shaped like the input, so the heatmap and grid code work
  * unchanged. Browser-safe. */
-import { Explainer, Explanation, OutputRelevance } from '../explain';
+import { DualClass, Explainer, Explanation, OutputRelevance } from '../explain';
 import { COMPOSITE_NAMES, CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor, float32 } from '../tensor';
@@ -21,6 +21,12 @@ export interface AttributeOptions {
    * deconvnet: 'one' (default: the plain gradient, as in Captum and Zennit) or 'logit'. Ignored by the other
    * methods. The result says which was used and whether it was the default. */
   outputRelevance?: OutputRelevance;
+  /** LRP and the gradient family, with outputRelevance 'contrastive': the dual class ('others', default, or
+   * 'negated') and whether to clip the difference at 0 (default true); see lib/explain/contrast.ts */
+  dual?: DualClass;
+  clip?: boolean;
+  /** LRP and the gradient family: "why the target and not K" (one class here; explainInput runs several) */
+  contrast?: number;
   /** LRP: rule parameters (epsilon, gamma, low/high …) and an optional user rule map */
   options?: CompositeOptions;
   ruleMap?: RuleMap;
@@ -63,6 +69,10 @@ export interface Attribution {
   /** LRP and the gradient family: the output relevance used, and whether it was the default (not asked for) */
   outputRelevance?: OutputRelevance;
   outputRelevanceDefault?: boolean;
+  /** contrastive: the dual class and whether the difference was clipped; a contrast: its class K */
+  dual?: DualClass;
+  clipped?: boolean;
+  contrast?: number;
   /** method-specific facts: IG completeness, the CAM / Grad-CAM layer, … */
   details?: Record<string, unknown>;
   /** maps that vanish (exactly 0, or for LRP ≥ 99% absorbed), with the cause and a remedy */
@@ -71,7 +81,26 @@ export interface Attribution {
 
 type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: number[]) => Promise<{
   relevance: F32Tensor; explanation?: Explanation; details?: Record<string, unknown>; outputRelevance?: OutputRelevance; outputRelevanceDefault?: boolean;
+  dual?: DualClass; clipped?: boolean; contrast?: number;
 }>;
+
+/** The output relevance options of `o` (outputRelevance, dual, clip, contrast) that are set. */
+export function seedOptions(o: Pick<AttributeOptions, 'outputRelevance' | 'dual' | 'clip' | 'contrast'>): Pick<AttributeOptions, 'outputRelevance' | 'dual' | 'clip' | 'contrast'> {
+  const out: Pick<AttributeOptions, 'outputRelevance' | 'dual' | 'clip' | 'contrast'> = {};
+  if (o.outputRelevance !== undefined) out.outputRelevance = o.outputRelevance;
+  if (o.dual !== undefined) out.dual = o.dual;
+  if (o.clip !== undefined) out.clip = o.clip;
+  if (o.contrast !== undefined) out.contrast = o.contrast;
+  return out;
+}
+
+/** What an explanation records of its seed: the output relevance, the dual class, clipping, the contrast class. */
+export function seedFacts(e: Explanation): Pick<Attribution, 'outputRelevance' | 'outputRelevanceDefault' | 'dual' | 'clipped' | 'contrast'> {
+  return {
+    outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault,
+    ...(e.dual !== undefined ? { dual: e.dual, clipped: e.clipped } : {}), ...(e.contrast !== undefined ? { contrast: e.contrast } : {}),
+  };
+}
 
 /** An entry of the METHODS registry: an algorithm (its name, parameters, code). Internal: not exported from
  * lib/index.ts; a `Method` (./run.ts, the public method type) names an entry by `attribution`. */
@@ -91,10 +120,10 @@ const single = (composite: GradientComposite): Run => (explainer, x, o, targets)
 
 /** The baseline methods. Every LRP composite name is accepted by `attribute` as well. */
 export const METHODS: Readonly<Record<string, MethodEntry>> = {
-  gradient: { name: 'gradient', description: 'saliency: d logit_target / d input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient') },
-  gradient_x_input: { name: 'gradient_x_input', description: 'gradient × input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient_x_input') },
-  guided_backprop: { name: 'guided_backprop', description: 'guided backpropagation (Springenberg et al. 2015)', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('guided_backprop') },
-  deconvnet: { name: 'deconvnet', description: 'deconvnet (Zeiler & Fergus 2014)', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('deconvnet') },
+  gradient: { name: 'gradient', description: 'saliency: d logit_target / d input', params: ['outputRelevance', 'dual', 'clip', 'contrast', 'keepAll', 'batchSize'], run: single('gradient') },
+  gradient_x_input: { name: 'gradient_x_input', description: 'gradient × input', params: ['outputRelevance', 'dual', 'clip', 'contrast', 'keepAll', 'batchSize'], run: single('gradient_x_input') },
+  guided_backprop: { name: 'guided_backprop', description: 'guided backpropagation (Springenberg et al. 2015)', params: ['outputRelevance', 'dual', 'clip', 'contrast', 'keepAll', 'batchSize'], run: single('guided_backprop') },
+  deconvnet: { name: 'deconvnet', description: 'deconvnet (Zeiler & Fergus 2014)', params: ['outputRelevance', 'dual', 'clip', 'contrast', 'keepAll', 'batchSize'], run: single('deconvnet') },
   smoothgrad: {
     name: 'smoothgrad', description: 'SmoothGrad (Smilkov et al. 2017): gradient averaged over noisy copies', params: ['samples', 'noise', 'seed', 'base', 'batchSize'],
     run: async (e, x, o, targets) => ({ relevance: await smoothGrad(e, x, { ...o, targets }), details: { samples: o.samples ?? 16, noise: o.noise ?? 0.15, seed: o.seed ?? 0 } }),
@@ -151,11 +180,11 @@ export async function attribute(explainer: Explainer, input: Tensor, opts: Attri
   if (isLrpComposite(name) || (opts.ruleMap && !(name in METHODS))) {
     const e = await explainer.explain(x, {
       composite: opts.ruleMap ? undefined : name, ruleMap: opts.ruleMap, options: opts.options, target: opts.target,
-      outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
+      ...seedOptions(opts), keepAll: opts.keepAll,
     });
     return {
       method: name, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-      outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
+      ...seedFacts(e), warnings: e.warnings,
     };
   }
   const def = METHODS[name];
@@ -166,7 +195,8 @@ export async function attribute(explainer: Explainer, input: Tensor, opts: Attri
   const warnings = r.explanation && r.explanation.relevance === r.relevance ? r.explanation.warnings : blankMapWarnings(name, r.relevance.data, t.targets.length);
   return {
     method: name, relevance: r.relevance, predictions: t.predictions, targets: t.targets, scores: t.scores, explanation: r.explanation, details: r.details,
-    ...(r.outputRelevance ? { outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault } : {}), warnings,
+    ...(r.outputRelevance ? { outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault } : {}),
+    ...(r.dual !== undefined ? { dual: r.dual, clipped: r.clipped } : {}), ...(r.contrast !== undefined ? { contrast: r.contrast } : {}), warnings,
   };
 }
 

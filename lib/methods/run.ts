@@ -1,16 +1,17 @@
 /** Running configured methods: the `Method` type (what one column or row of results runs, under a title: the
  * one method type of the public API), `runMethod` (the one code path that runs a Method, for explain, audit
  * and evaluate), the defaults every caller shares (DEFAULT_COMPOSITE, zBox bounds from the preprocessing), and
- * `explainInput` (one input, every method). Browser-safe: inputs arrive as tensors (lib/audit/input.ts loads
- * files). The algorithms a Method names by `attribution` are entries of the METHODS registry (./index.ts,
- * `MethodEntry`: internal). */
-import { Explainer, OutputRelevance } from '../explain';
+ * `explainInput` (one input, every method; one result per contrast class). Browser-safe: inputs arrive as
+ * tensors (lib/audit/input.ts loads files). The algorithms a Method names by `attribution` are entries of the
+ * METHODS registry (./index.ts, `MethodEntry`: internal). */
+import { DualClass, Explainer, Explanation, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { imageBounds, withBounds } from '../metadata';
 import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor } from '../tensor';
-import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute } from './index';
+import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute, seedFacts, seedOptions } from './index';
+import { toF32Tensor } from './util';
 
 export { DEFAULT_COMPOSITE };
 
@@ -83,6 +84,12 @@ export interface ExplainInputOptions {
   /** asked for explicitly: used by every method that seeds the output (LRP and the gradient family); default:
    * each method's own ('logit' for LRP, 'one' for gradients) */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class (default 'others') and clipping (default true) */
+  dual?: DualClass;
+  clip?: boolean;
+  /** "why the target and not K": one result per class K for every method that seeds the output (titled
+   * `<method> vs K`); LRP composites run all of them in one batched backward pass */
+  contrast?: number[];
   /** keep every value's relevance (Explanation.values; LRP composites and single-pass gradient methods) */
   keepAll?: boolean;
   /** the batched methods (smoothgrad, integrated_gradients, occlusion, gradcam): rows done of the total, at the
@@ -97,10 +104,38 @@ export interface InputExplanation<I extends MethodInput = MethodInput> {
   outputRelevance?: OutputRelevance;
 }
 
+/** The title of a result for contrast class K: `<method> vs K` (`contrastTitle`); the method's own otherwise. */
+function seededMethod(method: Method, facts: Pick<Attribution, 'contrast'>): Method {
+  return facts.contrast === undefined ? method : { ...method, title: contrastTitle(method.title, facts.contrast) };
+}
+
+/** The title of a method's result for contrast class K. */
+export function contrastTitle(title: string, k: number): string {
+  return `${title} vs ${k}`;
+}
+
+/** Whether a method seeds the output (LRP and the gradient family), so reads outputRelevance, dual, clip and
+ * contrast. */
+function seeds(method: Method): boolean {
+  const entry = method.ruleMap ? undefined : METHODS[methodName(method)];
+  return !entry || entry.params.includes('outputRelevance');
+}
+
+/** The titles of explainInput's results: each method's, or with contrast classes one per method and class (the
+ * baselines that take no output relevance keep one). */
+export function resultTitles(methods: Method[], contrast?: number[]): string[] {
+  return methods.flatMap((m) => (contrast?.length && seeds(m) ? contrast.map((k) => contrastTitle(m.title, k)) : [m.title]));
+}
+
 export interface RunMethodOptions {
   target?: number | number[];
   /** used by every method that seeds the output (LRP and the gradient family); default: each method's own */
   outputRelevance?: OutputRelevance;
+  /** with outputRelevance 'contrastive': the dual class (default 'others') and clipping (default true) */
+  dual?: DualClass;
+  clip?: boolean;
+  /** "why the target and not K": the result is titled `<method> vs K` */
+  contrast?: number;
   /** keep every value's relevance (LRP composites and the single-pass gradient methods) */
   keepAll?: boolean;
   /** the batched methods: rows done of the total */
@@ -114,14 +149,37 @@ export async function runMethod(explainer: Explainer, x: Tensor, method: Method,
   const name = methodName(method);
   const entry = method.ruleMap ? undefined : METHODS[name];
   const reads = (k: keyof AttributeOptions) => !entry || entry.params.includes(k);
+  const seed = reads('outputRelevance') ? seedOptions(opts) : {};
   const a = await attribute(explainer, x, {
     ...(entry ? method.attributionOptions : { options: method.options, ruleMap: method.ruleMap }), method: name, target: opts.target,
-    ...(opts.keepAll && reads('keepAll') ? { keepAll: true } : {}),
-    ...(opts.outputRelevance !== undefined && reads('outputRelevance') ? { outputRelevance: opts.outputRelevance } : {}),
+    ...(opts.keepAll && reads('keepAll') ? { keepAll: true } : {}), ...seed,
     ...(opts.onProgress && entry ? { onProgress: opts.onProgress } : {}),
   });
   const { method: _name, ...result } = a;
-  return { method, ...result };
+  return { method: seededMethod(method, a), ...result };
+}
+
+/** Runs one method on `x` with several contrast classes: one result per class K (LRP composites and rule maps
+ * in one batched backward pass), or runMethod's one result without contrasts or for a method that does not
+ * seed the output. */
+export async function runMethodContrasts(explainer: Explainer, x: Tensor, method: Method, opts: Omit<RunMethodOptions, 'contrast'> & { contrast?: number[] }): Promise<MethodResult[]> {
+  const { contrast, ...rest } = opts;
+  if (!contrast?.length || !seeds(method)) return [await runMethod(explainer, x, method, rest)];
+  const name = methodName(method);
+  if (METHODS[name] && !method.ruleMap) {
+    const out: MethodResult[] = [];
+    for (const k of contrast) out.push(await runMethod(explainer, x, method, { ...rest, contrast: k }));
+    return out;
+  }
+  const e = await explainer.explain(toF32Tensor(x), {
+    composite: method.ruleMap ? undefined : name, options: method.options, ruleMap: method.ruleMap,
+    target: opts.target, ...seedOptions(rest), contrast, keepAll: opts.keepAll,
+  });
+  const result = (ex: Explanation): MethodResult => ({
+    method: seededMethod(method, seedFacts(ex)), relevance: ex.relevance, predictions: ex.predictions, targets: ex.targets, scores: ex.scores, explanation: ex,
+    ...seedFacts(ex), warnings: ex.warnings,
+  });
+  return [e, ...(e.moreContrasts ?? [])].map(result);
 }
 
 /** Explains an input (see lib/audit/input.ts `loadInput`) with every method (one forward and backward pass each). */
@@ -131,7 +189,9 @@ export async function explainInput<I extends MethodInput>(explainer: Explainer, 
   for (const method of opts.methods) {
     try {
       const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
-      results.push(await runMethod(explainer, input.tensor, method, { target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll, onProgress }));
+      results.push(...await runMethodContrasts(explainer, input.tensor, method, {
+        target: opts.target, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast, keepAll: opts.keepAll, onProgress,
+      }));
     } catch (e) {
       const m = (e as Error).message;
       throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { AuditError, AuditEvaluationOptions, AuditOptions, AuditProgress, AuditSummary, ORDERS, Order, Shard, ShardError, audit, auditWorkers, openModel, parseShard, readMetadata } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
-  number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
+  number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseSeedFlags, parseRenderFlags, singleTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { ProgressBar, formatDuration } from './progress';
@@ -180,7 +180,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   let result;
   try {
     const opts: AuditOptions = {
-      model, folder, out, methods, options, target, outputRelevance: parseOutputRelevance(v), metadata: meta, explainer, canonize,
+      model, folder, out, methods, options, target, ...parseSeedFlags(v, labels), metadata: meta, explainer, canonize,
       notice: (msg: string) => { if (!v.quiet) console.error(`onnx-lrp: ${msg}`); },
       labels, image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
       npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, shard: scale.shard,

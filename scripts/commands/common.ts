@@ -3,7 +3,7 @@
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
   AttributeOptions, COLORMAPS, COMPOSITE_NAMES, Explainer, IMAGENET_PREPROCESSING, METHODS, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions,
-  DEFAULT_COMPOSITE, defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels,
+  DEFAULT_COMPOSITE, defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels, DUAL_CLASSES, DualClass, OutputRelevance,
 } from '../../lib';
 import { closest, joinNegativeValues, parseErrorMessage } from './args';
 import { UsageError } from './errors';
@@ -80,7 +80,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export const METHOD_FLAGS: Options = {
   composite: { type: 'string' }, method: { type: 'string' }, methods: { type: 'string' }, epsilon: { type: 'string' }, gamma: { type: 'string' },
   low: { type: 'string' }, high: { type: 'string' }, 'zero-bias': { type: 'boolean' }, 'rule-map': { type: 'string' }, target: { type: 'string' },
-  'output-relevance': { type: 'string' }, metadata: { type: 'string' }, labels: { type: 'string' }, 'no-canonize': { type: 'boolean' },
+  'output-relevance': { type: 'string' }, dual: { type: 'string' }, 'no-clip': { type: 'boolean' }, contrast: { type: 'string' }, metadata: { type: 'string' }, labels: { type: 'string' }, 'no-canonize': { type: 'boolean' },
   'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' }, 'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' },
   'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' }, 'occlusion-fill': { type: 'string' }, layer: { type: 'string' },
   seed: { type: 'string' }, 'beta-smooth': { type: 'string' }, engine: { type: 'string' },
@@ -122,8 +122,15 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
                          params win, --epsilon/--gamma/--low/--high/--zero-bias fill the ones it leaves open
   --target K             class to explain, by index or by name (matched against the labels, e.g. malamute);
                          default: the prediction
-  --output-relevance M   logit (the target logit times a one-hot; default for LRP) or one (the one-hot; default
-                         for gradient, gradient_x_input, guided_backprop, deconvnet however named)
+  --output-relevance M   logit (the target logit times a one-hot; default for LRP), one (the one-hot; default
+                         for gradient, gradient_x_input, guided_backprop, deconvnet however named),
+                         contrastive (CLRP: the target's map minus its dual class's, clipped at 0) or softmax
+                         (SGLRP: starts from d p_target / d logits); see docs/class-discriminative.md
+  --dual D               contrastive: the dual class, others (default: the other classes, CLRP1) or negated
+                         (the target's output weights negated, CLRP2)
+  --no-clip              contrastive: keep the signed difference (the paper clips it at 0)
+  --contrast K[,L…]      "why the target and not K": seed target − K (scaled as the default mode), one map per
+                         class K (by index or name), titled 'METHOD vs K'
   --no-canonize          skip the canonizers that merge layers (BatchNorm, per-channel scale and bias into the
                          layer before; residual Adds as explicit Sums), as Zennit without canonizers
   --metadata FILE        model metadata JSON (default: MODEL with .json)
@@ -292,8 +299,20 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
 }
 
 /** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */
-export function parseOutputRelevance(v: Values): 'logit' | 'one' | undefined {
-  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one'] as const);
+export function parseOutputRelevance(v: Values): OutputRelevance | undefined {
+  return oneOf(v['output-relevance'] as string | undefined, '--output-relevance', ['logit', 'one', 'contrastive', 'softmax'] as const);
+}
+
+/** --output-relevance with --dual, --no-clip and --contrast (lib/explain/contrast.ts), checked together. */
+export function parseSeedFlags(v: Values, labels: readonly string[] | undefined): { outputRelevance?: OutputRelevance; dual?: DualClass; clip?: boolean; contrast?: number[] } {
+  const outputRelevance = parseOutputRelevance(v);
+  const dual = oneOf(v.dual as string | undefined, '--dual', DUAL_CLASSES);
+  const clip = v['no-clip'] ? false : undefined;
+  if ((dual !== undefined || clip !== undefined) && outputRelevance !== 'contrastive') throw new UsageError(`${dual !== undefined ? '--dual' : '--no-clip'} needs --output-relevance contrastive`);
+  const c = parseTargets(v.contrast as string | undefined, labels, '--contrast');
+  const contrast = c === undefined ? undefined : typeof c === 'number' ? [c] : c;
+  if (contrast && (outputRelevance === 'contrastive' || outputRelevance === 'softmax')) throw new UsageError(`--contrast starts from target − K with the logit or one output relevance, not ${outputRelevance}`);
+  return { outputRelevance, dual, clip, contrast };
 }
 
 export function parseLabels(v: Values, meta: ModelMetadata | undefined): string[] | undefined {

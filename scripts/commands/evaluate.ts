@@ -14,7 +14,7 @@ import { parseIdx } from '../../lib/io/idx';
 import { readFileSafe } from '../../lib/safe-read';
 import {
   METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, engineOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
-  parseMethodParams, parseRuleOptions, parseTarget,
+  parseMethodParams, parseRuleOptions, parseSeedFlags, parseTarget,
 } from './common';
 
 const USAGE = `usage: onnx-lrp evaluate MODEL (--input X.npy | --images IDX) [options]
@@ -42,7 +42,9 @@ methods:
                          methods: ${METHOD_NAMES.join(', ')}
   --epsilon E --gamma G  LRP rule parameters (≥ 0)          --zero-bias  drop biases in every parametric rule
   --low L --high H       zBox bounds (low < high; default: from the metadata)
-  --output-relevance M   logit or one (default: logit for LRP composites, one for the gradient methods)
+  --output-relevance M   logit, one, contrastive or softmax (default: logit for LRP composites, one for the
+                         gradient methods); --dual others|negated and --no-clip for contrastive; --contrast K
+                         ("why the target and not K", one class here) as in explain
   --no-canonize          skip the canonizers that change rules' inputs (as in explain)
   --engine E             auto (default), fused, ort or reference (as in explain)
 ${METHOD_PARAM_USAGE.replace(/^.*\n/, '').replace('fill value, one or one per channel (default 0)', 'fill value (default: the perturbation\'s replacement when it is a value, else 0)')
@@ -147,8 +149,6 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   checkMethodParams(v, methods);
   const orders = list(v.orders ?? 'morf,lerf,random') as Order[];
   for (const o of orders) if (!ORDERS.includes(o)) throw new UsageError(`unknown order '${o}' (${ORDERS.join(', ')})`);
-  const mode = v['output-relevance'] as string | undefined;
-  if (mode !== undefined && mode !== 'logit' && mode !== 'one') throw new UsageError(`--output-relevance must be 'logit' or 'one', got '${mode}'`);
   const score = (v.score as string | undefined) ?? 'logit';
   if (score !== 'logit' && score !== 'probability') throw new UsageError(`--score must be 'logit' or 'probability', got '${score}'`);
   const meta = readMetadata(modelFile, v.metadata as string | undefined);
@@ -162,7 +162,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
   const params = parseMethodParams(v);
   const attr: Omit<AttributeOptions, 'method'> = {
-    options, outputRelevance: mode as 'logit' | 'one' | undefined, ...params, seed, fill: params.fill ?? fillDefault,
+    options, ...seedOptionsOf(v, meta?.labels), ...params, seed, fill: params.fill ?? fillDefault,
   };
   let region: EvaluationRegion | undefined;
   if (v.mask && v.box) throw new UsageError('give --mask or --box, not both');
@@ -196,7 +196,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);
     const t0 = Date.now();
     const rows = await evaluateMethods(explainer, x, {
-      methods: methods.map((m) => methodFor(m, options, { ...params, seed, fill: params.fill ?? fillDefault })), outputRelevance: attr.outputRelevance,
+      methods: methods.map((m) => methodFor(m, options, { ...params, seed, fill: params.fill ?? fillDefault })), outputRelevance: attr.outputRelevance, dual: attr.dual, clip: attr.clip, contrast: attr.contrast,
       orders, target, chunk: int('batch', 50), region, tolerance,
       perturbation: { patch: int('patch', 4), steps: v.regions !== undefined ? int('regions', 1) : undefined, perStep: int('per-step', 1), replacement, score, seed },
       onProgress: (s) => { if (!quiet && process.stderr.isTTY) process.stderr.write(`\r${s}\x1b[K`); },
@@ -275,4 +275,11 @@ function table(rows: SuiteRow[], orders: Order[], localisation: boolean): string
     lines.push([r.label.padEnd(w), ...cells.map((c) => c.padStart(11))].join(' '));
   }
   return lines.join('\n');
+}
+
+/** --output-relevance, --dual, --no-clip and (one) --contrast as attribution options. */
+function seedOptionsOf(v: Record<string, unknown>, labels: readonly string[] | undefined): Pick<AttributeOptions, 'outputRelevance' | 'dual' | 'clip' | 'contrast'> {
+  const { contrast, ...rest } = parseSeedFlags(v as Parameters<typeof parseSeedFlags>[0], labels);
+  if (contrast && contrast.length > 1) throw new UsageError('--contrast takes one class in evaluate');
+  return { ...rest, ...(contrast ? { contrast: contrast[0] } : {}) };
 }

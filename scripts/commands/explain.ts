@@ -6,7 +6,7 @@ import {
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
-  parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
+  parse, parseImageFlags, parseLabels, parseMethods, parseSeedFlags, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
 import { writeKeptRelevance } from './keep-all';
@@ -63,16 +63,16 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
-  const mode = parseOutputRelevance(v);
   const imageFlags = parseImageFlags(v);
   const render = parseRenderFlags(v);
   const labels = parseLabels(v, meta);
+  const seed = parseSeedFlags(v, labels);
   const target = parseTarget(v, labels);
   const out = v.out as string | undefined;
   const keepAll = !!v['keep-all'];
   if (keepAll && !out) throw new UsageError('--keep-all writes into --out DIR: add --out');
-  if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1)) {
-    throw new UsageError('--save-npy and --json take one input and one composite; use --out DIR for several');
+  if ((v['save-npy'] || v.json) && (inputs.length > 1 || methods.length > 1 || (seed.contrast?.length ?? 0) > 1)) {
+    throw new UsageError('--save-npy and --json take one input, one composite and at most one --contrast class; use --out DIR for several');
   }
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
@@ -90,7 +90,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
       try {
         const loaded = await loadInput(file, imageOptions, limits);
         const onProgress = bar ? methodProgress(bar, file) : undefined;
-        const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll, onProgress });
+        const ie = await explainInput(explainer, loaded, { methods, target, ...seed, keepAll, onProgress });
         for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         if (!quiet) printInput(file, ie, labels);
         if (out && !v['no-grid'] && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
@@ -154,6 +154,10 @@ async function writeOutputs(c: OutputContext, file: string, stem: string, ie: In
  * sum, with no conservation claim. */
 function summary(r: MethodResult, s: number): string {
   const e = r.explanation;
+  if (e && r.outputRelevance === 'contrastive') {
+    // target minus dual class: the seed sums to 0, and clipping breaks conservation on purpose
+    return `contrastive (dual class ${e.dual}${e.clipped ? ', clipped at 0' : ', unclipped'}): map sum ${fmt(e.conservation.inputRelevance[s])} (no conservation claim)`;
+  }
   if (e && e.plan.mode === 'lrp') {
     const c = e.conservation;
     return `relevance ${fmt(c.outputRelevance[s])} at the output → ${fmt(c.inputRelevance[s])} at the input (${(100 * c.absorbed[s]).toFixed(2)}% absorbed by biases and stabilisers)`;

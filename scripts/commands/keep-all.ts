@@ -59,7 +59,9 @@ export async function writeKeptRelevance(out: string, stem: string, ie: InputExp
     }
     await writeFileAtomic(path.join(dir, 'index.json'), JSON.stringify(index, null, 2));
     await writeFileAtomic(path.join(out, `${base}.conservation.csv`), conservationCsv(res));
-    await writeFileAtomic(path.join(out, `${base}.conservation.json`), JSON.stringify(e.conservation, null, 2));
+    // what the backward pass started from, beside the sums it conserves
+    const seed = { outputRelevance: e.outputRelevance, ...(e.dual !== undefined ? { dual: e.dual, clipped: e.clipped } : {}), ...(e.contrast !== undefined ? { contrast: e.contrast } : {}) };
+    await writeFileAtomic(path.join(out, `${base}.conservation.json`), JSON.stringify({ ...seed, ...e.conservation }, null, 2));
     lines.push(`${res.method.title}: ${index.length} values' relevance in ${dir}, per-node conservation in ${base}.conservation.csv/.json`);
   }
   return lines;
