@@ -19,6 +19,39 @@ export interface ModelMetadata {
   accuracy?: { test: number; split?: string; measuredBy?: string };
   training?: Record<string, unknown>;
   opset?: number;
+  /** text models: how text becomes token ids (see TextMetadata, docs/library.md#text-models) */
+  text?: TextMetadata;
+}
+
+/** The `text` section of a text model's metadata JSON: its vocabulary and how text is tokenised. The token of
+ * id k is `vocab[k]`. Special tokens are named by their string and must be in the vocabulary. */
+export interface TextMetadata {
+  /** the vocabulary, in id order: the tokens, or a file (one token per line, UTF-8) relative to the JSON */
+  vocab: string[] | string;
+  /** 'word': whitespace and punctuation split, each word a token; 'wordpiece': each word split greedily into the
+   * longest vocabulary pieces, continuation pieces prefixed with `continuation` (BERT's WordPiece) */
+  tokenizer: 'word' | 'wordpiece';
+  /** lower-case the text first (default true) */
+  lowercase?: boolean;
+  /** prepended / appended token (e.g. '[CLS]' / '[SEP]'); absent or null: none */
+  cls?: string | null;
+  sep?: string | null;
+  /** the padding token (default '[PAD]' when the vocabulary has it); padding needs one */
+  pad?: string | null;
+  /** the unknown-word token (default '[UNK]' when the vocabulary has it); without one an unknown word is an error */
+  unk?: string | null;
+  /** sequence length in tokens, special tokens included (default: the model input's fixed length, if any) */
+  maxLength?: number;
+  /** 'max' (default): pad every sequence to maxLength; 'none': no padding (models with a symbolic length) */
+  padding?: 'max' | 'none';
+  /** a text longer than maxLength: 'error' (default) or 'truncate' (the end is cut, [SEP] kept) */
+  truncation?: 'error' | 'truncate';
+  /** WordPiece continuation prefix (default '##') */
+  continuation?: string;
+  /** longest word WordPiece splits (longer words become the unknown token; default 100) */
+  maxWordLength?: number;
+  /** the name of the token-id input (default: the model's first int64 input) */
+  input?: string;
 }
 
 export interface Bounds { low: number | number[]; high: number | number[] }
