@@ -12,6 +12,7 @@ import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
+import { Tensor } from '../tensor';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
 import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
@@ -278,7 +279,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
             const truth = readGroundTruth(abs);
             groundTruth = truth && path.relative(folder, truth.file).split(path.sep).join('/');
             try {
-              await perturber.check(input.tensor);
+              await perturber.check(input.tensor as Tensor & { data: Float32Array }); // images: evaluation refuses other inputs first
             } catch (e) {
               throw new AuditError(`evaluate: ${(e as Error).message}`); // the model cannot be evaluated in batches: stop
             }

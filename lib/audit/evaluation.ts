@@ -12,7 +12,7 @@ import { Order, Replacement } from '../evaluate/perturbation';
 import { ImageInputOptions } from '../io/image';
 import { readNpy } from '../node-io';
 import { readJsonSafe } from '../safe-read';
-import { float32 } from '../tensor';
+import { Tensor, float32 } from '../tensor';
 import { InputExplanation } from './input';
 
 /** `audit({ evaluate })`: the settings of lib/evaluate's one orchestrator (`evaluationSettings`, the names and
@@ -117,8 +117,8 @@ export function batchedExplainer(explainer: Explainer): { explainer: Explainer; 
  * The perturbation explains the classes the methods explained (their targets); `perturber` runs the perturbed
  * copies (batched). */
 export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, region?: Region, regionFile?: string): Promise<MethodEvaluation[][]> {
-  const x = ie.input.tensor;
-  if (x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
+  const x = ie.input.tensor as Tensor & { data: Float32Array };
+  if (x.dims.length !== 4 || !(x.data instanceof Float32Array)) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
   const N = x.dims[0];
   const out: MethodEvaluation[][] = [...Array(N).keys()].map(() => ie.results.map(() => ({ aopc: {} })));
   for (const [m, res] of ie.results.entries()) {

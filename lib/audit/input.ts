@@ -70,9 +70,11 @@ export interface InputView {
 export interface LoadedInput {
   /** file path, or a name for in-memory images */
   file: string;
-  kind: 'image' | 'npy';
-  /** the model input, batch first */
-  tensor: Tensor & { data: Float32Array };
+  kind: 'image' | 'npy' | 'tokens';
+  /** the model input, batch first (kind 'tokens': int64 ids [N, T]) */
+  tensor: Tensor & { data: Float32Array | BigInt64Array };
+  /** kind 'tokens': per sample, the token strings */
+  tokens?: string[][];
   /** one per sample */
   views: InputView[];
   /** preprocessing used (images), or used to display (.npy) */
@@ -139,7 +141,7 @@ export async function explainImage(explainer: Explainer, image: string | RGBAIma
   const { image: _i, metadata: _m, limits: _l, ...explainOpts } = opts;
   const options = withBounds(explainOpts.options, boundsOf(opts.metadata) ?? imageBounds(imageOptions));
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
-  return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };
+  return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor as Tensor & { data: Float32Array }, imageOptions };
 }
 
 /** Sample `s` of an explanation's relevance (batch of 1). */

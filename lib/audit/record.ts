@@ -68,7 +68,7 @@ export interface ExplanationRecord {
   version: 1;
   model: string;
   input: string;
-  kind: 'image' | 'npy';
+  kind: 'image' | 'npy' | 'tokens';
   inputShape: number[];
   preprocessing?: ImageInputOptions;
   /** the output relevance asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient

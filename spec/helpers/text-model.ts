@@ -81,4 +81,4 @@ export function referenceAttention(m: TextModel, ids: number[]): { attention: Fl
   return { attention, logits };
 }
 
-export const ids = (rows: number[][]): Tensor => ({ dtype: 'int64', dims: [rows.length, rows[0].length], data: BigInt64Array.from(rows.flat().map(BigInt)) });
+export const ids = (rows: number[][]): Tensor & { data: BigInt64Array } => ({ dtype: 'int64', dims: [rows.length, rows[0].length], data: BigInt64Array.from(rows.flat().map(BigInt)) });
