@@ -7,7 +7,9 @@ import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
 import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
-import { encodePng } from '../render/jimp';
+import { RGBAImage, encodePng, grid, textHeatmapPng } from '../render/jimp';
+import { TextHeatmapOptions } from '../render/text';
+import { tokenRelevance } from '../methods/tokens';
 import type { MethodEvaluation } from './evaluation';
 import { InputExplanation } from './input';
 import { MethodResult } from '../methods/run';
@@ -50,6 +52,8 @@ export interface MethodRecord {
   warnings?: string[];
   /** audits with evaluation: AOPC per perturbation order, and localisation with a ground truth */
   evaluation?: MethodEvaluation;
+  /** token inputs: relevance per token (in the order of the sample's `tokens`) */
+  tokenRelevance?: number[];
 }
 
 export interface SampleRecord {
@@ -62,6 +66,8 @@ export interface SampleRecord {
   score: number;
   files: { input?: string; grid?: string };
   methods: MethodRecord[];
+  /** token inputs: the token strings, padding included */
+  tokens?: string[];
 }
 
 export interface ExplanationRecord {
@@ -164,6 +170,17 @@ export function comparisonRows(ie: InputExplanation, labels?: string[], title?: 
   });
 }
 
+/** Text heatmap options from the render options; the padding token is not drawn. */
+export function textOptions(render: RenderOptions, input: { padToken?: string }): TextHeatmapOptions {
+  return { colormap: render.colormap, normalization: render.normalization, percentile: render.percentile, hide: input.padToken ? [input.padToken] : [] };
+}
+
+/** The comparison grid of a token input: one text heatmap per method, one under the other, titled. */
+export async function tokenGrid(tokens: string[], methods: { title: string; relevance: ArrayLike<number> }[], opts: TextHeatmapOptions): Promise<RGBAImage> {
+  const cells = await Promise.all(methods.map(async (m) => [{ image: await textHeatmapPng(tokens, m.relevance, opts) }]));
+  return grid(cells, { rowTitles: methods.map((m) => m.title), fontSize: 12 });
+}
+
 /** Writes `<stem>[-s].input.png`, `<stem>[-s].<method>.{heatmap.png,overlay.png,relevance.npy}`,
  * `<stem>[-s].grid.png` (several methods) into `dir`, then `<stem>.record.json`; returns the record. */
 export async function writeInputFiles(dir: string, stem: string, ie: InputExplanation, opts: WriteOptions): Promise<ExplanationRecord> {
@@ -187,7 +204,11 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
       const rel = sliceSample(res.relevance, s);
       const files: MethodRecord['files'] = {};
       const name = `${base}.${slug(method.title)}`;
-      if (wantImages) {
+      const tokens = input.tokens?.[s];
+      if (wantImages && tokens) {
+        files.heatmap = `${name}.heatmap.png`;
+        await writeFileAtomic(path.join(dir, files.heatmap), await encodePng(await textHeatmapPng(tokens, tokenRelevance(res.relevance, s), textOptions(render, input))));
+      } else if (wantImages) {
         const r = renderRelevance(rel, view, render);
         if (r.input && !rec.files.input) {
           rec.files.input = `${base}.input.png`;
@@ -214,10 +235,14 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
         })),
         outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
-        ...sampleWarnings(res, s),
+        ...sampleWarnings(res, s), ...(tokens ? { tokenRelevance: Array.from(tokenRelevance(res.relevance, s)) } : {}),
       });
     }
-    if (wantGrid && wantImages) {
+    if (input.tokens?.[s]) rec.tokens = input.tokens[s];
+    if (wantGrid && wantImages && input.tokens?.[s]) {
+      rec.files.grid = `${base}.grid.png`;
+      await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(await tokenGrid(input.tokens[s], results.map((r) => ({ title: r.method.title, relevance: tokenRelevance(r.relevance, s) })), textOptions(render, input))));
+    } else if (wantGrid && wantImages) {
       rec.files.grid = `${base}.grid.png`;
       const g = await comparisonGrid([rows[s]], { ...render, displaySize: undefined, cellSize: render.displaySize ?? GRID_CELL });
       await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));

@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, parseTokenList, tokenInput, tokenInputOf, tokenRelevance, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
@@ -22,8 +22,14 @@ with several inputs also comparison.png (one row per input). The batched methods
 integrated_gradients, occlusion) show progress on stderr; a map that vanishes (relevance at the input 0, or
 ≥ 99% absorbed) gets a warning on stderr with the cause and a remedy.
 
+Text models (token ids input): INPUT may be an int64 .npy of token ids [T] or [N, T] or a .txt file (one
+text), or give --text / --tokens; the relevance of each token is printed in a table (padding left out) and
+--out draws text heatmaps (tokens coloured by relevance).
+
 options:
   --input FILE           an input (repeatable; same as a positional INPUT)
+  --text "…"             a text, tokenised with the vocabulary in the model's metadata JSON (repeatable)
+  --tokens "12,7,99"     token ids (the model's fixed length, special tokens and padding included)
 ${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K2,…: one per sample of a .npy batch')}
   --out DIR              write heatmaps, overlays, relevance, records and grids into DIR
   --keep-all             with --out: also every node's relevance, STEM.METHOD.values/VALUE.npy (names made
@@ -53,13 +59,15 @@ const MAX_COMPARISON_ROWS = 24;
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
+    input: { type: 'string', multiple: true }, text: { type: 'string', multiple: true }, tokens: { type: 'string' }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
     out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' }, 'keep-all': { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
   if (!modelFile) throw new UsageError('missing MODEL');
-  const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
-  if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file)');
+  const texts = (v.text as unknown as string[] | undefined) ?? [];
+  const tokenList = v.tokens as string | undefined;
+  const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest, ...texts.map((_, k) => `text-${k + 1}`), ...(tokenList !== undefined ? ['tokens'] : [])];
+  if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file, or --text / --tokens)');
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
@@ -86,9 +94,14 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const notice = (msg: string) => { if (!quiet && inputs.some((f) => isImageFile(f))) console.error(`onnx-lrp: ${msg}`); };
     const imageOptions = imageOptionsFor(explainer, meta, imageFlags, notice);
     methods = withImageBounds(methods, imageOptions);
+    const tokenSpec = tokenInputOf(explainer, meta);
+    if ((texts.length || tokenList !== undefined) && !tokenSpec) throw new UsageError(`--text and --tokens need a model with a token-id input (int64); ${modelFile} takes ${explainer.graph.inputs.map((x) => `${x.name} (${x.dtype})`).join(', ')}`);
+    const generated = inputs.length - texts.length - (tokenList !== undefined ? 1 : 0);
     for (const [i, file] of inputs.entries()) {
       try {
-        const loaded = await loadInput(file, imageOptions, limits);
+        const loaded = i < generated ? await loadInput(file, imageOptions, limits, tokenSpec)
+          : i < generated + texts.length ? tokenInput(tokenSpec!, { text: texts[i - generated] }, file)
+            : tokenInput(tokenSpec!, { ids: parseTokenList(tokenList!) }, file);
         const onProgress = bar ? methodProgress(bar, file) : undefined;
         const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll, onProgress });
         for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
@@ -99,9 +112,10 @@ export async function explainCommand(argv: string[]): Promise<void> {
             const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
             console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
             for (const r of ie.results) console.log(`  ${r.method.title}: ${summary(r, s)}`);
+            if (loaded.tokens) console.log(tokenTable(loaded.tokens[s], ie.results, s, loaded.padToken));
           }
         }
-        if (out && !v['no-grid'] && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
+        if (out && !v['no-grid'] && !loaded.tokens && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
         if (out) {
           const rec = await writeInputFiles(out, stems[i], ie, {
             model: modelFile, labels, render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'],
@@ -118,6 +132,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
         if (v.json) {
           const e = first.explanation;
           const record = {
+            ...(loaded.tokens ? { tokens: loaded.tokens, tokenRelevance: loaded.tokens.map((_, s) => Array.from(tokenRelevance(first.relevance, s))) } : {}),
             model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
             outputRelevance: first.outputRelevance ?? null, outputRelevanceDefault: first.outputRelevanceDefault ?? null,
             samples: first.targets.map((t, s) => ({
@@ -150,6 +165,20 @@ export async function explainCommand(argv: string[]): Promise<void> {
     await explainer.release();
   }
   if (failed) throw new Error(`${failed} of ${inputs.length} inputs could not be explained (see above)`);
+}
+
+/** The relevance of every token (padding left out) under each method: a table, indented. */
+function tokenTable(tokens: string[], results: MethodResult[], s: number, pad?: string): string {
+  const rel = results.map((r) => tokenRelevance(r.relevance, s));
+  const w = Math.min(24, Math.max(5, ...tokens.map((t) => t.length)));
+  const cols = results.map((r) => Math.max(11, r.method.title.length));
+  const lines = [`    ${'#'.padStart(3)}  ${'token'.padEnd(w)}  ${results.map((r, k) => r.method.title.padStart(cols[k])).join('  ')}`];
+  tokens.forEach((t, i) => {
+    if (t === pad) return;
+    const name = t.length > w ? `${t.slice(0, w - 1)}…` : t;
+    lines.push(`    ${String(i).padStart(3)}  ${name.padEnd(w)}  ${rel.map((r, k) => (r[i] >= 0 ? ' ' : '') + r[i].toExponential(3)).map((x, k) => x.padStart(cols[k])).join('  ')}`);
+  });
+  return lines.join('\n');
 }
 
 /** One line per method and sample: LRP's conservation (relevance in, at the input, the share absorbed); for
