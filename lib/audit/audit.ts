@@ -10,13 +10,14 @@ import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
-import { ReadLimits, readJsonSafe } from '../safe-read';
+import { ReadLimits, readFileSafe, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
 import { Tensor } from '../tensor';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
-import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
-import { imageOptionsFor, loadInput } from './input';
+import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
+import { imageOptionsFor, loadInput, tokenInput } from './input';
+import { TokenInput, tokenInputOf } from '../methods/tokens';
 import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
@@ -57,6 +58,9 @@ export interface AuditOptions {
    * NAME.box.json beside them, to the records and summaries. Part of the settings key: records made without
    * it (or with other settings) are redone. */
   evaluate?: boolean | AuditEvaluationOptions;
+  /** text models (a token-id input): .txt files are inputs too, each one text ('file', default) or one text per
+   * non-empty line ('line': inputs named FILE.txt#N, N the line number) */
+  textPer?: 'file' | 'line';
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
   /** canonizers to skip (openModel's option; with `explainer`, say how it was opened): part of the settings key */
@@ -126,12 +130,50 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
     input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
     prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
     record, files: { input: p(s.files.input), grid: p(s.files.grid) }, resumed, groundTruth: rec.groundTruth,
+    ...(s.tokens ? { tokens: s.tokens, ...(rec.padToken ? { padToken: rec.padToken } : {}) } : {}),
     methods: Object.fromEntries(s.methods.map((m) => [m.title, {
       composite: m.composite, relevanceSum: m.conservation.inputRelevance, conservationError: m.conservation.absorbed,
       files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) }, ...evaluation(m.evaluation),
-      ...(m.warnings ? { warnings: m.warnings } : {}),
+      ...(m.warnings ? { warnings: m.warnings } : {}), ...(m.tokenRelevance ? { tokenRelevance: m.tokenRelevance } : {}),
     }])),
   }));
+}
+
+/** The model's token input, if any; bad text metadata is the model's fault (stops the audit). */
+function tokenSpecOf(explainer: Explainer, meta: ModelMetadata | undefined): TokenInput | null {
+  try {
+    return tokenInputOf(explainer, meta);
+  } catch (e) {
+    throw new AuditError((e as Error).message);
+  }
+}
+
+/** Inputs and their output stems; with textPer 'line', each non-empty line of a .txt file is an input of its own
+ * (FILE.txt#N, stem FILE-lineN). */
+function textEntries(folder: string, files: string[], textPer: 'file' | 'line', limits: ReadLimits): { rels: string[]; stems: Map<string, string>; lines: Map<string, { file: string; text: string }> } {
+  if (textPer !== 'file' && textPer !== 'line') throw new AuditError(`textPer must be 'file' or 'line', got '${String(textPer)}'`);
+  const stems = outputStems(files);
+  const lines = new Map<string, { file: string; text: string }>();
+  if (textPer === 'file') return { rels: files, stems, lines };
+  const rels: string[] = [];
+  for (const f of files) {
+    if (!/\.txt$/i.test(f)) { rels.push(f); continue; }
+    let text: string;
+    try {
+      text = readFileSafe(path.join(folder, ...f.split('/')), { what: 'text', maxBytes: limits.maxFileSize }).toString('utf8');
+    } catch {
+      rels.push(f); // recorded as a failed input when it is read again
+      continue;
+    }
+    text.split('\n').forEach((l, k) => {
+      if (!l.trim()) return;
+      const rel = `${f}#${k + 1}`;
+      rels.push(rel);
+      lines.set(rel, { file: f, text: l });
+      stems.set(rel, `${stems.get(f)}-line${k + 1}`);
+    });
+  }
+  return { rels, stems, lines };
 }
 
 /** A previous record for this input, if it was made with the same settings and its files are all there. */
@@ -207,7 +249,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       if (imageOptions.layout === 'NHWC') throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
     }
     methods = withImageBounds(methods, imageOptions);
-    for (const m of methods) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
+    for (const m of methods.filter((x) => !x.attribution)) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
     const outDims = explainer.graph.outputs[0]?.dims;
     const classes = outDims?.[outDims.length - 1];
     if (opts.target !== undefined && typeof classes === 'number' && !(Number.isInteger(opts.target) && opts.target >= 0 && opts.target < classes)) {
@@ -216,14 +258,16 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
     await removeStaleTemporaries(out); // left by a killed run
-    const rels = withoutSidecars(await listInputs(folder, { exclude: [out] })); // NAME.mask.npy beside NAME.png is a ground truth
-    const stems = outputStems(rels);
+    const tokens = tokenSpecOf(explainer, meta);
+    const found = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
+    const { rels, stems, lines } = textEntries(folder, found, tokens ? opts.textPer ?? 'file' : 'file', limits);
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
       imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
+      ...(opts.textPer !== undefined ? { textPer: opts.textPer } : {}),
     });
     if (evaluation) {
       perturber = batchedExplainer(explainer);
@@ -252,7 +296,8 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     let complete = true;
     for (const rel of rels) {
       if (opts.signal?.aborted) { complete = false; break; }
-      const abs = path.join(folder, ...rel.split('/'));
+      const line = lines.get(rel); // a line of a .txt file (textPer 'line')
+      const abs = path.join(folder, ...(line?.file ?? rel).split('/'));
       const stemRel = stems.get(rel)!;
       const relDir = path.posix.dirname(stemRel) === '.' ? '' : path.posix.dirname(stemRel);
       const dir = path.join(out, ...relDir.split('/').filter(Boolean));
@@ -271,7 +316,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       } else {
         let record: ExplanationRecord;
         try {
-          const input = await loadInput(abs, imageOptions, limits);
+          const input = line ? tokenInput(tokens!, { text: line.text }, rel) : await loadInput(abs, imageOptions, limits, tokens);
           const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance });
           for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) opts.notice?.(`warning: ${rel}: ${r.method.title}: ${w}`);
           let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
@@ -291,7 +336,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
         } catch (e) {
           if (e instanceof FileWriteError || e instanceof AuditError) throw e; // the output folder or the model is at fault, not the input
           const reason = (e as Error).message.split(abs).join(rel).split(folder + path.sep).join('');
-          record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'default', samples: [], fingerprint, error: reason };
+          record = { version: 1, model: opts.model, input: rel, kind: line || /\.txt$/i.test(rel) ? 'tokens' : /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'default', samples: [], fingerprint, error: reason };
           await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
         }
         rows = rowsOf(rel, relDir, stemRel, record, false);

@@ -87,6 +87,8 @@ export interface ExplanationRecord {
   groundTruth?: string;
   /** an input that could not be explained */
   error?: string;
+  /** token inputs: the padding token (left out of heatmaps) */
+  padToken?: string;
 }
 
 export interface WriteOptions {
@@ -252,7 +254,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   const record: ExplanationRecord = {
     version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
     preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: ie.outputRelevance ?? 'default', samples,
-    fingerprint: opts.fingerprint, groundTruth: opts.groundTruth,
+    fingerprint: opts.fingerprint, groundTruth: opts.groundTruth, ...(input.padToken ? { padToken: input.padToken } : {}),
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
   return record;
