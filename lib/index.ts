@@ -25,9 +25,9 @@ export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary,
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node-io';
 export { ortBackend } from './forward/ort';
-export { boundsOf, imageBounds, labelOf, withBounds } from './metadata';
+export { boundsOf, imageBounds, labelOf, withBounds, textMetadataOf } from './metadata';
 export type { Bounds } from './metadata';
-export type { ModelMetadata, TextMetadata } from './metadata';
+export type { ModelMetadata, TextMetadata, TokenizerMetadata } from './metadata';
 export { readMetadata, readVocab } from './node-io';
 export { readFileSafe, readJsonSafe, FileReadError, DEFAULT_LIMITS, MAX_JSON_SIZE } from './safe-read';
 export type { ReadLimits, ReadOptions } from './safe-read';

@@ -21,6 +21,43 @@ export interface ModelMetadata {
   opset?: number;
   /** text models: how text becomes token ids (see TextMetadata, docs/library.md#text-models) */
   text?: TextMetadata;
+  /** the same, in the form scripts/train_text.py writes (special tokens by id); read through textMetadataOf */
+  tokenizer?: TokenizerMetadata;
+}
+
+/** The `tokenizer` section scripts/train_text.py writes: the vocabulary inline, special tokens by id. */
+export interface TokenizerMetadata {
+  kind: 'word' | 'wordpiece';
+  vocabulary: string[];
+  lowercase?: boolean;
+  /** 'whitespace': words are split on whitespace only; 'bert' (default): punctuation split too */
+  split?: 'whitespace' | 'bert';
+  maxLength?: number;
+  /** token strings or ids */
+  cls?: number | string | null;
+  sep?: number | string | null;
+  pad?: number | string | null;
+  unk?: number | string | null;
+  /** a token prepended (its string), e.g. '[CLS]' */
+  prepend?: string;
+  padding?: 'right' | 'none';
+  /** 'right': cut at the end; absent: a text too long is an error */
+  truncation?: 'right';
+}
+
+/** The model's text section: `text` as given, or the `tokenizer` section turned into one. */
+export function textMetadataOf(meta: ModelMetadata | undefined): TextMetadata | undefined {
+  if (meta?.text) return meta.text;
+  const t = meta?.tokenizer;
+  if (!t) return undefined;
+  const v = t.vocabulary;
+  const tok = (x: number | string | null | undefined) => (typeof x === 'number' ? v?.[x] ?? `#${x}` : x);
+  return {
+    vocab: v, tokenizer: t.kind, lowercase: t.lowercase, split: t.split, maxLength: t.maxLength,
+    cls: t.prepend ?? tok(t.cls) ?? null, sep: tok(t.sep) ?? null, pad: tok(t.pad), unk: tok(t.unk),
+    padding: t.padding === 'none' ? 'none' : 'max', truncation: t.truncation === 'right' ? 'truncate' : 'error',
+    input: meta?.input?.name,
+  };
 }
 
 /** The `text` section of a text model's metadata JSON: its vocabulary and how text is tokenised. The token of
@@ -33,6 +70,8 @@ export interface TextMetadata {
   tokenizer: 'word' | 'wordpiece';
   /** lower-case the text first (default true) */
   lowercase?: boolean;
+  /** 'bert' (default): split on whitespace and punctuation; 'whitespace': on whitespace only */
+  split?: 'bert' | 'whitespace';
   /** prepended / appended token (e.g. '[CLS]' / '[SEP]'); absent or null: none */
   cls?: string | null;
   sep?: string | null;

@@ -163,7 +163,7 @@ export async function perturbationCurve(explainer: Explainer, input: Tensor, rel
   const rng = prng(opts.seed ?? 0);
   const x: RowTensor = isTokenTensor(input) ? tokenIds64(input) : toF32Tensor(input);
   const N = x.dims[0];
-  const { rows, L, total, units } = x.data instanceof BigInt64Array
+  const { rows, L, total, units, steps } = x.data instanceof BigInt64Array
     ? tokenRows(x as RowTensor & { data: BigInt64Array }, R, opts, order, rng)
     : regionRows(x as F32Tensor, R, opts, order, rng);
   const base = await explainer.predict(x);
@@ -171,7 +171,8 @@ export async function perturbationCurve(explainer: Explainer, input: Tensor, rel
   const classes = base.data.length / N;
   const out = await predictRows(explainer, rows, opts.batchSize ?? 256);
   const scores = targets.map((t, s) => [scoreOf(base.data, s, classes, t, mode), ...[...Array(L).keys()].map((k) => scoreOf(out.data, s * L + k, classes, t, mode))]);
-  const aopcPerSample = scores.map((sc) => sc.reduce((a, v) => a + (sc[0] - v), 0) / (L + 1));
+  // per sample over its own steps (tokens: a sentence's own content tokens), so it does not depend on the batch
+  const aopcPerSample = scores.map((sc, s) => { const Ls = steps?.[s] ?? L; return sc.slice(0, Ls + 1).reduce((a, v) => a + (sc[0] - v), 0) / (Ls + 1); });
   const meanScore = [...Array(L + 1).keys()].map((k) => scores.reduce((a, sc) => a + sc[k], 0) / N);
   return {
     order, fractions: [...Array(L + 1).keys()].map((k) => Math.min(total, k * perStep) / units),
@@ -180,7 +181,11 @@ export async function perturbationCurve(explainer: Explainer, input: Tensor, rel
   };
 }
 
-interface PerturbedRows { rows: RowTensor; L: number; total: number; units: number }
+interface PerturbedRows {
+  rows: RowTensor; L: number; total: number; units: number;
+  /** per sample, its own number of steps when samples differ (tokens); else L for all */
+  steps?: number[];
+}
 
 /** Images: for each sample the L copies (k = 1 … L) with the first k·perStep regions of its order replaced. */
 function regionRows(x: F32Tensor, R: F32Tensor, opts: PerturbationOptions, order: Order, rng: () => number): PerturbedRows {
@@ -212,7 +217,7 @@ function regionRows(x: F32Tensor, R: F32Tensor, opts: PerturbationOptions, order
 
 /** Token ids [N, T]: each sample's deletable positions (those not in `keep`) ranked by relevance (ties at random,
  * seeded) and replaced by the token id `replacement`, perStep per copy; a sample with fewer deletable tokens than
- * the longest stays fully replaced to the end of the curve. */
+ * the longest stays fully replaced to the end of the curve, and its AOPC is over its own steps only. */
 function tokenRows(x: RowTensor & { data: BigInt64Array }, R: F32Tensor, opts: PerturbationOptions, order: Order, rng: () => number): PerturbedRows {
   const [N, T] = x.dims;
   if (x.dims.length !== 2) throw new Error(`token perturbation: token ids must be [N, T], got [${x.dims.join('x')}]`);
@@ -238,7 +243,8 @@ function tokenRows(x: RowTensor & { data: BigInt64Array }, R: F32Tensor, opts: P
       rows.set(cur, (s * L + k - 1) * T);
     }
   }
-  return { rows: { dtype: 'int64', dims: [N * L, T], data: rows }, L, total, units };
+  const steps = positions.map((p) => Math.ceil(Math.min(p.length, total) / perStep));
+  return { rows: { dtype: 'int64', dims: [N * L, T], data: rows }, L, total, units, steps };
 }
 
 function tokenIds64(t: Tensor): RowTensor & { data: BigInt64Array } {

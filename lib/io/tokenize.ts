@@ -15,6 +15,7 @@ export interface TokenizerSettings {
   vocab: string[];
   tokenizer: 'word' | 'wordpiece';
   lowercase: boolean;
+  split: 'bert' | 'whitespace';
   cls: string | null;
   sep: string | null;
   pad: string | null;
@@ -57,10 +58,11 @@ export function tokenizerSettings(text: TextMetadata, modelLength?: number | nul
   if (maxLength !== null && !(Number.isInteger(maxLength) && maxLength >= 1)) throw new TokenError(`text metadata: maxLength must be a positive integer, got ${maxLength}`);
   const padding = text.padding ?? 'max';
   if (padding !== 'max' && padding !== 'none') throw new TokenError(`text metadata: padding must be 'max' or 'none', got '${String(padding)}'`);
+  if (text.split !== undefined && text.split !== 'bert' && text.split !== 'whitespace') throw new TokenError(`text metadata: split must be 'bert' or 'whitespace', got '${String(text.split)}'`);
   const truncation = text.truncation ?? 'error';
   if (truncation !== 'error' && truncation !== 'truncate') throw new TokenError(`text metadata: truncation must be 'error' or 'truncate', got '${String(truncation)}'`);
   const s: TokenizerSettings = {
-    vocab: text.vocab, tokenizer: text.tokenizer, lowercase: text.lowercase ?? true,
+    vocab: text.vocab, tokenizer: text.tokenizer, lowercase: text.lowercase ?? true, split: text.split ?? 'bert',
     cls: special('cls', null), sep: special('sep', null), pad: special('pad', '[PAD]'), unk: special('unk', '[UNK]'),
     maxLength, padding, truncation, continuation: text.continuation ?? '##', maxWordLength: text.maxWordLength ?? 100,
   };
@@ -75,11 +77,12 @@ const isPunctuation = (ch: string): boolean => /[!-/:-@[-`{-~]/.test(ch) || /\p{
 
 /** BERT's basic tokenisation: control characters dropped, optionally lower-cased with accents stripped, split
  * on whitespace, every punctuation character a word of its own (CJK characters are not split apart). */
-export function basicSplit(text: string, lowercase: boolean): string[] {
+export function basicSplit(text: string, lowercase: boolean, split: 'bert' | 'whitespace' = 'bert'): string[] {
   let t = text.replace(/[\p{Cc}\p{Cf}]/gu, (c) => (/\s/.test(c) ? ' ' : ''));
   if (lowercase) t = t.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
   const out: string[] = [];
   for (const word of t.split(/\s+/u)) {
+    if (split === 'whitespace') { if (word) out.push(word); continue; }
     let cur = '';
     for (const ch of word) {
       if (isPunctuation(ch)) {
@@ -119,7 +122,7 @@ export function encodeText(text: string, s: TokenizerSettings, index?: Map<strin
   const ids = index ?? vocabIndex(s.vocab);
   const has = (t: string) => ids.has(t);
   const pieces: string[] = [];
-  for (const word of basicSplit(text, s.lowercase)) {
+  for (const word of basicSplit(text, s.lowercase, s.split)) {
     const p = s.tokenizer === 'wordpiece' ? wordPieces(word, has, s) : has(word) ? [word] : s.unk ? [s.unk] : null;
     if (!p) throw new TokenError(`the word '${word}' is not in the vocabulary and it has no unknown token`);
     pieces.push(...p);

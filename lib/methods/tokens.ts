@@ -3,7 +3,7 @@
  * vocabulary arrives in the metadata object: lib/node-io.ts reads a vocabulary file). */
 import { Explainer } from '../explain';
 import { Encoded, TokenError, TokenizerSettings, checkTokenIds, encodeText, idsTensor, tokenStrings, tokenizerSettings, vocabIndex } from '../io/tokenize';
-import { ModelMetadata } from '../metadata';
+import { ModelMetadata, textMetadataOf } from '../metadata';
 import { Tensor } from '../tensor';
 
 /** What a model's token input takes. */
@@ -24,13 +24,14 @@ export interface TokenInput {
  * model takes no integer input. */
 export function tokenInputOf(explainer: Explainer, meta?: ModelMetadata): TokenInput | null {
   const g = explainer.graph;
-  const name = meta?.text?.input;
+  const text = textMetadataOf(meta);
+  const name = text?.input;
   const info = name !== undefined ? g.inputs.find((i) => i.name === name) : g.inputs.find((i) => i.dtype === 'int64' || i.dtype === 'int32');
   if (name !== undefined && !info) throw new TokenError(`${explainer.source}: the metadata's text.input '${name}' is not an input of the model (inputs: ${g.inputs.map((i) => i.name).join(', ')})`);
   if (!info) return null;
   const d = info.dims?.[1];
   const length = info.dims && info.dims.length >= 2 && typeof d === 'number' && d > 0 ? d : null;
-  const tokenizer = meta?.text ? tokenizerSettings(meta.text, length) : undefined;
+  const tokenizer = text ? tokenizerSettings(text, length) : undefined;
   if (tokenizer && length !== null && tokenizer.maxLength !== length) {
     throw new TokenError(`${explainer.source}: the metadata's text.maxLength ${tokenizer.maxLength} differs from the length of input '${info.name}' (${length})`);
   }

@@ -29,6 +29,21 @@ describe('token evaluation (lib/evaluate)', () => {
     }
   });
 
+  it('a batch: each sample deletes its own tokens, its AOPC over its own steps', async () => {
+    const m = textModel({ layers: 1, seed: 8 });
+    try {
+      const rel = float32([2, 5], [0, 1, 2, 3, 4, 0, 5, 6, 0, 0]);
+      const c = await perturbationCurve(m.explainer, ids([[1, 4, 9, 2, 3], [1, 7, 8, 0, 0]]), rel, { replacement: 0, keep: [[0], [0, 3, 4]], target: [0, 0] });
+      expect(c.scores[1]).to.have.length(5); // L from the longest sample
+      const want = [[1, 7, 8, 0, 0], [1, 7, 0, 0, 0], [1, 0, 0, 0, 0]].map((r) => referenceAttention(m, r).logits[0]);
+      want.forEach((v, k) => expect(c.scores[1][k]).to.be.closeTo(v, 1e-4));
+      expect(c.scores[1][4]).to.be.closeTo(want[2], 1e-4); // fully deleted to the end
+      expect(c.aopcPerSample[1]).to.be.closeTo(want.reduce((a, v) => a + (want[0] - v), 0) / 3, 1e-4);
+    } finally {
+      await m.explainer.release();
+    }
+  });
+
   it('refuses a replacement that is not a token id', async () => {
     const m = textModel({ layers: 1 });
     try {
