@@ -57,9 +57,9 @@ export function textModel(opts: { layers?: number; vocab?: number; T?: number | 
 }
 
 /** Float64 forward of one sequence: the attention matrices of every layer, [HEADS, T, T] each, and the logits. */
-export function referenceAttention(m: TextModel, ids: number[]): { attention: Float64Array[]; logits: number[] } {
-  const T = ids.length;
-  let x = ids.map((id) => Array.from(m.E.subarray(id * D, (id + 1) * D), Number));
+export function referenceAttention(m: TextModel, ids: number[], x0?: number[][]): { attention: Float64Array[]; logits: number[] } {
+  const T = x0?.length ?? ids.length;
+  let x = x0 ?? ids.map((id) => Array.from(m.E.subarray(id * D, (id + 1) * D), Number));
   const mm = (a: number[][], W: Float32Array) => a.map((r) => [...Array(D).keys()].map((j) => r.reduce((s, v, k) => s + v * W[k * D + j], 0)));
   const attention: Float64Array[] = [];
   for (let l = 0; l < m.Wq.length; l++) {
@@ -79,6 +79,29 @@ export function referenceAttention(m: TextModel, ids: number[]): { attention: Fl
   }
   const logits = [...Array(m.classes).keys()].map((c) => x[0].reduce((s, v, k) => s + v * m.Wout[k * m.classes + c], 0));
   return { attention, logits };
+}
+
+/** The same blocks over the 2×2 patches of a 1×4×4 image (Reshape, Transpose, Reshape: 4 tokens of 4 pixels, no
+ * class token), pooled at patch 0: a tiny ViT. */
+export function patchModel(opts: { layers?: number; seed?: number } = {}): TextModel {
+  const m = textModel({ layers: opts.layers ?? 2, seed: opts.seed ?? 3 });
+  const spec = m.graph.toSpec();
+  const i64v = (v: number[]): Tensor => ({ dtype: 'int64', dims: [v.length], data: BigInt64Array.from(v.map(BigInt)) });
+  spec.constants.set('grid', i64v([0, 2, 2, 2, 2]));
+  spec.constants.set('patches', i64v([0, 4, 4]));
+  spec.nodes = [
+    n('p1', 'Reshape', ['image', 'grid'], ['g']), n('p2', 'Transpose', ['g'], ['gt'], { perm: [0, 1, 3, 2, 4] }), n('p3', 'Reshape', ['gt', 'patches'], ['x0']),
+    ...spec.nodes.filter((x) => x.name !== 'embed'),
+  ];
+  spec.inputs = [{ name: 'image', dtype: 'float32', dims: ['N', 1, 4, 4] }];
+  const graph = new Graph(spec);
+  void m.explainer.release();
+  return { ...m, graph, explainer: Explainer.create({ graph, irVersion: 8, producer: 'spec', metadata: {} }, ortBackend, { source: 'patch-model' }) };
+}
+
+/** The patches of one 4×4 image (row-major pixels) as the tokens patchModel makes: patch (gy, gx), pixels (py, px). */
+export function patchTokens(img: ArrayLike<number>): number[][] {
+  return [0, 1, 2, 3].map((p) => { const gy = p >> 1, gx = p & 1; return [0, 1, 2, 3].map((q) => img[(2 * gy + (q >> 1)) * 4 + 2 * gx + (q & 1)]); });
 }
 
 export const ids = (rows: number[][]): Tensor & { data: BigInt64Array } => ({ dtype: 'int64', dims: [rows.length, rows[0].length], data: BigInt64Array.from(rows.flat().map(BigInt)) });

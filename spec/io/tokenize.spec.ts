@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { textMetadataOf } from '../../lib/metadata';
 import { TokenError, basicSplit, checkTokenIds, encodeText, idsTensor, parseTokenList, tokenizerSettings, wordPieces } from '../../lib/io/tokenize';
 
 // BERT's own examples (tokenization_test.py of google-research/bert), on its test vocabulary
@@ -58,6 +59,17 @@ describe('tokenizer (lib/io/tokenize.ts)', () => {
     expect(() => tokenizerSettings({ vocab: VOCAB, tokenizer: 'word', cls: '<s>' })).to.throw(/cls token '<s>' is not in the vocabulary/);
     expect(() => tokenizerSettings({ vocab: ['a', 'b'], tokenizer: 'word' }, 4)).to.throw(/needs a pad token/);
     expect(() => tokenizerSettings({ vocab: [], tokenizer: 'word' })).to.throw(/non-empty list/);
+  });
+
+  it('reads the tokenizer section scripts/train_text.py writes (ids for special tokens, whitespace split)', () => {
+    const meta = { input: { name: 'input_ids' }, tokenizer: { kind: 'word' as const, lowercase: true, split: 'whitespace' as const, maxLength: 6, prepend: '[CLS]', padding: 'right' as const, truncation: 'right' as const, cls: 1, pad: 0, unk: 2, vocabulary: ['[PAD]', '[CLS]', '[UNK]', 'rain', 'the', 'goal'] } };
+    const text = textMetadataOf(meta)!;
+    expect(text).to.deep.include({ tokenizer: 'word', cls: '[CLS]', pad: '[PAD]', unk: '[UNK]', sep: null, split: 'whitespace', truncation: 'truncate', padding: 'max', input: 'input_ids' });
+    const s = tokenizerSettings(text);
+    expect(encodeText('The rain, goal', s).tokens).to.deep.equal(['[CLS]', 'the', '[UNK]', 'goal', '[PAD]', '[PAD]']); // 'rain,' is one word
+    expect(encodeText('the goal the goal the goal the', s)).to.deep.include({ truncated: 2 });
+    expect(textMetadataOf({ text: { vocab: ['a'], tokenizer: 'word' } })).to.deep.equal({ vocab: ['a'], tokenizer: 'word' });
+    expect(textMetadataOf({})).to.equal(undefined);
   });
 
   it('parses and checks token id lists', () => {

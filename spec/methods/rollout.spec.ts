@@ -1,13 +1,17 @@
 /** Attention rollout against hand computations: uniform attention (closed form), and random attention against a
  * float64 reference of the model's attention matrices with the rollout written out here. */
 import { expect } from 'chai';
-import { Explainer, Graph, ortBackend } from '../../lib';
+import { Explainer, Graph, float32, ortBackend } from '../../lib';
 import { attribute, attentionSoftmaxes } from '../../lib/methods';
-import { HEADS, ids, referenceAttention, textModel } from '../helpers/text-model';
+import { HEADS, ids, patchModel, patchTokens, referenceAttention, textModel } from '../helpers/text-model';
 
 /** Rollout by the paper's recipe, written independently: per layer Ã = ½·mean_h A_h + ½I (rows renormalised),
  * R = Ã_L ⋯ Ã_1, row 0. */
 function referenceRollout(attention: Float64Array[], T: number): number[] {
+  return referenceRolloutMatrix(attention, T)[0];
+}
+
+function referenceRolloutMatrix(attention: Float64Array[], T: number): number[][] {
   let R: number[][] = [...Array(T).keys()].map((i) => [...Array(T).keys()].map((j) => (i === j ? 1 : 0)));
   for (const A of attention) {
     const M = R.map((_, i) => R.map((__, j) => {
@@ -18,7 +22,7 @@ function referenceRollout(attention: Float64Array[], T: number): number[] {
     const rows = M.map((r) => { const s = r.reduce((a, b) => a + b, 0); return r.map((v) => v / s); });
     R = rows.map((r) => R.map((_, j) => r.reduce((s, v, k) => s + v * R[k][j], 0)));
   }
-  return R[0];
+  return R;
 }
 
 describe('attention rollout (lib/methods/rollout.ts)', () => {
@@ -70,6 +74,27 @@ describe('attention rollout (lib/methods/rollout.ts)', () => {
       expect(err?.message).to.match(/found no attention Softmax/);
     } finally {
       await e.release();
+      await m.explainer.release();
+    }
+  });
+});
+
+describe('attention rollout on image patches (a tiny ViT without a class token)', () => {
+  it('the mean row of the rollout, each patch spread over its pixels, equals the float64 reference', async () => {
+    const m = patchModel({ seed: 9 });
+    try {
+      const img = Float32Array.from({ length: 16 }, (_, k) => Math.sin(1.7 * k) * 2);
+      const r = await attribute(m.explainer, float32([1, 1, 4, 4], img), { method: 'attention_rollout' });
+      expect(r.details).to.deep.include({ tokens: 4, row: 'mean' });
+      const ref = referenceAttention(m, [], patchTokens(img));
+      const R = ref.attention.length ? referenceRolloutMatrix(ref.attention, 4) : [];
+      const meanRow = [0, 1, 2, 3].map((j) => R.reduce((a, row) => a + row[j] / 4, 0));
+      for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) {
+        expect(r.relevance.data[y * 4 + x]).to.be.closeTo(meanRow[(y >> 1) * 2 + (x >> 1)] / 4, 1e-6);
+      }
+      expect(Array.from(r.relevance.data).reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-5);
+      expect(Math.max(...meanRow) - Math.min(...meanRow)).to.be.greaterThan(1e-3);
+    } finally {
       await m.explainer.release();
     }
   });
