@@ -82,6 +82,8 @@ export interface MethodDef {
   params: readonly (keyof AttributeOptions)[];
   /** 4-D [N, C, H, W] input needed */
   spatial?: boolean;
+  /** needs attention blocks (transformers) */
+  attention?: boolean;
   run: Run;
 }
 
@@ -129,7 +131,7 @@ export const METHODS: Readonly<Record<string, MethodDef>> = {
     },
   },
   attention_rollout: {
-    name: 'attention_rollout', description: 'attention rollout (Abnar & Zuidema 2020): head-averaged attention plus identity, multiplied through the blocks, class-token row (transformers; class-agnostic)', params: [],
+    name: 'attention_rollout', description: 'attention rollout (Abnar & Zuidema 2020): head-averaged attention plus identity, multiplied through the blocks, class-token row (transformers; class-agnostic)', params: [], attention: true,
     run: async (e, x) => {
       const r = await attentionRollout(e, x);
       return { relevance: r.relevance, details: { layers: r.layers, tokens: r.tokens, row: r.row } };
