@@ -12,7 +12,6 @@ import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readFileSafe, readJsonSafe } from '../safe-read';
 import { CompositeOptions } from '../plan/composites';
-import { Tensor } from '../tensor';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
 import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
@@ -245,8 +244,8 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     }
     if (evaluation) {
       const d = explainer.graph.inputs[0]?.dims;
-      if (d && d.length !== 4) throw new AuditError(`evaluate: region perturbation needs image-shaped inputs [N, C, H, W]; ${explainer.source} takes [${d.join('x')}]`);
-      if (imageOptions.layout === 'NHWC') throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
+      if (d && d.length !== 4 && !tokenInputOf(explainer, meta)) throw new AuditError(`evaluate: region perturbation needs image-shaped inputs [N, C, H, W]; ${explainer.source} takes [${d.join('x')}]`);
+      if (imageOptions.layout === 'NHWC' && d?.length === 4) throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
     }
     methods = withImageBounds(methods, imageOptions);
     for (const m of methods.filter((x) => !x.attribution)) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
@@ -324,7 +323,7 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
             const truth = readGroundTruth(abs);
             groundTruth = truth && path.relative(folder, truth.file).split(path.sep).join('/');
             try {
-              await perturber.check(input.tensor as Tensor & { data: Float32Array }); // images: evaluation refuses other inputs first
+              await perturber.check(input.tensor);
             } catch (e) {
               throw new AuditError(`evaluate: ${(e as Error).message}`); // the model cannot be evaluated in batches: stop
             }

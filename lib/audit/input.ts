@@ -79,6 +79,8 @@ export interface LoadedInput {
   /** kind 'tokens': the padding token (left out of heatmaps, tables and token deletion) and the special tokens
    * (kept out of token deletion), from the tokenizer */
   padToken?: string;
+  /** kind 'tokens': the padding token's id (the default replacement of token deletion) */
+  padId?: number;
   specialTokens?: string[];
   /** one per sample */
   views: InputView[];
@@ -93,7 +95,7 @@ export function tokenInput(spec: TokenInput, src: { text: string | string[] } | 
   const s = spec.tokenizer;
   return {
     file, kind: 'tokens', tensor: b.tensor, views: b.tokens.map(() => ({})), imageOptions: {}, tokens: b.tokens,
-    ...(s?.pad ? { padToken: s.pad } : {}), specialTokens: [s?.cls, s?.sep, s?.pad].filter((t): t is string => !!t),
+    ...(s?.pad ? { padToken: s.pad, padId: s.vocab.indexOf(s.pad) } : {}), specialTokens: [s?.cls, s?.sep, s?.pad].filter((t): t is string => !!t),
   };
 }
 

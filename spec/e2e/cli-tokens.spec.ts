@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { attribute, readMetadata, tokenInputOf, encodeTexts, writeNpy } from '../../lib';
+import { attribute, perturbationCurve, readMetadata, tokenInputOf, encodeTexts, writeNpy } from '../../lib';
 import { saveModel } from '../../lib/onnx/save';
 import { ROOT } from '../helpers/paths';
 import { textModel } from '../helpers/text-model';
@@ -99,5 +99,21 @@ describe('CLI: token inputs', function () {
     const f = JSON.parse(fs.readFileSync(path.join(tmp, 'a2', 'summary.json'), 'utf8'));
     expect(f.inputs.map((r: { input: string }) => r.input)).to.deep.equal(['reviews.txt', 'sub/one.txt']);
     expect(f.inputs[0].tokens).to.deep.equal(['[CLS]', 'good', 'movie', '.', 'bad', 'plot', '[SEP]', '[PAD]']);
+  });
+
+  it('audit --evaluate: token deletion (by [PAD], special tokens kept) equals perturbationCurve on the input alone', async () => {
+    const inp = path.join(tmp, 'in-eval');
+    fs.mkdirSync(inp, { recursive: true });
+    fs.writeFileSync(path.join(inp, 'a.txt'), 'very goodish movie .');
+    const r = run('audit', model, inp, '--out', path.join(tmp, 'a3'), '--method', 'attention_rollout', '--evaluate', '--quiet');
+    expect(r.code, r.err).to.equal(0);
+    const s = JSON.parse(fs.readFileSync(path.join(tmp, 'a3', 'summary.json'), 'utf8'));
+    const got = s.inputs[0].methods.attention_rollout.aopc.morf;
+    const meta = readMetadata(model)!;
+    const b = encodeTexts(tokenInputOf(m.explainer, meta)!, ['very goodish movie .']);
+    const a = await attribute(m.explainer, b.tensor, { method: 'attention_rollout' });
+    const c = await perturbationCurve(m.explainer, b.tensor, a.relevance, { replacement: 0, keep: [[0, 6, 7]], target: a.targets });
+    expect(got).to.be.closeTo(c.aopc, 1e-5);
+    expect(c.regions).to.equal(5);
   });
 });
