@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, parseTokenList, tokenInput, tokenInputOf, tokenRelevance, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, ExplanationRecord, float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
@@ -35,7 +35,8 @@ ${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K
   --keep-all             with --out: also every node's relevance, STEM.METHOD.values/VALUE.npy (names made
                          file-safe; index.json maps files to values and nodes), and the per-node conservation
                          table STEM.METHOD.conservation.csv and .json (LRP composites, single-pass gradients)
-  --save-npy OUT.npy     write the input relevance (one input, one composite)
+  --save-npy OUT.npy     write the input relevance (one input, one composite); token inputs: the relevance per
+                         token [N, T], and their strings in OUT.tokens.json
   --json OUT.json        write a JSON record of the run (one input, one composite)
   --quiet                print nothing but warnings and errors (no progress)
 
@@ -126,8 +127,13 @@ export async function explainCommand(argv: string[]): Promise<void> {
           }
         }
         if (v['save-npy']) {
-          writeNpy(v['save-npy'] as string, first.relevance);
-          if (!quiet) console.log(`wrote ${v['save-npy']} [${first.relevance.dims.join('x')}] float32`);
+          const file = v['save-npy'] as string;
+          if (loaded.tokens) {
+            const N = loaded.tokens.length, T = loaded.tokens[0].length;
+            writeNpy(file, float32([N, T], loaded.tokens.flatMap((_, s) => Array.from(tokenRelevance(first.relevance, s)))));
+            await writeFileAtomic(file.replace(/\.npy$/i, '') + '.tokens.json', JSON.stringify(loaded.tokens));
+          } else writeNpy(file, first.relevance);
+          if (!quiet) console.log(`wrote ${file} [${loaded.tokens ? `${loaded.tokens.length}x${loaded.tokens[0].length}` : first.relevance.dims.join('x')}] float32${loaded.tokens ? ' and its token strings (.tokens.json)' : ''}`);
         }
         if (v.json) {
           const e = first.explanation;

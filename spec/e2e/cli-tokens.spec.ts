@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { attribute, perturbationCurve, readMetadata, tokenInputOf, encodeTexts, writeNpy } from '../../lib';
+import { attribute, perturbationCurve, readMetadata, readNpy, tokenInputOf, encodeTexts, writeNpy } from '../../lib';
 import { saveModel } from '../../lib/onnx/save';
 import { ROOT } from '../helpers/paths';
 import { textModel } from '../helpers/text-model';
@@ -54,6 +54,11 @@ describe('CLI: token inputs', function () {
     const rj = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(rj.tokens[0][1]).to.equal('good');
     expect(rj.tokenRelevance[0]).to.have.length(8);
+    const npy = path.join(tmp, 'r.npy');
+    const n = run('explain', model, '--tokens', '2,4,6,3,0,0,0,0', '--method', 'attention_rollout', '--save-npy', npy, '--quiet');
+    expect(n.code, n.err).to.equal(0);
+    expect(readNpy(npy).dims).to.deep.equal([1, 8]);
+    expect(JSON.parse(fs.readFileSync(path.join(tmp, 'r.tokens.json'), 'utf8'))[0].slice(0, 3)).to.deep.equal(['[CLS]', 'good', 'movie']);
   });
 
   it('bad ids and text: one line naming the problem, exit 1; bad flags exit 2', () => {
