@@ -6,7 +6,7 @@ import { OrtExecutor } from './propagate/engine/ort/executor';
 import { encodeModel } from './propagate/engine/ort/encode';
 import { aliasesFor, reluAliases } from './propagate/engine/ort/exposure';
 import { Graph, ValueInfo } from './ir/graph';
-import { inferDtypes } from './ir/dtypes';
+import { inferDtypes } from './ops/dtypes';
 import { LoadedModel } from './onnx/load';
 import { saveModel } from './onnx/save';
 import { isFloat } from './ops/op';

@@ -18,7 +18,7 @@ import { canonize } from '../lib/canonize';
 import { Explainer, Explanation } from '../lib/explain';
 import { ortBackend } from '../lib/forward/ort';
 import { Graph } from '../lib/ir/graph';
-import { inferDtypes } from '../lib/ir/dtypes';
+import { inferDtypes } from '../lib/ops/dtypes';
 import { loadModelFile, readNpy } from '../lib/node-io';
 import { saveModel } from '../lib/onnx/save';
 import { LINEAR_CATEGORIES } from '../lib/ops/op';

@@ -19,7 +19,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { DATA_TYPE_CODE, inferDtypes } from '../lib/ir/dtypes';
+import { DATA_TYPE_CODE } from '../lib/ir/dtypes';
+import { inferDtypes } from '../lib/ops/dtypes';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CACHE = path.join(os.homedir(), '.cache', 'onnx-lrp', 'bench');

@@ -59,15 +59,15 @@ const ruleOf = (cat: Category): string => {
   return fmtRule(categoryRule(cat, LRP[0], OPTS).choice);
 };
 
-/** Every op the registry knows: family, category (and when), default rule, notes. */
+/** Every op the registry knows: family, category (and when), default rule, how the onnxruntime engine runs it, notes. */
 export function opTable(): string {
   const ops = supportedOps().sort((a, b) => a.family.localeCompare(b.family) || a.type.localeCompare(b.type));
-  const lines = ['| op | family | category | default rule | notes |', '| --- | --- | --- | --- | --- |'];
+  const lines = ['| op | family | category | default rule | onnxruntime engine | notes |', '| --- | --- | --- | --- | --- | --- |'];
   for (const o of ops) {
     const name = o.domain ? `${o.domain}::${o.type}` : o.type;
     const cats = o.categories.map((c) => (c.when ? `${c.category} — ${c.when}` : c.category)).join('<br>');
     const rules = o.categories.map((c) => ruleOf(c.category)).join('<br>');
-    lines.push(`| \`${name}\` | ${o.family} | ${cats || o.category} | ${rules} | ${o.note} |`);
+    lines.push(`| \`${name}\` | ${o.family} | ${cats || o.category} | ${rules} | ${o.engine} | ${o.note} |`);
   }
   return lines.join('\n');
 }

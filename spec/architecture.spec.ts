@@ -12,8 +12,8 @@ import { ROOT } from './helpers/paths';
 const LAYERS: string[][] = [
   ['tensor.ts', 'random.ts', 'safe-read.ts', 'metadata.ts'],
   ['ir', 'kernels', 'forward', 'io'],
-  ['onnx', 'ops', 'rules', 'render'],
-  ['plan', 'canonize'],
+  ['ops', 'rules', 'render'],
+  ['onnx', 'plan', 'canonize'],
   ['warnings.ts', 'propagate'],
   ['explain.ts'],
   ['methods'],

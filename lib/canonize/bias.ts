@@ -1,11 +1,13 @@
 /** An Add (or Sub) of a per-output-channel constant right after a Conv, ConvTranspose, Gemm or MatMul is
  * folded into the layer's bias: MatMul + Add becomes one linear node (written back to ONNX as the pair). */
 import { Graph, Node } from '../ir/graph';
+import { WeightLayout } from '../ops/op';
 import { toNumbers } from '../tensor';
+import { layoutOf } from './scale';
 import { Canonized, freshName, pruneConstants, removeNode, replaceNode, soleConsumer } from './rewrite';
 
 /** The constant as one value per output channel, or null if it varies along another axis. */
-function perChannel(layer: Node, dims: readonly number[], values: number[], M: number, weightRank: number): number[] | null {
+function perChannel(layout: WeightLayout, dims: readonly number[], values: number[], M: number, weightRank: number): number[] | null {
   if (values.length === 1) return new Array(M).fill(values[0]);
   if (values.length !== M) return null;
   const nonOne = dims.map((d, i) => (d !== 1 ? i : -1)).filter((i) => i >= 0);
@@ -13,7 +15,7 @@ function perChannel(layer: Node, dims: readonly number[], values: number[], M: n
   const fromEnd = dims.length - nonOne[0];
   // Conv output [N, M, ...spatial]: the channel axis is 1 (counted from the front of a full-rank tensor);
   // Gemm/MatMul output [..., M]: the last axis.
-  if (layer.opType === 'Conv' || layer.opType === 'ConvTranspose') {
+  if (layout.channelAxis === 1) {
     const spatial = weightRank - 2;
     if (fromEnd !== spatial + 1 || dims.length > spatial + 2) return null;
     return values;
@@ -36,21 +38,21 @@ export function foldBiasAdd(graph: Graph): Canonized {
     const constIdx = 1 - liveIdx;
     if (liveIdx < 0 || !graph.isConstant(add.inputs[constIdx]) || (add.opType === 'Sub' && liveIdx !== 0)) continue;
     const layer = graph.producer(add.inputs[liveIdx]);
-    if (!layer || done.has(layer.name) || !['Conv', 'ConvTranspose', 'Gemm', 'MatMul'].includes(layer.opType)) continue;
+    const layout = layer && layoutOf(layer);
+    if (!layer || !layout || done.has(layer.name)) continue;
     if (soleConsumer(graph, layer.outputs[0]) !== add || !graph.isConstant(layer.inputs[1])) continue;
     if (layer.inputs[2] && !graph.isConstant(layer.inputs[2])) continue;
     const w = graph.constant(layer.inputs[1])!;
-    if (layer.opType === 'MatMul' && w.dims.length !== 2) continue;
-    if (layer.opType === 'Gemm' && (layer.attrs.beta ?? 1) !== 1) continue;
+    const ch = layout.channels(layer, w);
+    if (!ch || !layout.foldable(layer, 'bias')) continue;
     if (layer.inputs[2] && !isPerOutput(graph.constant(layer.inputs[2])!.dims)) continue; // a Gemm C that varies by row
-    const M = layer.opType === 'Conv' ? w.dims[0]
-      : layer.opType === 'ConvTranspose' ? w.dims[1] * ((layer.attrs.group as number | undefined) ?? 1)
-        : layer.opType === 'Gemm' && layer.attrs.transB === 1 ? w.dims[0] : w.dims[1];
+    const M = ch.M;
     const c = graph.constant(add.inputs[constIdx])!;
-    const add1 = perChannel(layer, c.dims, toNumbers(c), M, w.dims.length);
+    const add1 = perChannel(layout, c.dims, toNumbers(c), M, w.dims.length);
     if (!add1) continue;
     // the constant must not raise the output's rank
-    if (layer.opType !== 'MatMul' && c.dims.length > (layer.opType === 'Gemm' ? 2 : 2 + ((layer.attrs.kernel_shape as number[] | undefined)?.length ?? 2))) continue;
+    const outRank = layout.outputRank(layer, w.dims.length);
+    if (outRank !== undefined && c.dims.length > outRank) continue;
     const sign = add.opType === 'Sub' ? -1 : 1;
     const b0 = layer.inputs[2] ? toNumbers(graph.constant(layer.inputs[2])!) : new Array(M).fill(0);
     const b = new Float32Array(M);

@@ -1,7 +1,7 @@
 /** A final Softmax/LogSoftmax is stripped (the logits are explained); a residual Add of two live tensors
  * becomes an explicit Sum node. */
 import { Graph } from '../ir/graph';
-import { inferDtypes } from '../ir/dtypes';
+import { inferDtypes } from '../ops/dtypes';
 import { Canonized, pruneConstants, removeNode, replaceNode, replaceUses } from './rewrite';
 
 export function stripSoftmax(graph: Graph): Canonized {

@@ -4,59 +4,36 @@
  * then folded into the bias (fold-bias-add), the whole block is one linear layer, so the composite's rule
  * sees the layer's real weights and bias instead of passing relevance through two elementwise nodes. */
 import { Graph, Node } from '../ir/graph';
-import { Tensor, toNumbers } from '../tensor';
+import { WeightLayout } from '../ops/op';
+import { findOp } from '../ops/registry';
+import { toNumbers } from '../tensor';
 import { Canonized, freshName, pruneConstants, removeNode, replaceNode, soleConsumer } from './rewrite';
 
-const LINEAR = ['Conv', 'ConvTranspose', 'Gemm', 'MatMul'];
-
-/** Output channels and, for each weight element, the output channel it feeds (null: unsupported layout). */
-function channels(layer: Node, w: Tensor): { M: number; of: (i: number) => number } | null {
-  const d = w.dims;
-  const group = (layer.attrs.group as number | undefined) ?? 1;
-  switch (layer.opType) {
-    case 'Conv': {
-      const inner = d.slice(1).reduce((a, b) => a * b, 1);
-      return { M: d[0], of: (i) => Math.floor(i / inner) };
-    }
-    case 'ConvTranspose': {
-      const perGroup = d[1];
-      const inner = d.slice(2).reduce((a, b) => a * b, 1);
-      const inPerGroup = d[0] / group;
-      return { M: perGroup * group, of: (i) => { const k = Math.floor(i / inner); return Math.floor(Math.floor(k / perGroup) / inPerGroup) * perGroup + (k % perGroup); } };
-    }
-    case 'Gemm':
-      if (d.length !== 2) return null;
-      return layer.attrs.transB === 1 ? { M: d[0], of: (i) => Math.floor(i / d[1]) } : { M: d[1], of: (i) => i % d[1] };
-    case 'MatMul':
-      if (d.length !== 2) return null;
-      return { M: d[1], of: (i) => i % d[1] };
-    default: return null;
-  }
+/** The layer's weight layout, when it is a linear layer the canonizers may fold into. */
+export function layoutOf(layer: Node): WeightLayout | undefined {
+  return findOp(layer.opType, layer.domain)?.weights;
 }
 
 /** The constant as one factor per output channel, or null if it varies along any other axis (or would
  * broadcast the layer's output up to a higher rank). */
-function perChannel(layer: Node, dims: readonly number[], values: number[], M: number, outRank: number | undefined): number[] | null {
+function perChannel(layout: WeightLayout, dims: readonly number[], values: number[], M: number, outRank: number | undefined): number[] | null {
   if (values.length === 1) return dims.length <= (outRank ?? 1) ? new Array(M).fill(values[0]) : null;
   if (values.length !== M) return null;
   const nonOne = dims.map((d, i) => (d !== 1 ? i : -1)).filter((i) => i >= 0);
   if (nonOne.length !== 1) return null;
   const fromEnd = dims.length - nonOne[0];
-  if (layer.opType === 'Conv' || layer.opType === 'ConvTranspose') {
+  if (layout.channelAxis === 1) {
     if (outRank === undefined || dims.length > outRank || fromEnd !== outRank - 1) return null;
     return values;
   }
   return fromEnd === 1 && dims.length <= (outRank ?? 1) ? values : null;
 }
 
-function outputRank(graph: Graph, layer: Node): number | undefined {
+function outputRank(graph: Graph, layer: Node, layout: WeightLayout): number | undefined {
   const x = graph.valueInfo.get(layer.outputs[0])?.dims ?? graph.inputs.find((i) => i.name === layer.inputs[0])?.dims;
   if (x) return x.length;
-  if (layer.opType === 'Conv' || layer.opType === 'ConvTranspose') {
-    const w = graph.constant(layer.inputs[1]);
-    return w ? w.dims.length : undefined;
-  }
-  return layer.opType === 'Gemm' ? 2 : undefined;
+  const w = graph.constant(layer.inputs[1]);
+  return w ? layout.outputRank(layer, w.dims.length) : undefined;
 }
 
 export function foldScale(graph: Graph): Canonized {
@@ -68,16 +45,17 @@ export function foldScale(graph: Graph): Canonized {
     const liveIdx = mul.inputs.findIndex((i) => !graph.isConstant(i));
     if (liveIdx < 0 || !graph.isConstant(mul.inputs[1 - liveIdx]) || (mul.opType === 'Div' && liveIdx !== 0)) continue;
     const layer = graph.producer(mul.inputs[liveIdx]);
-    if (!layer || done.has(layer.name) || !LINEAR.includes(layer.opType) || layer.domain !== '') continue;
+    const layout = layer && layer.domain === '' ? layoutOf(layer) : undefined;
+    if (!layer || !layout || done.has(layer.name)) continue;
     if (soleConsumer(graph, layer.outputs[0]) !== mul || !graph.isConstant(layer.inputs[1])) continue;
     if (layer.inputs[2] && !graph.isConstant(layer.inputs[2])) continue;
-    if (layer.opType === 'Gemm' && ((layer.attrs.alpha ?? 1) !== 1 || (layer.attrs.beta ?? 1) !== 1)) continue;
+    if (!layout.foldable(layer, 'scale')) continue;
     const w = graph.constant(layer.inputs[1])!;
-    const ch = channels(layer, w);
+    const ch = layout.channels(layer, w);
     if (!ch) continue;
     const c = graph.constant(mul.inputs[1 - liveIdx])!;
     if (c.dtype !== 'float32' && c.dtype !== 'float64') continue;
-    const raw = perChannel(layer, c.dims, toNumbers(c), ch.M, outputRank(graph, layer));
+    const raw = perChannel(layout, c.dims, toNumbers(c), ch.M, outputRank(graph, layer, layout));
     if (!raw) continue;
     const s = mul.opType === 'Div' ? raw.map((v) => 1 / v) : raw;
     if (s.some((v) => !Number.isFinite(v))) continue;

@@ -1,13 +1,18 @@
 /** Elementwise activations (relevance passes; the derivative serves gradient modes) and unmerged
  * BatchNormalization. */
 import { toNumbers } from '../tensor';
-import { OpDef, NodeContext, attrFloat, attrString, f32, fail } from './op';
+import { OpDef, NodeContext, ONE_IN_ONE_OUT, SignBehaviour, attrFloat, attrString, f32, fail } from './op';
+import { NO_LOWERING_ELEMENTWISE } from './lowering';
 
 type Deriv = (x: number, y: number) => number;
 
-function elementwise(type: string, d: (ctx: NodeContext) => Deriv): OpDef {
+/** What every element-wise op shares unless it says otherwise: one input, one output of the input's type,
+ * no onnxruntime lowering (the rule is cheap element-wise work). */
+const ELEMENTWISE = { arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'any', lowering: NO_LOWERING_ELEMENTWISE } as const;
+
+function elementwise(type: string, d: (ctx: NodeContext) => Deriv, sign: SignBehaviour = 'any'): OpDef {
   return {
-    type, category: 'activation',
+    type, category: 'activation', ...ELEMENTWISE, sign,
     derivative(ctx, x, y) {
       const f = d(ctx);
       const out = new Float32Array(x.length);
@@ -55,9 +60,9 @@ function clipBounds(ctx: NodeContext): [number, number] {
 }
 
 export const ops: OpDef[] = [
-  elementwise('Relu', () => (x) => (x > 0 ? 1 : 0)),
+  elementwise('Relu', () => (x) => (x > 0 ? 1 : 0), 'nonNegative'),
   elementwise('LeakyRelu', (c) => { const a = attrFloat(c.node, 'alpha', 0.01); return (x) => (x > 0 ? 1 : a); }),
-  elementwise('Sigmoid', () => (_, y) => y * (1 - y)),
+  elementwise('Sigmoid', () => (_, y) => y * (1 - y), 'nonNegative'),
   elementwise('Tanh', () => (_, y) => 1 - y * y),
   elementwise('Elu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x, y) => (x > 0 ? 1 : y + a); }),
   elementwise('Selu', (c) => {
@@ -65,14 +70,14 @@ export const ops: OpDef[] = [
     const g = attrFloat(c.node, 'gamma', 1.05070102214813232421875);
     return (x) => (x > 0 ? g : g * a * Math.exp(x));
   }),
-  elementwise('Softplus', () => (x) => 1 / (1 + Math.exp(-x))),
+  elementwise('Softplus', () => (x) => 1 / (1 + Math.exp(-x)), 'nonNegative'),
   elementwise('HardSigmoid', (c) => {
     const a = attrFloat(c.node, 'alpha', 0.2);
     const b = attrFloat(c.node, 'beta', 0.5);
     return (x) => { const v = a * x + b; return v > 0 && v < 1 ? a : 0; };
-  }),
+  }, 'nonNegative'),
   elementwise('HardSwish', () => (x) => (x < -3 ? 0 : x > 3 ? 1 : (2 * x + 3) / 6)),
-  elementwise('Clip', (c) => { const [lo, hi] = clipBounds(c); return (x) => (x > lo && x < hi ? 1 : 0); }),
+  { ...elementwise('Clip', (c) => { const [lo, hi] = clipBounds(c); return (x) => (x > lo && x < hi ? 1 : 0); }), arity: [1, 3, 1, 1] },
   elementwise('Gelu', (c) => {
     if (attrString(c.node, 'approximate', 'none') === 'tanh') {
       const k = Math.sqrt(2 / Math.PI);
@@ -84,8 +89,11 @@ export const ops: OpDef[] = [
     }
     return (x) => 0.5 * (1 + erf(x * SQRT1_2)) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
   }),
-  { ...elementwise('Identity', () => () => 1), note: 'removed by remove-identity' },
-  { ...elementwise('Dropout', () => () => 1), note: 'inference mode: removed by remove-identity' },
+  { ...elementwise('Identity', () => () => 1, 'keeps'), note: 'removed by remove-identity' },
+  {
+    ...elementwise('Dropout', () => () => 1, 'keeps'), note: 'inference mode: removed by remove-identity',
+    arity: [1, 3, 1, 2], outputDtype: (_node, input, k) => (k === 1 ? 'bool' : input(0)), // output 1: the mask
+  },
   // x·σ(αx): ONNX Swish (opset 24) and com.microsoft QuickGelu, which the fuse-activations canonizer makes of
   // PyTorch's SiLU (x * Sigmoid(x)); one activation node, so relevance passes it whole
   { ...elementwise('Swish', (c) => swishDerivative(attrFloat(c.node, 'alpha', 1))), note: 'opset 24' },
@@ -100,11 +108,11 @@ export const ops: OpDef[] = [
   elementwise('ThresholdedRelu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > a ? 1 : 0); }),
   elementwise('Celu', (c) => { const a = attrFloat(c.node, 'alpha', 1); return (x) => (x > 0 ? 1 : Math.exp(x / a)); }),
   {
-    type: 'LRN', category: 'activation', note: 'no gradient modes',
+    type: 'LRN', category: 'activation', note: 'no gradient modes', ...ELEMENTWISE,
     derivative(ctx) { return fail(ctx.node, 'the gradient through LRN is not implemented (LRP passes relevance through it)'); },
   },
   {
-    type: 'PRelu', category: 'activation',
+    type: 'PRelu', category: 'activation', ...ELEMENTWISE, arity: [2, 2, 1, 1],
     derivative(ctx, x) {
       const slopeT = ctx.value(ctx.node.inputs[1]);
       const xd = ctx.value(ctx.node.inputs[0]).dims;
@@ -115,6 +123,7 @@ export const ops: OpDef[] = [
   },
   {
     type: 'BatchNormalization', category: 'affine', note: 'right after Conv/ConvTranspose/Gemm/MatMul: merged into it (merge-batchnorm); inference mode only',
+    ...ELEMENTWISE, arity: [5, 5, 1, 5],
     derivative(ctx, x) {
       const { node } = ctx;
       if (node.outputs.length > 1 && node.outputs.slice(1).some((o) => o)) fail(node, 'training-mode BatchNormalization is not supported');

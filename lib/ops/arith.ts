@@ -4,7 +4,8 @@
  * the relevance, like a max pool). */
 import { Graph, Node } from '../ir/graph';
 import { sumKernel } from '../kernels/pool';
-import { Category, OpDef, NodeContext, broadcastMap, f32, fail, isConst } from './op';
+import { ANY, Arity, Category, OpDef, NodeContext, TWO_IN_ONE_OUT, broadcastMap, f32, fail, isConst } from './op';
+import { LinearLowering, NO_LOWERING_ELEMENTWISE, NotLowered, OnnxBuilder, notLowered } from './lowering';
 
 function liveCount(node: Node, graph: Graph): number {
   return node.inputs.filter((_, i) => !isConst(graph, node, i)).length;
@@ -67,10 +68,39 @@ function extremumVjp(ctx: NodeContext, g: Float32Array, better: (a: number, b: n
   return out;
 }
 
+/** Add / Sum / Sub of live tensors of the output's shape: weights ±1. */
+function lowerSum(ctx: NodeContext): LinearLowering | NotLowered {
+  const { node } = ctx;
+  if (!ctx.has(node.outputs[0])) return notLowered('its output is not kept');
+  const y = ctx.value(node.outputs[0]).dims;
+  for (const name of node.inputs) {
+    if (!name || ctx.isConstant(name) || !ctx.has(name)) return notLowered('a constant or missing input');
+    const d = ctx.value(name).dims;
+    if (d.length !== y.length || d.some((v, i) => v !== y[i])) return notLowered(`input [${d}] is broadcast to [${y}]`);
+  }
+  const coef = node.inputs.map((_, i) => (node.opType === 'Sub' && i === 1 ? -1 : 1));
+  const term = (b: OnnxBuilder, v: string, c: number) => (c === 1 ? v : b.op('Mul', [v, b.scalar(c)]));
+  return {
+    live: node.inputs.map((_, i) => i),
+    hasBias: false,
+    forward(b, xs, m) {
+      const terms = xs.map((v, i) => term(b, v, m.fn(coef[i])));
+      return terms.length === 1 ? b.op('Identity', terms) : terms.length === 2 ? b.op('Add', terms) : b.op('Sum', terms);
+    },
+    transposed(b, g, m) {
+      return coef.map((c) => term(b, g, m.fn(c)));
+    },
+  };
+}
+
 function extremum(type: 'Max' | 'Min'): OpDef {
   const better = type === 'Max' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
   return {
     type,
+    arity: [1, ANY, 1, 1], outputDtype: 'input',
+    // max(x, …) ≥ x; a min of a non-negative x can be below it
+    sign: type === 'Max' ? 'keeps' : 'any',
+    lowering: notLowered('element-wise or winner-takes-all, cheap in TypeScript'),
     category: (node, graph) => (liveCount(node, graph) >= 2 ? 'maxpool' : 'activation'),
     categories: [
       { category: 'activation', when: 'of one live tensor and constants (ReLU6 as Min(Max(x, 0), 6))' },
@@ -99,15 +129,25 @@ function extremum(type: 'Max' | 'Min'): OpDef {
   };
 }
 
+function sumOp(type: string, arity: Arity, signs: number[]): OpDef {
+  return {
+    type, category: sumCategory, categories: SUM_CATEGORIES, arity, outputDtype: 'input', sign: 'any',
+    linear: (ctx) => sumLinear(ctx, signs), derivative: (ctx, x) => constDerivative(ctx, x, () => 1),
+    lowering: { linear: lowerSum },
+  };
+}
+
+const AFFINE = { outputDtype: 'input', sign: 'any', lowering: NO_LOWERING_ELEMENTWISE } as const;
+
 export const ops: OpDef[] = [
-  { type: 'Neg', category: 'affine', derivative: (_, x) => new Float32Array(x.length).fill(-1) },
+  { type: 'Neg', category: 'affine', arity: [1, 1, 1, 1], ...AFFINE, derivative: (_, x) => new Float32Array(x.length).fill(-1) },
   extremum('Max'),
   extremum('Min'),
-  { type: 'Add', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
-  { type: 'Sum', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, []), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
-  { type: 'Sub', category: sumCategory, categories: SUM_CATEGORIES, linear: (ctx) => sumLinear(ctx, [1, -1]), derivative: (ctx, x) => constDerivative(ctx, x, () => 1) },
+  sumOp('Add', TWO_IN_ONE_OUT, []),
+  sumOp('Sum', [1, ANY, 1, 1], []),
+  sumOp('Sub', TWO_IN_ONE_OUT, [1, -1]),
   {
-    type: 'Mul',
+    type: 'Mul', arity: TWO_IN_ONE_OUT, ...AFFINE,
     category: (node, graph) => (liveCount(node, graph) >= 2 ? 'gate' : 'affine'),
     categories: [
       { category: 'gate', when: 'of two live tensors (squeeze-excitation)' },
@@ -131,7 +171,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Div',
+    type: 'Div', arity: TWO_IN_ONE_OUT, ...AFFINE,
     category: (node, graph) => {
       if (!isConst(graph, node, 1)) fail(node, 'division by a live tensor is not supported');
       return isConst(graph, node, 0) ? 'shape' : 'affine';

@@ -1,7 +1,10 @@
 /** Gemm and MatMul with a constant weight operand: dense layers. */
 import { Graph, Node } from '../ir/graph';
 import { denseKernel } from '../kernels/dense';
-import { OpDef, NodeContext, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
+import { WeightMod } from '../kernels/kernel';
+import { Tensor } from '../tensor';
+import { OpDef, NodeContext, WeightLayout, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
+import { LinearLowering, NotLowered, OnnxBuilder, WeightSource, notLowered } from './lowering';
 
 function gemmLinear(ctx: NodeContext) {
   const { node } = ctx;
@@ -64,7 +67,104 @@ function denseOrFail(node: Node, graph: Graph) {
   return 'dense' as const;
 }
 
+const f32t = (dims: readonly number[], data: Float32Array): Tensor => ({ dtype: 'float32', dims: [...dims], data });
+
+/** Gemm by a constant B: the op on modified weights; its transpose a Gemm with the other transB. */
+function lowerGemm(ctx: NodeContext, store: WeightSource): LinearLowering | NotLowered {
+  const { node } = ctx;
+  if (attrInt(node, 'transA', 0) || !ctx.isConstant(node.inputs[1]) || (node.inputs[2] && !ctx.isConstant(node.inputs[2]))) return notLowered('transA, or a live weight or bias');
+  const a = ctx.value(node.inputs[0]);
+  const bT = ctx.value(node.inputs[1]);
+  if (a.dims.length !== 2 || bT.dims.length !== 2 || bT.dtype !== 'float32') return notLowered(`A [${a.dims}] and B [${bT.dims}] (${bT.dtype}) are not 2-D float32`);
+  const alpha = attrFloat(node, 'alpha', 1);
+  const beta = attrFloat(node, 'beta', 1);
+  const transB = attrInt(node, 'transB', 0);
+  const M = transB ? bT.dims[0] : bT.dims[1];
+  const Bd = f32(bT);
+  let C: Float32Array | null = null;
+  if (node.inputs[2]) {
+    const c = f32(ctx.value(node.inputs[2]));
+    if (c.length !== M && c.length !== 1) return notLowered('a bias C that varies by row');
+    C = c.length === M ? c : new Float32Array(M).fill(c[0]);
+  }
+  const weight = (b: OnnxBuilder, m: WeightMod) => b.feed(`B:${m.key}`, f32t(bT.dims, store.get(node.name, 'B', Bd, m, alpha)));
+  return {
+    live: [0],
+    hasBias: C !== null,
+    forward(b, [xv], m, bm) {
+      const ins = [xv, weight(b, m)];
+      if (C && bm) ins.push(b.constant(`C:${bm.key}`, () => f32t([M], store.get(node.name, 'C', C!, bm, beta))));
+      return b.op('Gemm', ins, { transB });
+    },
+    transposed(b, g, m) {
+      return [b.op('Gemm', [g, weight(b, m)], { transB: 1 - transB })];
+    },
+  };
+}
+
+/** MatMul by a constant [K, M] (with the bias the MatMul + Add canonizer gives it). */
+function lowerMatMul(ctx: NodeContext, store: WeightSource): LinearLowering | NotLowered {
+  const { node } = ctx;
+  if (!ctx.isConstant(node.inputs[1]) || (node.inputs[2] && !ctx.isConstant(node.inputs[2]))) return notLowered('a live weight or bias');
+  const a = ctx.value(node.inputs[0]);
+  const bT = ctx.value(node.inputs[1]);
+  if (bT.dims.length !== 2 || bT.dtype !== 'float32' || a.dims.length < 2) return notLowered(`[${a.dims}] by [${bT.dims}] (${bT.dtype}) is not a float32 product by a matrix`);
+  const M = bT.dims[1];
+  const Bd = f32(bT);
+  const bias = node.inputs[2] ? f32(ctx.value(node.inputs[2])) : null;
+  if (bias && bias.length !== M) return notLowered(`a bias of ${bias.length} values for ${M} outputs`);
+  const weight = (b: OnnxBuilder, m: WeightMod) => b.feed(`B:${m.key}`, f32t(bT.dims, store.get(node.name, 'B', Bd, m)));
+  return {
+    live: [0],
+    hasBias: bias !== null,
+    forward(b, [xv], m, bm) {
+      const z = b.op('MatMul', [xv, weight(b, m)]);
+      return bias && bm ? b.op('Add', [z, b.constant(`bias:${bm.key}`, () => f32t([M], store.get(node.name, 'bias', bias, bm)))]) : z;
+    },
+    transposed(b, g, m, [xv]) {
+      if (a.dims.length === 2) return [b.op('Gemm', [g, weight(b, m)], { transB: 1 })];
+      const g2 = b.op('Reshape', [g, b.ints([-1, M])]);
+      const r = b.op('Gemm', [g2, weight(b, m)], { transB: 1 });
+      return [b.op('Reshape', [r, b.op('Shape', [xv])])];
+    },
+  };
+}
+
+const GEMM_WEIGHTS: WeightLayout = {
+  // B [K, M], or [M, K] with transB
+  channels(node, w) {
+    const d = w.dims;
+    if (d.length !== 2) return null;
+    return node.attrs.transB === 1 ? { M: d[0], of: (i) => Math.floor(i / d[1]) } : { M: d[1], of: (i) => i % d[1] };
+  },
+  channelAxis: -1,
+  outputRank: () => 2,
+  // y = alpha·A·B + beta·C: a factor folds into B and C only at alpha = beta = 1, an offset into C at beta = 1
+  foldable: (node, what) => (node.attrs.beta ?? 1) === 1 && (what === 'bias' || (node.attrs.alpha ?? 1) === 1),
+};
+
+const MATMUL_WEIGHTS: WeightLayout = {
+  // B [K, M] (a B of another rank is left alone)
+  channels(_node, w) {
+    const d = w.dims;
+    if (d.length !== 2) return null;
+    return { M: d[1], of: (i) => i % d[1] };
+  },
+  channelAxis: -1,
+  outputRank: () => undefined,
+  foldable: () => true,
+};
+
 export const ops: OpDef[] = [
-  { type: 'Gemm', category: denseOrFail, categories: DENSE_CATEGORIES, linear: gemmLinear, note: 'transA on a live input, a live bias and two live operands are not supported' },
-  { type: 'MatMul', category: denseOrFail, categories: DENSE_CATEGORIES, linear: matmulLinear, note: 'with an Add of a constant after it: one linear layer (fold-bias-add); two live operands (attention) not supported yet' },
+  {
+    type: 'Gemm', category: denseOrFail, categories: DENSE_CATEGORIES, linear: gemmLinear,
+    arity: [2, 3, 1, 1], outputDtype: 'input', sign: 'any', weights: GEMM_WEIGHTS, lowering: { linear: lowerGemm },
+    note: 'transA on a live input, a live bias and two live operands are not supported',
+  },
+  {
+    type: 'MatMul', category: denseOrFail, categories: DENSE_CATEGORIES, linear: matmulLinear,
+    // two inputs in ONNX; fold-bias-add gives it a third, its bias, after loading (saved as MatMul + Add)
+    arity: [2, 2, 1, 1], outputDtype: 'input', sign: 'any', weights: MATMUL_WEIGHTS, lowering: { linear: lowerMatMul },
+    note: 'with an Add of a constant after it: one linear layer (fold-bias-add); two live operands (attention) not supported yet',
+  },
 ];

@@ -1,9 +1,15 @@
-/** What an op file declares: how its nodes are classified for the rule plan, and the one piece of math
- * relevance needs from it (a linear kernel, an elementwise derivative, or a vector-Jacobian product for the
- * routing ops). Ops know nothing of rules. */
+/** What an op file declares, everything onnx-lrp knows about an op in one `OpDef`: how its nodes are
+ * classified for the rule plan, the one piece of math relevance needs from it (a linear kernel, an
+ * elementwise derivative, or a vector-Jacobian product for the routing ops), its input/output counts, output
+ * element type, sign behaviour, weight layout (for the canonizers that fold into it) and its onnxruntime
+ * lowering (or why it has none). Ops know nothing of rules. */
 import { Graph, Node, AttrValue } from '../ir/graph';
 import { LinearKernel } from '../kernels/kernel';
-import { Tensor } from '../tensor';
+import { DType, Tensor } from '../tensor';
+import { NodeContext } from './context';
+import { OpLowering } from './lowering';
+
+export type { NodeContext };
 
 /**
  * The categories composites assign rules by.
@@ -24,28 +30,60 @@ export class UnsupportedError extends Error {
   override name = 'UnsupportedError';
 }
 
-/** Forward values a node sees while relevance is propagated: activations from the forward pass and constants. */
-export interface NodeContext {
-  readonly node: Node;
-  readonly opset: number;
-  value(name: string): Tensor;
-  has(name: string): boolean;
-  isConstant(name: string): boolean;
-}
-
 export interface LinearOp {
   kernel: LinearKernel;
   /** positions in node.inputs of the live inputs, concatenated in this order */
   live: number[];
 }
 
+/** [min inputs, max inputs, min outputs, max outputs] (Infinity: any number), lenient across opsets 7+. */
+export type Arity = readonly [minIn: number, maxIn: number, minOut: number, maxOut: number];
+export const ANY = Infinity;
+export const ONE_IN_ONE_OUT: Arity = [1, 1, 1, 1];
+export const TWO_IN_ONE_OUT: Arity = [2, 2, 1, 1];
+
+/**
+ * The sign of the output given the inputs' (the onnxruntime engine skips sign selects on values known ≥ 0,
+ * the quantized twin drops an implied ReLU there):
+ * - 'nonNegative': ≥ 0 whatever the input (Relu, Sigmoid …)
+ * - 'keeps': ≥ 0 wherever its first input is (pools, ops that move values)
+ * - 'keepsAll': ≥ 0 wherever all its live inputs are (Concat)
+ * - 'any': nothing known
+ */
+export type SignBehaviour = 'nonNegative' | 'keeps' | 'keepsAll' | 'any';
+
+/** The element type of output `k`: 'input' (that of its first non-empty input), a fixed type, or a function
+ * of the node and its inputs' types (undefined: unknown). */
+export type OutputDtype = 'input' | DType | ((node: Node, input: (i: number) => DType | undefined, k: number) => DType | undefined);
+
+/** A linear layer's constant weight (input 1) and bias (input 2; MatMul's is onnx-lrp's own) as the canonizers
+ * that fold a BatchNormalization, a per-channel scale or a bias into it see them (merge-batchnorm, fold-scale,
+ * fold-bias-add). */
+export interface WeightLayout {
+  /** output channels and, for each weight element, the output channel it feeds (null: a layout left alone) */
+  channels(node: Node, w: Tensor): { M: number; of: (i: number) => number } | null;
+  /** the output's channel axis: 1 ([N, C, spatial…]) or −1 (the last) */
+  readonly channelAxis: 1 | -1;
+  /** the output's rank when the node and its weight's rank tell it */
+  outputRank(node: Node, weightRank: number): number | undefined;
+  /** may a per-channel factor (`scale`: weight and bias) or offset (`bias`) be folded in? */
+  foldable(node: Node, what: 'scale' | 'bias'): boolean;
+}
+
+/**
+ * One op, everything about it. Required: `type`, `category`, `arity`, `outputDtype`, `sign`, `lowering`;
+ * the math the category needs (`linear` for conv/dense/avgpool/sum, `derivative` for activation/affine,
+ * `vjp` for gate/maxpool/routing); `weights` for a linear layer with a constant weight. Family files share
+ * the common values through small helpers (`elementwise`, `reshapeLike`, `shape` …).
+ */
 export interface OpDef {
   readonly type: string;
+  /** '' (ai.onnx) unless given */
   readonly domain?: string;
   readonly category: Category | ((node: Node, graph: Graph) => Category);
-  /** when `category` depends on the node: the categories it can give, and when (the README's op table) */
+  /** when `category` depends on the node: the categories it can give, and when (docs/ops.md) */
   readonly categories?: readonly { category: Category; when: string }[];
-  /** what else to know about the op (canonizers that rewrite it, limits), for the README's op table */
+  /** what else to know about the op (canonizers that rewrite it, limits), for docs/ops.md */
   readonly note?: string;
   /** linear categories */
   linear?(ctx: NodeContext): LinearOp;
@@ -53,6 +91,23 @@ export interface OpDef {
   derivative?(ctx: NodeContext, x: Float32Array, y: Float32Array): Float32Array;
   /** routing/maxpool/gate: vector-Jacobian product for each input (null where none) */
   vjp?(ctx: NodeContext, g: (Float32Array | null)[]): (Float32Array | null)[];
+  /** input/output counts (default domain: checked when the model is loaded); a function of the opset where
+   * they changed */
+  readonly arity: Arity | ((opset: number) => Arity);
+  readonly outputDtype: OutputDtype;
+  readonly sign: SignBehaviour | ((node: Node) => SignBehaviour);
+  /** how the onnxruntime engine runs its relevance step, or `{ none: reason }` (lib/ops/lowering.ts) */
+  readonly lowering: OpLowering;
+  /** linear layers with a constant weight: its layout, for the canonizers that fold into it */
+  readonly weights?: WeightLayout;
+}
+
+export function signOf(op: OpDef, node: Node): SignBehaviour {
+  return typeof op.sign === 'function' ? op.sign(node) : op.sign;
+}
+
+export function arityOf(op: OpDef, opset: number): Arity {
+  return typeof op.arity === 'function' ? op.arity(opset) : op.arity;
 }
 
 // ---- attribute helpers -----------------------------------------------------------------------------------

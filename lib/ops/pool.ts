@@ -2,10 +2,12 @@
  * GlobalMaxPool and ReduceMax/ReduceMin (winner takes all; ties go to the first maximum in the window's
  * row-major scan). */
 import { Node } from '../ir/graph';
+import { WeightMod } from '../kernels/kernel';
 import { avgPoolKernel, meanKernel, reduceKernel } from '../kernels/pool';
 import { WindowTable, resolvePads, windowTable } from '../kernels/window';
 import { toNumbers } from '../tensor';
-import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, f32, fail } from './op';
+import { OpDef, NodeContext, ONE_IN_ONE_OUT, attrInt, attrInts, attrString, broadcastMap, f32, fail } from './op';
+import { LinearLowering, NO_LOWERING_ROUTING, NotLowered, OnnxBuilder, notLowered } from './lowering';
 
 /** Per output position: taps that fall inside the input or its declared pads (count_include_pad divisor). */
 function paddedCounts(inSpatial: number[], outSpatial: number[], kernel: number[], st: number[], dil: number[], padB: number[], padE: number[]): Float64Array {
@@ -96,9 +98,67 @@ function needsNoIndices(node: Node) {
   if (node.outputs.length > 1 && node.outputs[1]) fail(node, 'the Indices output of MaxPool is not supported');
 }
 
+function lowerGlobalAveragePool(ctx: NodeContext): LinearLowering | NotLowered {
+  const x = ctx.value(ctx.node.inputs[0]);
+  if (x.dims.length < 3) return notLowered(`input [${x.dims}] has no spatial dimensions`);
+  const size = x.dims.slice(2).reduce((a, b) => a * b, 1);
+  const axes = x.dims.slice(2).map((_, i) => i + 2);
+  return {
+    live: [0],
+    hasBias: false,
+    forward(b, [xv], m) {
+      if (m.key === 'id') return b.op('GlobalAveragePool', [xv]);
+      return b.op('Mul', [b.op('ReduceSum', [xv, b.ints(axes)], { keepdims: 1 }), b.scalar(m.fn(1 / size))]);
+    },
+    transposed(b, g, m, [xv]) {
+      return [b.op('Expand', [b.op('Mul', [g, b.scalar(m.fn(1 / size))]), b.op('Shape', [xv])])];
+    },
+  };
+}
+
+/** AveragePool over 1×1 windows at stride 1 without pads (what an adaptive pool to the same size exports):
+ * the identity with weight 1. Other average pools stay with the reference. */
+function lowerUnitAveragePool(ctx: NodeContext): LinearLowering | NotLowered {
+  const { node } = ctx;
+  const x = ctx.value(node.inputs[0]);
+  const D = x.dims.length - 2;
+  const unit = (k: string, v: number) => attrInts(node, k, new Array(D).fill(v)).every((e) => e === v);
+  const unitWindows = D >= 1 && unit('kernel_shape', 1) && unit('strides', 1) && unit('dilations', 1) && attrInts(node, 'pads', []).every((p) => p === 0);
+  if (!unitWindows || !['NOTSET', 'VALID'].includes(attrString(node, 'auto_pad', 'NOTSET'))) return notLowered('only 1×1 windows at stride 1 without pads are lowered');
+  const scaled = (b: OnnxBuilder, v: string, m: WeightMod) => (m.fn(1) === 1 ? v : b.op('Mul', [v, b.scalar(m.fn(1))]));
+  return {
+    live: [0],
+    hasBias: false,
+    forward: (b, [xv], m) => scaled(b, xv, m),
+    transposed: (b, g, m) => [scaled(b, g, m)],
+  };
+}
+
+/** MaxPool's gradient: the winner of each window (the first maximum, as onnxruntime's Indices and the
+ * reference both pick) receives the output's relevance, added up where windows overlap. */
+function lowerMaxPoolRoute(b: OnnxBuilder, ctx: NodeContext, x: string, R: string): string | NotLowered {
+  const { node } = ctx;
+  if (node.outputs.length > 1 && node.outputs[1]) return notLowered('its Indices output is used');
+  if (attrInt(node, 'storage_order', 0) !== 0) return notLowered('storage_order 1');
+  const attrs: Record<string, number | string | number[]> = {};
+  for (const k of ['auto_pad', 'ceil_mode', 'dilations', 'kernel_shape', 'pads', 'strides']) {
+    if (node.attrs[k] !== undefined) attrs[k] = node.attrs[k] as number | string | number[];
+  }
+  const [, idx] = b.node('MaxPool', [x], attrs, 2);
+  const flat = b.ints([-1]);
+  const zeros = b.op('ConstantOfShape', [b.op('Shape', [b.op('Reshape', [x, flat])])]);
+  const r = b.op('ScatterElements', [zeros, b.op('Reshape', [idx, flat]), b.op('Reshape', [R, flat])], { axis: 0, reduction: 'add' });
+  return b.op('Reshape', [r, b.op('Shape', [x])]);
+}
+
+/** Pools and reductions: the output is ≥ 0 wherever the input is. */
+const POOL = { outputDtype: 'input', sign: 'keeps' } as const;
+const REDUCE_ARITY = [1, 2, 1, 1] as const; // axes as an input from opset 13/18
+
 export const ops: OpDef[] = [
   {
-    type: 'AveragePool', category: 'avgpool',
+    type: 'AveragePool', category: 'avgpool', arity: ONE_IN_ONE_OUT, ...POOL, lowering: { linear: lowerUnitAveragePool },
+    note: 'the onnxruntime engine lowers 1×1 windows at stride 1 (adaptive pools to the same size); others run on the reference kernels',
     linear(ctx) {
       const { table, planes, counts } = poolTable(ctx);
       const x = ctx.value(ctx.node.inputs[0]);
@@ -106,21 +166,21 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'GlobalAveragePool', category: 'avgpool',
+    type: 'GlobalAveragePool', category: 'avgpool', arity: ONE_IN_ONE_OUT, ...POOL, lowering: { linear: lowerGlobalAveragePool },
     linear(ctx) {
       const { planes, size } = globalPlanes(ctx);
       return { kernel: meanKernel(planes, size), live: [0] };
     },
   },
   {
-    type: 'ReduceMean', category: 'avgpool',
+    type: 'ReduceMean', category: 'avgpool', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
     linear(ctx) {
       const { map, outSize, count } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1 / count), live: [0] };
     },
   },
   {
-    type: 'ReduceSum', category: 'sum',
+    type: 'ReduceSum', category: 'sum', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
     linear(ctx) {
       const { map, outSize } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1), live: [0] };
@@ -128,7 +188,7 @@ export const ops: OpDef[] = [
   },
   ...(['ReduceMax', 'ReduceMin'] as const).map((type): OpDef => ({
     // winner takes all over the reduced axes (ties: the first in row-major order), like a global max pool
-    type, category: 'maxpool',
+    type, category: 'maxpool', arity: REDUCE_ARITY, ...POOL, lowering: NO_LOWERING_ROUTING,
     vjp(ctx, [g]) {
       const xT = ctx.value(ctx.node.inputs[0]);
       const x = f32(xT);
@@ -143,7 +203,8 @@ export const ops: OpDef[] = [
     },
   })),
   {
-    type: 'MaxPool', category: 'maxpool',
+    type: 'MaxPool', category: 'maxpool', arity: [1, 1, 1, 2], ...POOL, lowering: { route: lowerMaxPoolRoute },
+    outputDtype: (_node, input, k) => (k === 1 ? 'int64' : input(0)), // output 1: Indices
     vjp(ctx, [g]) {
       needsNoIndices(ctx.node);
       const { table, planes } = poolTable(ctx);
@@ -152,7 +213,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'GlobalMaxPool', category: 'maxpool',
+    type: 'GlobalMaxPool', category: 'maxpool', arity: ONE_IN_ONE_OUT, ...POOL, lowering: NO_LOWERING_ROUTING,
     vjp(ctx, [g]) {
       const { planes, size } = globalPlanes(ctx);
       const x = f32(ctx.value(ctx.node.inputs[0]));

@@ -1,6 +1,8 @@
 /** The one registry table: every op onnx-lrp knows, from one file per op family. */
 import { Graph, Node } from '../ir/graph';
-import { Category, OpDef, UnsupportedError } from './op';
+import { Arity, Category, OpDef, OutputDtype, UnsupportedError, arityOf } from './op';
+import { QUANTIZED_OPS } from './quantized';
+import { loweringSummary } from './lowering';
 import { ops as activation } from './activation';
 import { ops as arith } from './arith';
 import { ops as conv } from './conv';
@@ -20,6 +22,15 @@ for (const defs of Object.values(FAMILIES)) {
 
 export function findOp(opType: string, domain = ''): OpDef | undefined {
   return TABLE.get(`${domain === 'ai.onnx' ? '' : domain}::${opType}`);
+}
+
+/** Input/output counts and output types of every op known, including the quantized ops the canonizer
+ * replaces (lib/ops/quantized.ts). */
+export function opFacts(opType: string, domain: string): { arity(opset: number): Arity; outputDtype: OutputDtype } | undefined {
+  const d = findOp(opType, domain);
+  if (d) return { arity: (opset) => arityOf(d, opset), outputDtype: d.outputDtype };
+  const q = QUANTIZED_OPS.find((o) => o.type === opType && o.domains.includes(domain === 'ai.onnx' ? '' : domain));
+  return q && { arity: () => q.arity, outputDtype: q.outputDtype };
 }
 
 export function opFor(node: Node, graph: Pick<Graph, 'opsets'>): OpDef {
@@ -58,6 +69,8 @@ export interface SupportedOp {
   /** every category the op can take, and when ('' for an op with one category) */
   categories: { category: Category; when: string }[];
   note: string;
+  /** how the onnxruntime engine runs it, or why it does not */
+  engine: string;
 }
 
 export function supportedOps(): SupportedOp[] {
@@ -68,6 +81,7 @@ export function supportedOps(): SupportedOp[] {
       out.push({
         type: d.type, domain: d.domain ?? '', family, category: fixed ?? 'depends on inputs',
         categories: fixed ? [{ category: fixed, when: '' }] : [...(d.categories ?? [])], note: d.note ?? '',
+        engine: loweringSummary(d.lowering),
       });
     }
   }

@@ -10,6 +10,7 @@ import { Graph, Node } from '../ir/graph';
 import { LinearKernel, WeightMod } from '../kernels/kernel';
 import { toNumbers } from '../tensor';
 import { Category, NodeContext, OpDef, UnsupportedError, attrInt, attrString, strides } from './op';
+import { notLowered } from './lowering';
 
 /** The interpolation mode of a node, normalised: 'nearest', 'linear' or another (unsupported) value. */
 function modeOf(node: Node): string {
@@ -182,6 +183,10 @@ function resizeOp(type: string): OpDef {
       { category: 'avgpool', when: "mode 'linear' (weights: the interpolation coefficients)" },
     ],
     note: 'cubic mode, tf_crop_and_resize and antialiased downsampling are not supported',
+    arity: type === 'Resize' ? [1, 4, 1, 1] : [1, 2, 1, 1], outputDtype: 'input',
+    // nearest and linear interpolation: non-negative weights; cubic ones can be negative
+    sign: (node) => (attrString(node, 'mode', 'nearest') === 'cubic' ? 'any' : 'keeps'),
+    lowering: notLowered('no lowering yet (reference kernels)'),
     linear: (ctx) => ({ kernel: sparseKernel(resizeMatrix(ctx)), live: [0] }),
     vjp(ctx, [g]) {
       const m = resizeMatrix(ctx);

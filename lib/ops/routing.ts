@@ -2,7 +2,10 @@
  * Pad, Gather, Expand, Tile, DepthToSpace, SpaceToDepth. Relevance is routed back exactly like the gradient (a scatter-add through the
  * map from each output element to the input element it reads). */
 import { Tensor, toNumbers } from '../tensor';
-import { OpDef, NodeContext, attrInt, attrInts, attrString, broadcastMap, fail, strides } from './op';
+import { DATA_TYPE } from '../ir/dtypes';
+import { DType } from '../tensor';
+import { ANY, OpDef, NodeContext, ONE_IN_ONE_OUT, TWO_IN_ONE_OUT, attrInt, attrInts, attrString, broadcastMap, fail, strides } from './op';
+import { NO_LOWERING_ROUTING } from './lowering';
 
 const dimsOf = (ctx: NodeContext, name: string) => ctx.value(name).dims;
 
@@ -30,9 +33,12 @@ function scatter(map: Int32Array, g: Float32Array, n: number): Float32Array {
   return out;
 }
 
+/** Ops that move values: the output is ≥ 0 wherever the (first) input is; relevance is a scatter. */
+const MOVES = { outputDtype: 'input', sign: 'keeps', lowering: NO_LOWERING_ROUTING } as const;
+
 /** Same data, new shape. */
-const reshapeLike = (type: string): OpDef => ({
-  type, category: 'routing',
+const reshapeLike = (type: string, arity: OpDef['arity'], extra: Partial<OpDef> = {}): OpDef => ({
+  type, category: 'routing', arity, ...MOVES, ...extra,
   vjp: (ctx, [g]) => [Float32Array.from(g!), ...ctx.node.inputs.slice(1).map(() => null)],
 });
 
@@ -80,20 +86,20 @@ function depthSpaceMap(ctx: NodeContext, toSpace: boolean): Int32Array {
 
 export const ops: OpDef[] = [
   {
-    type: 'DepthToSpace', category: 'routing',
+    type: 'DepthToSpace', category: 'routing', arity: ONE_IN_ONE_OUT, ...MOVES,
     vjp: (ctx, [g]) => [scatter(depthSpaceMap(ctx, true), g!, dimsOf(ctx, ctx.node.inputs[0]).reduce((a, b) => a * b, 1))],
   },
   {
-    type: 'SpaceToDepth', category: 'routing',
+    type: 'SpaceToDepth', category: 'routing', arity: ONE_IN_ONE_OUT, ...MOVES,
     vjp: (ctx, [g]) => [scatter(depthSpaceMap(ctx, false), g!, dimsOf(ctx, ctx.node.inputs[0]).reduce((a, b) => a * b, 1))],
   },
-  reshapeLike('Reshape'),
-  reshapeLike('Flatten'),
-  reshapeLike('Squeeze'),
-  reshapeLike('Unsqueeze'),
-  reshapeLike('Cast'),
+  reshapeLike('Reshape', (opset) => (opset < 5 ? ONE_IN_ONE_OUT : TWO_IN_ONE_OUT)),
+  reshapeLike('Flatten', ONE_IN_ONE_OUT),
+  reshapeLike('Squeeze', [1, 2, 1, 1]),
+  reshapeLike('Unsqueeze', (opset) => (opset < 13 ? ONE_IN_ONE_OUT : TWO_IN_ONE_OUT)),
+  reshapeLike('Cast', ONE_IN_ONE_OUT, { outputDtype: (node) => DATA_TYPE[node.attrs.to as number] as DType }),
   {
-    type: 'Transpose', category: 'routing',
+    type: 'Transpose', category: 'routing', arity: ONE_IN_ONE_OUT, ...MOVES,
     vjp(ctx, [g]) {
       const xd = dimsOf(ctx, ctx.node.inputs[0]);
       const perm = attrInts(ctx.node, 'perm', xd.map((_, i) => xd.length - 1 - i));
@@ -102,7 +108,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Concat', category: 'routing',
+    type: 'Concat', category: 'routing', arity: [1, ANY, 1, 1], ...MOVES, sign: 'keepsAll',
     vjp(ctx, [g]) {
       const { node } = ctx;
       const yd = dimsOf(ctx, node.outputs[0]);
@@ -122,7 +128,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Split', category: 'routing',
+    type: 'Split', category: 'routing', arity: [1, 2, 1, ANY], ...MOVES,
     vjp(ctx, gs) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);
@@ -141,7 +147,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Slice', category: 'routing',
+    type: 'Slice', category: 'routing', arity: (opset) => (opset < 10 ? ONE_IN_ONE_OUT : [3, 5, 1, 1]), ...MOVES,
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);
@@ -164,7 +170,8 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Pad', category: 'routing', note: 'all-zero pads removed; a zero Pad before an AveragePool that counts padding merged into it',
+    // the pad value may be negative
+    type: 'Pad', category: 'routing', arity: (opset) => (opset < 11 ? ONE_IN_ONE_OUT : [2, 4, 1, 1]), ...MOVES, sign: 'any', note: 'all-zero pads removed; a zero Pad before an AveragePool that counts padding merged into it',
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);
@@ -193,7 +200,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Gather', category: 'routing',
+    type: 'Gather', category: 'routing', arity: TWO_IN_ONE_OUT, ...MOVES,
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);
@@ -215,7 +222,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Expand', category: 'routing',
+    type: 'Expand', category: 'routing', arity: TWO_IN_ONE_OUT, ...MOVES,
     vjp(ctx, [g]) {
       const xd = dimsOf(ctx, ctx.node.inputs[0]);
       const yd = dimsOf(ctx, ctx.node.outputs[0]);
@@ -223,7 +230,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Tile', category: 'routing',
+    type: 'Tile', category: 'routing', arity: TWO_IN_ONE_OUT, ...MOVES,
     vjp(ctx, [g]) {
       const xd = dimsOf(ctx, ctx.node.inputs[0]);
       const yd = dimsOf(ctx, ctx.node.outputs[0]);

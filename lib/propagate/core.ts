@@ -67,7 +67,7 @@ async function nodeRelevance(ctx: NodeContext, entry: PlanEntry, rOut: (Float32A
   const out: (Float32Array | null)[] = node.inputs.map(() => null);
   switch (rule.kind) {
     case 'linear': {
-      const fast = exec && (await exec.linear(ctx, rule.rule, R!));
+      const fast = exec && (await exec.linear(ctx, rule, R!));
       if (fast) return fast;
       const lin = op.linear!(ctx);
       const xs = lin.live.map((i) => f32(ctx.value(node.inputs[i])));

@@ -5,13 +5,13 @@
  * the reference. Browser-safe: sessions come from an InferenceBackend. */
 import { Graph } from '../../../ir/graph';
 import { InferenceBackend, InferenceSession } from '../../../forward/backend';
-import { NodeContext } from '../../../ops/op';
-import { LinearRule } from '../../../rules/linear';
-import { hasNegative } from '../../../rules/stabilize';
+import { isLowered } from '../../../ops/lowering';
+import { NodeContext, signOf } from '../../../ops/op';
+import { findOp } from '../../../ops/registry';
 import { Tensor } from '../../../tensor';
-import { KernelExecutor } from '../executor';
+import { BuiltLinearRule, KernelExecutor } from '../executor';
 import { GraphBuilder, UnsupportedTrace } from './builder';
-import { WeightStore, lowerLinear, lowerMaxPoolRoute } from './lower';
+import { WeightStore, lowerLinear, lowerRoute } from './lower';
 import { SymbolicOps } from './trace';
 
 interface Compiled {
@@ -26,12 +26,10 @@ export interface OrtExecutorOptions {
   threads?: number;
 }
 
-/** Ops whose output is ≥ 0 whatever the input, and ops that keep the sign of their input(s). */
-const NON_NEGATIVE_OUTPUT = new Set(['Relu', 'Sigmoid', 'Softplus', 'Softmax', 'Abs', 'Exp', 'Sqrt']);
-const SIGN_KEEPING = new Set([
-  'MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze',
-  'Identity', 'Transpose', 'Dropout', 'Concat', 'Slice', 'Split', 'Gather', 'Expand', 'Tile', 'ReduceMax', 'ReduceMean',
-]);
+function hasNegative(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] < 0) return true;
+  return false;
+}
 
 const BATCH = 'N';
 
@@ -40,6 +38,9 @@ export class OrtExecutor implements KernelExecutor {
   private readonly compiled = new Map<string, Promise<Compiled | null>>();
   private readonly store = new WeightStore();
   private readonly signs = new Map<string, boolean | null>();
+  private readonly reasons = new Map<string, string>();
+  /** why a compile key has no graph */
+  private readonly declined = new Map<string, string>();
 
   constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: OrtExecutorOptions = {}) {}
 
@@ -48,13 +49,13 @@ export class OrtExecutor implements KernelExecutor {
     if (this.signs.has(name)) return this.signs.get(name)!;
     this.signs.set(name, null); // cycles cannot occur, but be safe
     const p = this.graph.producer(name);
+    const op = p && findOp(p.opType, p.domain);
+    const sign = p && op ? signOf(op, p) : 'any';
     let r: boolean | null = null;
-    if (p && p.domain === '') {
-      if (NON_NEGATIVE_OUTPUT.has(p.opType)) r = true;
-      else if (SIGN_KEEPING.has(p.opType)) {
-        const live = (p.opType === 'Concat' ? p.inputs : p.inputs.slice(0, 1)).filter((i) => i && !this.graph.isConstant(i));
-        r = live.length > 0 && live.every((i) => this.staticNonNegative(i) === true) ? true : null;
-      }
+    if (sign === 'nonNegative') r = true;
+    else if (sign === 'keeps' || sign === 'keepsAll') {
+      const live = (sign === 'keepsAll' ? p!.inputs : p!.inputs.slice(0, 1)).filter((i) => i && !this.graph.isConstant(i));
+      r = live.length > 0 && live.every((i) => this.staticNonNegative(i) === true) ? true : null;
     }
     this.signs.set(name, r);
     return r;
@@ -109,14 +110,26 @@ export class OrtExecutor implements KernelExecutor {
     return ctx.has(y) && ctx.value(y) === ctx.value(z);
   }
 
-  async linear(ctx: NodeContext, rule: LinearRule, R: Float32Array): Promise<(Float32Array | null)[] | null> {
-    if (rule.name === 'pass') return null;
+  /** Nodes handed back to the reference kernels, each with the reason. */
+  referenceReasons(): ReadonlyMap<string, string> {
+    return this.reasons;
+  }
+
+  private decline(ctx: NodeContext, reason: string): null {
+    this.reasons.set(ctx.node.name, `${ctx.node.opType}: ${reason}`);
+    return null;
+  }
+
+  async linear(ctx: NodeContext, built: BuiltLinearRule, R: Float32Array): Promise<(Float32Array | null)[] | null> {
+    const { rule } = built;
+    if (rule.name === 'pass') return this.decline(ctx, 'rule pass is the identity: nothing to run');
     const { node } = ctx;
     const low = lowerLinear(ctx, this.store);
-    if (!low || !node.outputs[0] || !ctx.has(node.outputs[0])) return null;
+    if (!isLowered(low)) return this.decline(ctx, low.none);
+    if (!node.outputs[0] || !ctx.has(node.outputs[0])) return this.decline(ctx, 'its output is not kept');
     const xs = low.live.map((i) => ctx.value(node.inputs[i]));
     const z = ctx.value(node.outputs[0]);
-    if (xs.some((t) => t.dtype !== 'float32') || z.dtype !== 'float32' || z.data.length !== R.length) return null;
+    if (xs.some((t) => t.dtype !== 'float32') || z.dtype !== 'float32' || z.data.length !== R.length) return this.decline(ctx, 'not float32');
     const nonNegative = low.live.every((i, k) => this.nonNegative(node.inputs[i], xs[k]));
     const zPositive = this.aliased(ctx, node.outputs[0]);
     const key = [node.name, rule.name, JSON.stringify(rule.params), nonNegative, zPositive, xs.map((t) => t.dims.slice(1).join('x')).join(',')].join('|');
@@ -126,8 +139,8 @@ export class OrtExecutor implements KernelExecutor {
       const rName = b.input('R', [BATCH, ...z.dims.slice(1)]);
       const ops = new SymbolicOps(b, low, xNames, xs.map((t) => t.dims), new Set(zPositive ? [zName] : []));
       return rule.lrp(ops, { x: xNames, z: [zName], nonNegative }, [rName]);
-    }, needsLayout(ctx), z.dims[0] > 1);
-    if (!k) return null;
+    }, low.layout ?? false, z.dims[0] > 1);
+    if (!k) return this.decline(ctx, `rule ${rule.name} asks for a step the onnxruntime engine does not trace`);
     const feeds: Record<string, Tensor> = { z, R: { dtype: 'float32', dims: z.dims, data: R } };
     xs.forEach((t, i) => { feeds[`x${i}`] = t; });
     const res = await this.run(k, feeds);
@@ -140,18 +153,20 @@ export class OrtExecutor implements KernelExecutor {
 
   async route(ctx: NodeContext, R: (Float32Array | null)[]): Promise<(Float32Array | null)[] | null> {
     const { node } = ctx;
-    if (node.opType !== 'MaxPool' || !R[0] || !ctx.has(node.outputs[0])) return null;
+    if (!R[0] || !ctx.has(node.outputs[0])) return this.decline(ctx, 'no relevance or no output value');
     const x = ctx.value(node.inputs[0]);
     const y = ctx.value(node.outputs[0]);
-    if (x.dtype !== 'float32' || y.data.length !== R[0].length) return null;
+    if (x.dtype !== 'float32' || y.data.length !== R[0].length) return this.decline(ctx, 'not float32');
     const key = [node.name, 'route', x.dims.slice(1).join('x')].join('|');
     const k = await this.compile(key, async (b) => {
       const xn = b.input('x', [BATCH, ...x.dims.slice(1)]);
       const rn = b.input('R', [BATCH, ...y.dims.slice(1)]);
-      const out = lowerMaxPoolRoute(b, ctx, xn, rn);
-      return out ? [out] : null;
+      const out = lowerRoute(b, ctx, xn, rn);
+      if (isLowered(out)) return [out];
+      this.declined.set(key, out.none);
+      return null;
     }, false, x.dims[0] > 1);
-    if (!k) return null;
+    if (!k) return this.decline(ctx, this.declined.get(key) ?? 'not lowered');
     const [r] = await this.run(k, { x, R: { dtype: 'float32', dims: y.dims, data: R[0] } });
     return node.inputs.map((_, i) => (i === 0 ? r : null));
   }
@@ -171,15 +186,6 @@ export class OrtExecutor implements KernelExecutor {
       await k?.session.release();
     }
   }
-}
-
-/** NCHWc pays off for convolutions with a spatial kernel (their weights are initializers, see lowerConv); for
- * 1×1 ones the reorders cost as much as they save. */
-function needsLayout(ctx: NodeContext): boolean {
-  const { node } = ctx;
-  if (node.opType !== 'Conv') return false;
-  const w = ctx.value(node.inputs[1]).dims.slice(2);
-  return w.some((k) => k > 1);
 }
 
 function addArrays(a: Float32Array, b: Float32Array): Float32Array {

@@ -4,11 +4,9 @@
  * keeps onnxruntime's Conv+Relu fusion and saves fetching one tensor per layer. Browser-safe. */
 import { Graph } from '../../../ir/graph';
 import { LINEAR_CATEGORIES } from '../../../ops/op';
+import { findOp } from '../../../ops/registry';
 import { builtRule } from '../../../plan/built';
 import { RulePlan } from '../../../plan/plan';
-
-/** Routing ops whose every output element is a copy of an input element (or a constant pad). */
-const VALUE_ROUTING = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Identity', 'Concat', 'Split', 'Slice', 'Gather', 'Expand', 'Tile', 'Pad']);
 
 /** Linear-node outputs read by nothing but one Relu: z → the Relu's output. Depends on the graph only. */
 export function reluAliases(graph: Graph): Map<string, string> {
@@ -18,7 +16,8 @@ export function reluAliases(graph: Graph): Map<string, string> {
     if (!z || node.outputs.length !== 1 || graph.isOutput(z)) continue;
     const cons = graph.consumers(z);
     if (cons.length !== 1 || cons[0].opType !== 'Relu' || cons[0].domain !== '' || cons[0].inputs.length !== 1) continue;
-    if (!['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'Add', 'Sum', 'Sub', 'AveragePool', 'GlobalAveragePool'].includes(node.opType)) continue;
+    // a linear op's rules read z only where relevance arrives (z > 0 here)
+    if (!findOp(node.opType, node.domain)?.linear) continue;
     out.set(z, cons[0].outputs[0]);
   }
   return out;
@@ -43,7 +42,8 @@ export function zeroWhereZero(graph: Graph, plan: RulePlan, value: string): bool
         ok = rule.kind === 'pass' ? check(c.outputs[0]) : rule.kind === 'elementwise' && rule.rule.zeroWhereDerivativeZero;
       }
       else if (e.category === 'maxpool') ok = c.opType === 'MaxPool' && c.outputs.length === 1 && check(c.outputs[0]);
-      else if (e.category === 'routing') ok = VALUE_ROUTING.has(c.opType) && c.outputs.every((o) => !o || check(o));
+      // routing ops move values (each output element is an input element or a constant pad): zero stays zero
+      else if (e.category === 'routing') ok = c.outputs.every((o) => !o || check(o));
       else ok = false;
       if (!ok) break;
     }
