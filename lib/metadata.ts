@@ -111,6 +111,12 @@ export function imageBounds(p: { valueRange?: [number, number]; mean?: number[];
   return boundsOf({ input: { valueRange: p.valueRange, mean: p.mean, std: p.std } });
 }
 
+/** The zBox bounds when none are given, the one rule every caller follows: the metadata's (explicit, or implied
+ * by its value range and normalisation), else those the preprocessing implies, else none. */
+export function defaultBounds(meta: ModelMetadata | undefined, preprocessing?: Parameters<typeof imageBounds>[0]): Bounds | undefined {
+  return boundsOf(meta) ?? (preprocessing ? imageBounds(preprocessing) : undefined);
+}
+
 /** `options` with zBox `low`/`high` taken from `bounds` where not given: the one place bounds are defaulted
  * (callers choose the bounds: the metadata's, the preprocessing's). Without bounds, `options` unchanged. */
 export function withBounds<T extends { low?: number | number[]; high?: number | number[] }>(options: T | undefined, bounds: Bounds | undefined): T | undefined {

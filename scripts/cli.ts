@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-/** onnx-lrp command line: explain, inspect, audit, evaluate. */
+/** onnx-lrp command line: explain, inspect, audit, merge, evaluate. */
 import { explainCommand } from './commands/explain';
 import { inspectCommand } from './commands/inspect';
 import { auditCommand } from './commands/audit';
 import { evaluateCommand } from './commands/evaluate';
+import { mergeCommand } from './commands/merge';
 import { UsageError, closest, runMain, setCommand } from './commands/common';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   explain: { run: explainCommand, summary: 'explain a model\'s prediction for an input with LRP (or a gradient method)' },
   inspect: { run: inspectCommand, summary: 'show a model\'s IR, unsupported ops, canonizer actions and rule plan' },
   audit: { run: auditCommand, summary: 'explain every input in a folder: heatmaps, summary.csv/json, index.html' },
+  merge: { run: mergeCommand, summary: 'merge the shards of an audit run with --shard I/N into one report' },
   evaluate: { run: evaluateCommand, summary: 'faithfulness of maps: perturbation curves and AOPC, localisation, randomisation check' },
 };
 

@@ -19,7 +19,7 @@
  *    one-hot); random: a uniform random map (seed 0); ties in the deletion order broken at random (seed 0). */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ModelMetadata, PerturbationCurve, TokenInput, attribute, encodeTexts, openModel, perturbationCurve, readMetadata, specialPositions, textMetadataOf, tokenInputOf, tokenLocalization, tokenRelevance } from '../lib';
+import { ModelMetadata, PerturbationCurve, TokenInput, encodeTexts, methodFor, runMethod, openModel, perturbationCurve, readMetadata, specialPositions, textMetadataOf, tokenInputOf, tokenLocalization, tokenRelevance } from '../lib';
 import { mergeCurves } from '../lib/evaluate';
 import { resolveTargets } from '../lib/methods/util';
 
@@ -65,7 +65,7 @@ async function evaluateModel(modelFile: string, methods: string[], count: number
         if (r.error) continue;
         const t = Date.now();
         try {
-          const a = await attribute(e, batch.tensor, { method: r.method, target: targets, seed: 0 });
+          const a = await runMethod(e, batch.tensor, methodFor(r.method, undefined, { seed: 0 }), { target: targets });
           r.seconds += (Date.now() - t) / 1000;
           const N = texts.length, T = batch.tensor.dims[1];
           const rel = new Float32Array(N * T);

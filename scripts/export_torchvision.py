@@ -39,6 +39,7 @@ MODELS = {
     'squeezenet1_1': 64,
     'googlenet': 64,
     'regnet_x_400mf': 64,
+    'vit_b_16': 224,      # fixed 224 x 224 (its position embedding); random weights, ~350 MB, never shipped
 }
 
 

@@ -2,7 +2,7 @@
 """Train the small Fashion-MNIST models shipped in models/ and export them to ONNX.
 
     /usr/bin/python3 scripts/train_fashion.py --model all        # or mlp | vgg | resnet | mobilenet
-    npm run eval -- --write                                      # record the onnxruntime accuracy
+    npm run accuracy -- --write                                      # record the onnxruntime accuracy
 
 Every model takes a normalised N x 1 x 28 x 28 tensor named `input`:
     x = (pixel / 255 - 0.2860) / 0.3530
@@ -335,9 +335,9 @@ def write_metadata(name, params, epochs, acc, description):
                   'valueRange': [0, 1], 'mean': [MEAN], 'std': [STD]},
         'output': {'name': 'logits'},
         'bounds': {'low': [(0 - MEAN) / STD], 'high': [(1 - MEAN) / STD]},
-        # PyTorch's number; `npm run eval -- --write` replaces it with onnxruntime's.
+        # PyTorch's number; `npm run accuracy -- --write` replaces it with onnxruntime's.
         'accuracy': {'test': round(acc, 4), 'split': 'Fashion-MNIST test set (10,000 images)',
-                     'measuredBy': 'npm run eval'},
+                     'measuredBy': 'npm run accuracy'},
         'training': {'command': f'/usr/bin/python3 scripts/train_fashion.py --model {name}', 'seed': SEED,
                      'epochs': epochs, 'torch': torch.__version__.split('a')[0].split('+')[0],
                      'parameters': params},
@@ -349,7 +349,7 @@ def write_metadata(name, params, epochs, acc, description):
 
 
 def format_json(v, indent=0):
-    """JSON with 2-space indentation and arrays of scalars on one line (as scripts/eval.ts writes it)."""
+    """JSON with 2-space indentation and arrays of scalars on one line (as scripts/accuracy.ts writes it)."""
     pad, inner = ' ' * indent, ' ' * (indent + 2)
     if isinstance(v, dict):
         if not v:

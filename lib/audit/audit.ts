@@ -10,16 +10,19 @@ import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
-import { ReadLimits, readFileSafe, readJsonSafe } from '../safe-read';
-import { CompositeOptions } from '../plan/composites';
+import { ReadLimits, readJsonSafe } from '../safe-read';
+import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RenderOptions } from '../render/display';
-import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluation';
-import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, writeFileAtomic } from './files';
+import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
+import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput, tokenInput } from './input';
 import { TokenInput, tokenInputOf } from '../methods/tokens';
-import { DEFAULT_COMPOSITE, Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
+import { Method, explainInput, methodsFor, withImageBounds } from '../methods/run';
+import { TextPer, textEntries } from './text-inputs';
 import { ExplanationRecord, writeInputFiles } from './record';
-import { AuditRow, AuditSummary, evaluationMeans, indexHtml, summaryCsv } from './report';
+import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
+import { Shard, ShardError, ShardSummary, checkShard, fileHash, listingOf, shardName, shardOf, shardSettings } from './shard';
+import { summaryOf } from './summary';
 
 export interface AuditOptions {
   model: string;
@@ -27,7 +30,7 @@ export interface AuditOptions {
   folder: string;
   /** output folder (created); must not be the input folder itself (it may lie inside it: it is skipped) */
   out: string;
-  /** LRP composites (default [DEFAULT_COMPOSITE], 'epsilon_plus_flat'); or give `methods` */
+  /** LRP composites (default [DEFAULT_COMPOSITE]: lib/plan/composites.ts); or give `methods` */
   composites?: string[];
   methods?: Method[];
   /** rule parameters; zBox bounds default to the metadata's */
@@ -59,7 +62,7 @@ export interface AuditOptions {
   evaluate?: boolean | AuditEvaluationOptions;
   /** text models (a token-id input): .txt files are inputs too, each one text ('file', default) or one text per
    * non-empty line ('line': inputs named FILE.txt#N, N the line number) */
-  textPer?: 'file' | 'line';
+  textPer?: TextPer;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
   /** canonizers to skip (openModel's option; with `explainer`, say how it was opened): part of the settings key */
@@ -69,6 +72,9 @@ export interface AuditOptions {
   notice?: (message: string) => void;
   /** file size, image pixel and input size limits (lib/safe-read.ts; maxInputElements: see Explainer) */
   limits?: ReadLimits & { maxInputElements?: number };
+  /** explain only the inputs of this shard (by a hash of their relative path: `shardOf`), write only their files
+   * and `summary.shard-I-of-N.json` (not summary.json/csv, index.html: `mergeShards` writes those) */
+  shard?: Shard;
 }
 
 export interface AuditProgress {
@@ -92,8 +98,8 @@ export interface AuditProgress {
 }
 
 export interface AuditResult extends AuditSummary {
-  /** absolute paths of the written summary files */
-  files: { json: string; csv: string; html: string };
+  /** absolute paths of the written summary files (a shard: `json` is its summary.shard-I-of-N.json, and no csv or html) */
+  files: { json: string; csv?: string; html?: string };
 }
 
 export class AuditError extends Error {
@@ -147,32 +153,10 @@ function tokenSpecOf(explainer: Explainer, meta: ModelMetadata | undefined): Tok
   }
 }
 
-/** Inputs and their output stems; with textPer 'line', each non-empty line of a .txt file is an input of its own
- * (FILE.txt#N, stem FILE-lineN). */
-function textEntries(folder: string, files: string[], textPer: 'file' | 'line', limits: ReadLimits): { rels: string[]; stems: Map<string, string>; lines: Map<string, { file: string; text: string }> } {
-  if (textPer !== 'file' && textPer !== 'line') throw new AuditError(`textPer must be 'file' or 'line', got '${String(textPer)}'`);
-  const stems = outputStems(files);
-  const lines = new Map<string, { file: string; text: string }>();
-  if (textPer === 'file') return { rels: files, stems, lines };
-  const rels: string[] = [];
-  for (const f of files) {
-    if (!/\.txt$/i.test(f)) { rels.push(f); continue; }
-    let text: string;
-    try {
-      text = readFileSafe(path.join(folder, ...f.split('/')), { what: 'text', maxBytes: limits.maxFileSize }).toString('utf8');
-    } catch {
-      rels.push(f); // recorded as a failed input when it is read again
-      continue;
-    }
-    text.split('\n').forEach((l, k) => {
-      if (!l.trim()) return;
-      const rel = `${f}#${k + 1}`;
-      rels.push(rel);
-      lines.set(rel, { file: f, text: l });
-      stems.set(rel, `${stems.get(f)}-line${k + 1}`);
-    });
-  }
-  return { rels, stems, lines };
+/** The audit's textPer option, checked (library callers may pass anything). */
+function textPerOf(textPer: string | undefined): TextPer {
+  if (textPer !== undefined && textPer !== 'file' && textPer !== 'line') throw new AuditError(`textPer must be 'file' or 'line', got '${String(textPer)}'`);
+  return (textPer ?? 'file') as TextPer;
 }
 
 /** A previous record for this input, if it was made with the same settings and its files are all there. */
@@ -209,8 +193,31 @@ function checkOutputFolder(out: string, name: string): void {
   }
 }
 
-/** Explains every input under `opts.folder`; `onProgress` is called after the scan and after each input. */
+/** The marker, created by the first writer only (O_EXCL: concurrent shards never write the same file). */
+function createMarker(out: string): void {
+  try {
+    fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n', { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new FileWriteError(`${out}: cannot write ${AUDIT_MARKER} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The temporaries' tag of a shard's writes (`removeStaleTemporaries` of a restarted shard removes only these). */
+const shardTag = (s: Shard) => `s${s.index}of${s.count}`;
+
+/** Explains every input under `opts.folder` (with `shard`, that shard's); `onProgress` is called after the
+ * scan and after each input. */
 export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) => void): Promise<AuditResult> {
+  let shard: Shard | undefined;
+  try {
+    shard = opts.shard && checkShard(opts.shard);
+  } catch (e) {
+    throw new AuditError((e as ShardError).message);
+  }
+  return shard ? withWriterTag(shardTag(shard), () => auditFolder(opts, shard, onProgress)) : auditFolder(opts, undefined, onProgress);
+}
+
+async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgress?: (p: AuditProgress) => void): Promise<AuditResult> {
   const folder = path.resolve(opts.folder), out = path.resolve(opts.out);
   let st: fs.Stats;
   try {
@@ -255,11 +262,13 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       throw new AuditError(`target ${opts.target} is out of range: the output has ${classes} classes (0–${classes - 1})`);
     }
     fs.mkdirSync(out, { recursive: true });
-    fs.writeFileSync(path.join(out, AUDIT_MARKER), 'onnx-lrp audit output: not searched for inputs by later audits\n');
-    await removeStaleTemporaries(out); // left by a killed run
+    createMarker(out);
+    await removeStaleTemporaries(out, shard ? { tag: shardTag(shard) } : {}); // left by a killed run (of this shard)
     const tokens = tokenSpecOf(explainer, meta);
-    const found = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
-    const { rels, stems, lines } = textEntries(folder, found, tokens ? opts.textPer ?? 'file' : 'file', limits);
+    const files = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
+    // every input (a text model's .txt lines with textPer 'line') and its stem: a shard names its files as a single run would
+    const { rels: listed, stems, lines } = textEntries(folder, files, outputStems(files), tokens ? textPerOf(opts.textPer) : 'file', limits);
+    const rels = shard ? listed.filter((r) => shardOf(r, shard.count) === shard.index) : listed;
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
       model: path.resolve(opts.model), modelStat: statKey(opts.model), methods, target: opts.target ?? null, outputRelevance: opts.outputRelevance ?? 'default',
@@ -267,7 +276,8 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
       ...(opts.textPer !== undefined ? { textPer: opts.textPer } : {}),
-    });
+    }); // no shard in it: shards resume an unsharded run's records and back
+    const shardInfo = shard && { ...shard, ...shardSettings(JSON.parse(settings)), modelHash: await fileHash(opts.model), listing: listingOf(listed), inputs: rels };
     if (evaluation) {
       perturber = batchedExplainer(explainer);
       if (perturber.actions.length) opts.notice?.(`the model has a fixed batch size of 1; the perturbed copies run with a symbolic batch (${perturber.actions.join('; ')}), checked against single runs`);
@@ -277,18 +287,19 @@ export async function audit(opts: AuditOptions, onProgress?: (p: AuditProgress) 
     let explained = 0, explainMs = 0, lastSummary = Date.now();
     const summaryFiles = { json: path.join(out, 'summary.json'), csv: path.join(out, 'summary.csv'), html: path.join(out, 'index.html') };
     const writeSummary = async (complete: boolean): Promise<AuditResult> => {
-      const inputs = rowsByInput.flat();
-      const s: AuditSummary = {
-        version: 1, model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
-        outputRelevance: opts.outputRelevance ?? 'default', target: opts.target ?? null, started: started.toISOString(), finished: new Date().toISOString(), complete,
-        counts: { inputs: rowsByInput.length, rows: inputs.length, ok: inputs.filter((r) => r.status === 'ok').length, failed: inputs.filter((r) => r.status !== 'ok').length, resumed: inputs.filter((r) => r.resumed).length },
-        evaluation: evaluation ? { settings: evaluation, methods: evaluationMeans(inputs, titles, evaluation.orders) } : undefined,
-        inputs,
-      };
+      const s: AuditSummary = summaryOf({
+        model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
+        outputRelevance: opts.outputRelevance ?? 'default', target: opts.target ?? null, evaluation: evaluation ?? undefined,
+      }, rowsByInput, { started: started.toISOString(), finished: new Date().toISOString() }, complete);
+      lastSummary = Date.now();
+      if (shardInfo) { // a shard writes its own summary only
+        const file = path.join(out, shardName(shardInfo));
+        await writeFileAtomic(file, JSON.stringify({ ...s, shard: shardInfo } satisfies ShardSummary, null, 2));
+        return { ...s, files: { json: file } };
+      }
       await writeFileAtomic(summaryFiles.json, JSON.stringify(s, null, 2));
       await writeFileAtomic(summaryFiles.csv, summaryCsv(s));
       await writeFileAtomic(summaryFiles.html, indexHtml(s));
-      lastSummary = Date.now();
       return { ...s, files: summaryFiles };
     };
     onProgress?.({ ...progress });

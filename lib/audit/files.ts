@@ -1,4 +1,5 @@
 /** Node-only: atomic file writes, finding inputs in a folder, label files. */
+import { AsyncLocalStorage } from 'async_hooks';
 import { promises as fsp } from 'fs';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -18,14 +19,26 @@ export class FileWriteError extends Error {
 }
 
 let counter = 0;
-function tmpName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${counter++}`);
+/** The writer's tag in temporary names (a shard's, e.g. 's2of4'), for the writes made inside `withWriterTag`. */
+const writerTag = new AsyncLocalStorage<string>();
+
+/** Runs `f` with its atomic writes' temporaries named `.NAME.tmp-TAG-PID-N`, so `removeStaleTemporaries(dir,
+ * { tag })` removes those (of a killed run of the same writer) and no other writer's. */
+export function withWriterTag<T>(tag: string, f: () => Promise<T>): Promise<T> {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(tag)) throw new Error(`writer tag '${tag}': letters and digits, starting with a letter`);
+  return writerTag.run(tag, f);
 }
 
-/** Removes temporary files a killed writer left under `dir` (recursively): `.NAME.tmp-PID-N` of other processes. */
-export async function removeStaleTemporaries(dir: string): Promise<number> {
+function tmpName(file: string): string {
+  const tag = writerTag.getStore();
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${tag ? `${tag}-` : ''}${process.pid}-${counter++}`);
+}
+
+/** Removes temporary files a killed writer left under `dir` (recursively): `.NAME.tmp-PID-N` of other processes
+ * (untagged writers), or with `tag`, `.NAME.tmp-TAG-PID-N` only (another tag is another writer's, maybe still running). */
+export async function removeStaleTemporaries(dir: string, opts: { tag?: string } = {}): Promise<number> {
   let n = 0;
-  const re = /^\..+\.tmp-(\d+)-\d+$/;
+  const re = opts.tag ? new RegExp(`^\\..+\\.tmp-${opts.tag}-(\\d+)-\\d+$`) : /^\..+\.tmp-(\d+)-\d+$/;
   async function walk(d: string): Promise<void> {
     let entries: fs.Dirent[];
     try { entries = await fsp.readdir(d, { withFileTypes: true }); } catch { return; }

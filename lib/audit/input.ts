@@ -2,7 +2,7 @@
  * one-call `explainImage`. Explaining a loaded input with several methods is `explainInput` (lib/methods/run.ts). */
 import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../explain';
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
-import { ModelMetadata, boundsOf, imageBounds, withBounds } from '../metadata';
+import { ModelMetadata, defaultBounds, withBounds } from '../metadata';
 import { readNpy } from '../node-io';
 import { ReadLimits, readFileSafe } from '../safe-read';
 import { isImageShaped, sliceSample } from '../render/display';
@@ -160,7 +160,7 @@ export async function explainImage(explainer: Explainer, image: string | RGBAIma
   const imageOptions = imageOptionsFor(explainer, opts.metadata, opts.image);
   const loaded = await loadInput(typeof image === 'string' ? image : { name: '<image>', image }, imageOptions, opts.limits);
   const { image: _i, metadata: _m, limits: _l, ...explainOpts } = opts;
-  const options = withBounds(explainOpts.options, boundsOf(opts.metadata) ?? imageBounds(imageOptions));
+  const options = withBounds(explainOpts.options, defaultBounds(opts.metadata, imageOptions));
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
   return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor as Tensor & { data: Float32Array }, imageOptions };
 }

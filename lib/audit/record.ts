@@ -10,7 +10,7 @@ import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
 import { RGBAImage, encodePng, grid, textHeatmapPng } from '../render/jimp';
 import { TextHeatmapOptions } from '../render/text';
 import { tokenRelevance } from '../methods/tokens';
-import type { MethodEvaluation } from './evaluation';
+import type { MethodEvaluation } from './evaluate-input';
 import { InputExplanation } from './input';
 import { MethodResult } from '../methods/run';
 import { writeFileAtomic } from './files';
@@ -258,4 +258,50 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
   return record;
+}
+
+/** The JSON record of one method's result on one input (`onnx-lrp explain --json`). */
+export interface ResultRecord {
+  model: string;
+  input: string;
+  /** the plan's composite (or the method's title), and its options (or the method's parameters) */
+  composite: string;
+  options: Record<string, unknown>;
+  outputRelevance: string | null;
+  outputRelevanceDefault: boolean | null;
+  samples: {
+    prediction: number; predictionLabel?: string; target: number; targetLabel?: string; score: number;
+    relevanceIn?: number; relevanceAtInput?: number; absorbed: number | null | undefined;
+  }[];
+  relevanceFile: string | null;
+  plan: unknown[] | null;
+  conservation: unknown[] | null;
+  details?: Record<string, unknown>;
+  warnings: string[];
+  /** token inputs: per sample the token strings (padding included), and the relevance per token */
+  tokens?: string[][];
+  tokenRelevance?: number[][];
+}
+
+/** The record of `r` (a result of `explainInput`) for `input` of `model`; `relevanceFile`: where its map was written;
+ * `tokens`: a token input's strings per sample (the record then has the relevance per token too). */
+export function resultRecord(r: MethodResult, info: { model: string; input: string; labels?: readonly string[]; relevanceFile?: string; tokens?: string[][] }): ResultRecord {
+  const e = r.explanation;
+  const labels = info.labels;
+  return {
+    model: info.model, input: info.input, composite: e?.plan.composite ?? r.method.title,
+    options: (e?.plan.options ?? r.method.attributionOptions ?? {}) as Record<string, unknown>,
+    outputRelevance: r.outputRelevance ?? null, outputRelevanceDefault: r.outputRelevanceDefault ?? null,
+    samples: r.targets.map((t, s) => ({
+      prediction: r.predictions[s], predictionLabel: labels?.[r.predictions[s]],
+      target: t, targetLabel: labels?.[t], score: r.scores[s],
+      relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.plan.mode === 'lrp' ? e.conservation.absorbed[s] : null,
+    })),
+    relevanceFile: info.relevanceFile ?? null,
+    plan: e?.plan.entries ?? null,
+    conservation: e?.conservation.nodes ?? null,
+    details: r.details,
+    warnings: r.warnings,
+    ...(info.tokens ? { tokens: info.tokens, tokenRelevance: info.tokens.map((_, s) => Array.from(tokenRelevance(r.relevance, s))) } : {}),
+  };
 }

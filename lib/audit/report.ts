@@ -1,7 +1,7 @@
 /** An audit's summary as CSV and as a static HTML page (relative links only: it opens from disk without a
  * server). Pure string building. */
 import type { Order } from '../evaluate/perturbation';
-import type { EvaluationSettings } from './evaluation';
+import type { EvaluationSettings } from './evaluate-input';
 import { textHeatmapHtml } from '../render/text';
 
 export interface AuditMethodResult {

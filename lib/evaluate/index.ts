@@ -13,7 +13,7 @@ export type { EvaluationOptions, EvaluationSettings, MapMeasurement, TokenTruth 
 export { tokenLocalization } from './tokens';
 export type { TokenLocalization } from './tokens';
 export { evaluateMethods, mergeCurves, suiteSettings } from './suite';
-export type { MethodSpec, SuiteOptions, SuiteRow } from './suite';
+export type { SuiteOptions, SuiteRow } from './suite';
 export { linePlot, PALETTE } from './plot';
 export type { Series, PlotOptions, RGB } from './plot';
 export { dynamicBatch, checkDynamicBatch } from '../methods/dynamic-batch';

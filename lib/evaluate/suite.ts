@@ -1,8 +1,8 @@
 /** Evaluate several attribution methods on the same inputs and classes: perturbation curves and AOPC per order,
  * optional localisation metrics, conservation (LRP composites), time. Images are processed in chunks; every
  * map is measured by `measureMap` (./measure), the orchestrator `audit --evaluate` uses too. */
-import { Explainer } from '../explain';
-import { AttributeOptions, attribute } from '../methods';
+import { Explainer, OutputRelevance } from '../explain';
+import { Method, methodName, runMethod } from '../methods/run';
 import { F32Tensor, batchOf, resolveTargets, sliceBatch, toF32Tensor } from '../methods/util';
 import { Tensor } from '../tensor';
 import { ConservationReport, conservationReport } from './conservation';
@@ -11,14 +11,11 @@ import { EvaluationSettings, evaluationSettings, measureMap } from './measure';
 import { Order, PerturbationCurve, PerturbationOptions } from './perturbation';
 import { float32 } from '../tensor';
 
-export interface MethodSpec {
-  /** the row label (e.g. 'epsilon_gamma_box' or 'smoothgrad n=16') */
-  label: string;
-  options: AttributeOptions;
-}
-
 export interface SuiteOptions {
-  methods: MethodSpec[];
+  /** one row each, labelled by its title (e.g. 'epsilon_gamma_box' or 'smoothgrad n=16'); see `methodFor` */
+  methods: Method[];
+  /** used by every method that seeds the output (LRP and the gradient family); default: each method's own */
+  outputRelevance?: OutputRelevance;
   /** default ['morf'] */
   orders?: Order[];
   perturbation?: Omit<PerturbationOptions, 'order' | 'target'>;
@@ -95,7 +92,7 @@ export async function evaluateMethods(explainer: Explainer, input: Tensor, opts:
   const targets = resolveTargets(await explainer.predict(x), opts.target).targets;
   const H = x.dims[2], W = x.dims[3];
   const masks = opts.region ? masksFor(opts.region, batch, H, W) : undefined;
-  const rows: SuiteRow[] = opts.methods.map((m) => ({ label: m.label, method: m.options.method, seconds: 0, aopc: {}, curves: {} }));
+  const rows: SuiteRow[] = opts.methods.map((m) => ({ label: m.title, method: methodName(m), seconds: 0, aopc: {}, curves: {} }));
   const parts = rows.map(() => ({ curves: new Map<Order, PerturbationCurve[]>(), cons: [] as ConservationReport[], loc: [] as LocalizationResult[] }));
   for (let s0 = 0; s0 < batch; s0 += chunk) {
     const s1 = Math.min(batch, s0 + chunk);
@@ -107,12 +104,12 @@ export async function evaluateMethods(explainer: Explainer, input: Tensor, opts:
       const t0 = Date.now();
       let rel: F32Tensor;
       try {
-        const a = await attribute(explainer, xc, { ...m.options, target: tc });
+        const a = await runMethod(explainer, xc, m, { target: tc, outputRelevance: opts.outputRelevance });
         rel = a.relevance;
         if (a.explanation && a.explanation.plan.mode === 'lrp') parts[i].cons.push(conservationReport(a.explanation));
       } catch (e) {
         row.error = (e as Error).message;
-        opts.onProgress?.(`${m.label}: ${row.error}`);
+        opts.onProgress?.(`${m.title}: ${row.error}`);
         continue;
       }
       row.seconds += (Date.now() - t0) / 1000;

@@ -19,25 +19,32 @@ export interface GradientOptions {
   batchSize?: number;
   /** rows done (forward and backward passes) of the total, at the start and after each chunk */
   onProgress?: RowProgress;
+  /** keep every value's relevance (Explanation.values): the whole batch in one pass */
+  keepAll?: boolean;
 }
 
 /** Input elements per backward chunk when no batch size is given: bounds memory, and gives progress steps. */
 export const GRADIENT_BUDGET = 1 << 20;
 
-/** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch, in chunks (see
- * rowRunner for models with a fixed batch). */
+/** d logit_target / d input (or guided backprop, deconvnet, gradient × input) for a batch: the gradient
+ * composite of the explainer, in one pass when the batch fits the model as it is (and with `keepAll`), else in
+ * chunks (see rowRunner for models with a fixed batch). The one code path of the gradient family: the METHODS
+ * entries and the composites of the same names (lib/methods/run.ts) both come here. */
 export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: GradientComposite, targets: number[], opts: GradientOptions = {}): Promise<{ relevance: F32Tensor; explanation?: Explanation; outputRelevance: OutputRelevance; outputRelevanceDefault: boolean }> {
   const { batch, per } = batchOf(x);
   const outputRelevance = opts.outputRelevance; // undefined: the explainer's default for gradients ('one')
   const used = { outputRelevance: outputRelevance ?? defaultOutputRelevance('gradient'), outputRelevanceDefault: outputRelevance === undefined } as const;
-  const runner = await rowRunner(explainer, x);
-  const parts = chunks(batch, chunkSize(per, opts.batchSize, 64, GRADIENT_BUDGET), runner);
-  opts.onProgress?.(0, batch);
-  if (parts.length === 1 && !runner.fixed) {
-    const e = await runner.explainer.explain(x, { composite, target: targets, outputRelevance });
+  const size = chunkSize(per, opts.batchSize, 64, GRADIENT_BUDGET);
+  const onePass = async (e: Explainer) => {
+    const r = await e.explain(x, { composite, target: targets, outputRelevance, keepAll: opts.keepAll });
     opts.onProgress?.(batch, batch);
-    return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
-  }
+    return { relevance: r.relevance, explanation: r, outputRelevance: r.outputRelevance, outputRelevanceDefault: r.outputRelevanceDefault };
+  };
+  opts.onProgress?.(0, batch);
+  if (opts.keepAll || (batch <= size && runsAsIs(explainer, x))) return onePass(explainer);
+  const runner = await rowRunner(explainer, x);
+  const parts = chunks(batch, size, runner);
+  if (parts.length === 1 && !runner.fixed) return onePass(runner.explainer);
   const out = new Float32Array(batch * per);
   for (const [s, end] of parts) {
     const chunk = chunkRows(x, s, end, runner);
@@ -48,6 +55,12 @@ export async function gradientOf(explainer: Explainer, x: F32Tensor, composite: 
     opts.onProgress?.(end, batch);
   }
   return { relevance: float32(x.dims, out), ...used };
+}
+
+/** The model takes `x`'s batch as it is: its batch dimension is symbolic or equals x's. */
+function runsAsIs(explainer: Explainer, x: F32Tensor): boolean {
+  const d0 = explainer.graph.inputs[0]?.dims?.[0];
+  return typeof d0 !== 'number' || d0 === x.dims[0];
 }
 
 /** SmoothGrad and Integrated Gradients always seed with the one-hot ('one'): a per-copy logit seed would weight
@@ -87,7 +100,7 @@ export async function smoothGrad(explainer: Explainer, input: Tensor, opts: Smoo
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * n, ...x.dims.slice(1)], noisy), opts.base ?? 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one' });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < n; k++) {
@@ -156,7 +169,7 @@ export async function integratedGradients(explainer: Explainer, input: Tensor, o
       rowTargets.push(targets[s]);
     }
   }
-  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, outputRelevance: 'one' });
+  const g = await gradientOf(explainer, float32([batch * m, ...x.dims.slice(1)], path), 'gradient', rowTargets, { ...opts, keepAll: undefined, outputRelevance: 'one' });
   const out = new Float32Array(batch * per);
   for (let s = 0; s < batch; s++) {
     for (let k = 0; k < m; k++) {

@@ -75,7 +75,9 @@ type Run = (explainer: Explainer, x: F32Tensor, o: AttributeOptions, targets: nu
   relevance: F32Tensor; explanation?: Explanation; details?: Record<string, unknown>; outputRelevance?: OutputRelevance; outputRelevanceDefault?: boolean;
 }>;
 
-export interface MethodDef {
+/** An entry of the METHODS registry: an algorithm (its name, parameters, code). Internal: not exported from
+ * lib/index.ts; a `Method` (./run.ts, the public method type) names an entry by `attribution`. */
+export interface MethodEntry {
   name: string;
   description: string;
   /** option names the method reads (besides target) */
@@ -87,16 +89,12 @@ export interface MethodDef {
   run: Run;
 }
 
-const single = (composite: GradientComposite): Run => async (explainer, x, o, targets) => {
-  if (o.keepAll) {
-    const e = await explainer.explain(x, { composite, target: targets, outputRelevance: o.outputRelevance, keepAll: true });
-    return { relevance: e.relevance, explanation: e, outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault };
-  }
-  return gradientOf(explainer, x, composite, targets, o);
-};
+/** The gradient family: one definition each, the explainer's composite of the same name (lib/plan/composites.ts),
+ * run by `gradientOf`; `attribute` and `runMethod` send the composite's name here too. */
+const single = (composite: GradientComposite): Run => (explainer, x, o, targets) => gradientOf(explainer, x, composite, targets, o);
 
 /** The baseline methods. Every LRP composite name is accepted by `attribute` as well. */
-export const METHODS: Readonly<Record<string, MethodDef>> = {
+export const METHODS: Readonly<Record<string, MethodEntry>> = {
   gradient: { name: 'gradient', description: 'saliency: d logit_target / d input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient') },
   gradient_x_input: { name: 'gradient_x_input', description: 'gradient × input', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('gradient_x_input') },
   guided_backprop: { name: 'guided_backprop', description: 'guided backpropagation (Springenberg et al. 2015)', params: ['outputRelevance', 'keepAll', 'batchSize'], run: single('guided_backprop') },

@@ -1,20 +1,18 @@
-/** Running configured methods: the `Method` type (what one column or row of results runs, under a title),
- * the defaults every caller shares (DEFAULT_COMPOSITE, zBox bounds from the preprocessing), and `explainInput`
- * (one input, every method). Browser-safe: inputs arrive as tensors (lib/audit/input.ts loads files).
- *
- * Two method types, two jobs: `MethodDef` (./index.ts) is an algorithm in the METHODS registry (its name,
- * parameters, code); `Method` (here) is a choice of what to run (a composite with options, a rule map, or a
- * METHODS name with parameters) under a title. */
+/** Running configured methods: the `Method` type (what one column or row of results runs, under a title: the
+ * one method type of the public API), `runMethod` (the one code path that runs a Method, for explain, audit
+ * and evaluate), the defaults every caller shares (DEFAULT_COMPOSITE, zBox bounds from the preprocessing), and
+ * `explainInput` (one input, every method). Browser-safe: inputs arrive as tensors (lib/audit/input.ts loads
+ * files). The algorithms a Method names by `attribution` are entries of the METHODS registry (./index.ts,
+ * `MethodEntry`: internal). */
 import { Explainer, OutputRelevance } from '../explain';
 import { ImageInputOptions } from '../io/image';
 import { imageBounds, withBounds } from '../metadata';
-import { CompositeOptions } from '../plan/composites';
+import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor } from '../tensor';
 import { AttributeOptions, Attribution, METHODS, METHOD_NAMES, attribute } from './index';
 
-/** The composite used when none is asked for (explain, audit, inspect, the library's `audit`). */
-export const DEFAULT_COMPOSITE = 'epsilon_plus_flat';
+export { DEFAULT_COMPOSITE };
 
 /** One column of results, under a title: an LRP composite (with options), a rule map, or a baseline
  * attribution method from lib/methods (gradient, smoothgrad, integrated_gradients, occlusion, cam, gradcam …). */
@@ -29,19 +27,37 @@ export interface Method {
   attributionOptions?: Omit<AttributeOptions, 'method' | 'target'>;
 }
 
-/** Methods for a list of composite names (all with the same options), then baseline methods (METHOD_NAMES),
- * then a rule map if given. */
-export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }, attributions: string[] = []): Method[] {
+/** The parameters of the METHODS (samples, steps, patch, layer, seed …). */
+export type MethodParams = Omit<AttributeOptions, 'method' | 'target'>;
+
+/** The method a name stands for: a METHODS name (the gradient family included, whichever list named it) with
+ * the parameters of `params` it reads, else an LRP composite with `options`. */
+export function methodFor(name: string, options?: CompositeOptions, params: MethodParams = {}): Method {
+  const entry = METHODS[name];
+  if (!entry) return { title: name, composite: name, options };
+  const own = Object.fromEntries(Object.entries(params).filter(([k, v]) => v !== undefined && (entry.params as readonly string[]).includes(k)));
+  return { title: name, attribution: name, ...(Object.keys(own).length ? { attributionOptions: own } : {}) };
+}
+
+/** Methods for a list of composite names (all with the same options), then baseline methods (METHOD_NAMES,
+ * each with the parameters of `params` it reads), then a rule map if given. */
+export function methodsFor(composites: string[], options?: CompositeOptions, ruleMap?: { map: RuleMap; title?: string }, attributions: string[] = [], params?: MethodParams): Method[] {
   const out: Method[] = composites.map((c) => ({ title: c, composite: c, options }));
   for (const a of attributions) {
     if (!METHODS[a]) throw new Error(`unknown method '${a}'; known methods: ${METHOD_NAMES.join(', ')}`);
-    out.push({ title: a, attribution: a });
+    out.push(methodFor(a, options, params));
   }
   if (ruleMap) out.push({ title: ruleMap.title ?? 'rule-map', ruleMap: ruleMap.map, options });
   return out;
 }
 
-/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them. */
+/** The name `attribute` runs a method under: its METHODS name, else its composite ('rule-map' for a rule map). */
+export function methodName(m: Method): string {
+  return m.attribution ?? (m.ruleMap ? 'rule-map' : m.composite ?? DEFAULT_COMPOSITE);
+}
+
+/** zBox bounds implied by the preprocessing (value range after normalisation), for methods that lack them (the
+ * second half of `defaultBounds`: callers fill the metadata's first, before the preprocessing is known). */
 export function withImageBounds(methods: Method[], imageOptions: ImageInputOptions): Method[] {
   const b = imageBounds(imageOptions);
   if (!b) return methods;
@@ -82,28 +98,31 @@ export interface InputExplanation<I extends MethodInput = MethodInput> {
   outputRelevance?: OutputRelevance;
 }
 
-/** Runs one method on `x`. */
-async function runMethod(explainer: Explainer, x: MethodInput['tensor'], method: Method, opts: ExplainInputOptions): Promise<MethodResult> {
-  if (method.attribution) {
-    const seeds = METHODS[method.attribution]?.params.includes('outputRelevance') && opts.outputRelevance !== undefined;
-    const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
-    const a = await attribute(explainer, x, {
-      ...method.attributionOptions, method: method.attribution, target: opts.target, keepAll: opts.keepAll || undefined, onProgress,
-      ...(seeds ? { outputRelevance: opts.outputRelevance } : {}),
-    });
-    return {
-      method, relevance: a.relevance, predictions: a.predictions, targets: a.targets, scores: a.scores, explanation: a.explanation, details: a.details,
-      outputRelevance: a.outputRelevance, outputRelevanceDefault: a.outputRelevanceDefault, warnings: a.warnings,
-    };
-  }
-  const e = await explainer.explain(x, {
-    composite: method.ruleMap ? undefined : method.composite, options: method.options, ruleMap: method.ruleMap,
-    target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll,
+export interface RunMethodOptions {
+  target?: number | number[];
+  /** used by every method that seeds the output (LRP and the gradient family); default: each method's own */
+  outputRelevance?: OutputRelevance;
+  /** keep every value's relevance (LRP composites and the single-pass gradient methods) */
+  keepAll?: boolean;
+  /** the batched methods: rows done of the total */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Runs one method on `x` (batch first): the one code path of explain, audit and evaluate. A name of the
+ * METHODS registry (the gradient family too, even when given as a composite) runs its registry entry; an LRP
+ * composite or rule map runs the explainer. Options a method does not read are not passed to it. */
+export async function runMethod(explainer: Explainer, x: Tensor, method: Method, opts: RunMethodOptions = {}): Promise<MethodResult> {
+  const name = methodName(method);
+  const entry = method.ruleMap ? undefined : METHODS[name];
+  const reads = (k: keyof AttributeOptions) => !entry || entry.params.includes(k);
+  const a = await attribute(explainer, x, {
+    ...(entry ? method.attributionOptions : { options: method.options, ruleMap: method.ruleMap }), method: name, target: opts.target,
+    ...(opts.keepAll && reads('keepAll') ? { keepAll: true } : {}),
+    ...(opts.outputRelevance !== undefined && reads('outputRelevance') ? { outputRelevance: opts.outputRelevance } : {}),
+    ...(opts.onProgress && entry ? { onProgress: opts.onProgress } : {}),
   });
-  return {
-    method, relevance: e.relevance, predictions: e.predictions, targets: e.targets, scores: e.scores, explanation: e,
-    outputRelevance: e.outputRelevance, outputRelevanceDefault: e.outputRelevanceDefault, warnings: e.warnings,
-  };
+  const { method: _name, ...result } = a;
+  return { method, ...result };
 }
 
 /** Explains an input (see lib/audit/input.ts `loadInput`) with every method (one forward and backward pass each). */
@@ -112,7 +131,8 @@ export async function explainInput<I extends MethodInput>(explainer: Explainer, 
   const results: MethodResult[] = [];
   for (const method of opts.methods) {
     try {
-      results.push(await runMethod(explainer, input.tensor, method, opts));
+      const onProgress = opts.onProgress && ((done: number, total: number) => opts.onProgress!(method, done, total));
+      results.push(await runMethod(explainer, input.tensor, method, { target: opts.target, outputRelevance: opts.outputRelevance, keepAll: opts.keepAll, onProgress }));
     } catch (e) {
       const m = (e as Error).message;
       throw Object.assign(new Error(m.includes(input.file) ? m : `${input.file}: ${m}`), { name: (e as Error).name });

@@ -94,6 +94,10 @@ export const COMPOSITES: Readonly<Record<string, Composite>> = {
 
 export const COMPOSITE_NAMES = Object.keys(COMPOSITES);
 
+/** The composite used when none is asked for: by the plan (`buildPlan`), explain, audit, inspect and evaluate
+ * (the one place this default is decided; re-exported from lib/methods/run.ts and lib/index.ts). */
+export const DEFAULT_COMPOSITE = 'epsilon_plus_flat';
+
 export function getComposite(name: string): Composite {
   const c = COMPOSITES[name];
   if (!c) throw new Error(`unknown composite '${name}'; known composites: ${COMPOSITE_NAMES.join(', ')}`);

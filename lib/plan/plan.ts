@@ -3,8 +3,8 @@
 import { Graph, Node } from '../ir/graph';
 import { Category, LINEAR_CATEGORIES } from '../ops/op';
 import { categoryOf } from '../ops/registry';
-import { NODE_RULES, RULES, RULE_NAMES, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName } from '../rules';
-import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
+import { NODE_RULES, RULES, RuleCategory, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName, rulesFor } from '../rules';
+import { Composite, CompositeOptions, DEFAULT_COMPOSITE, NodeRule, RuleChoice, getComposite } from './composites';
 
 export interface PlanEntry {
   node: string;
@@ -46,16 +46,9 @@ export interface PlanOptions {
   ruleMap?: RuleMap;
 }
 
-const ALLOWED: Record<Category, readonly string[]> = {
-  conv: RULE_NAMES, dense: RULE_NAMES, avgpool: RULE_NAMES, sum: RULE_NAMES,
-  activation: ['pass', 'gradient', 'guided', 'deconvnet', 'betaSmooth'],
-  affine: ['pass', 'gradient'],
-  gate: ['uniform', 'gradient'],
-  maxpool: ['gradient'],
-  routing: ['gradient'],
-  shape: [],
-  softmax: [],
-};
+/** The rule table's category names are op categories (a compile-time check: rules cannot import ops). */
+const RULE_CATEGORIES_ARE_CATEGORIES: RuleCategory extends Category ? true : never = true;
+void RULE_CATEGORIES_ARE_CATEGORIES;
 
 const DEFAULTS: Record<Category, RuleChoice | null> = {
   conv: null, dense: null,
@@ -65,23 +58,17 @@ const DEFAULTS: Record<Category, RuleChoice | null> = {
 };
 
 /** The parameters the global options (`options`: --epsilon, --gamma, --low/--high, --zero-bias …) give a
- * rule-map entry's rule, as the composites give them: `epsilon` is the epsilon rule's ε (the other rules'
- * stabilisers keep their default unless the entry sets them, as Zennit's `epsilon` and `stabilizer` differ),
- * `normEpsilon` is norm's ε, `gamma`, `alpha`/`beta` and `low`/`high` go to gamma, alphaBeta and zBox, and
- * `zeroBias` to every rule with a bias term. Only parameters the rule declares (RULES[rule].params) are filled;
- * the entry's own `params` win over these. */
+ * rule-map entry's rule, as the composites give them; which option fills which parameter is the rule's own
+ * declaration (RULES[rule].options): `epsilon` is the epsilon rule's ε (the other rules' stabilisers keep their
+ * default unless the entry sets them, as Zennit's `epsilon` and `stabilizer` differ), `normEpsilon` is norm's ε,
+ * `gamma`, `alpha`/`beta` and `low`/`high` go to gamma, alphaBeta and zBox, and `zeroBias` (when set) to every
+ * rule with a bias term. The entry's own `params` win over these. */
 export function optionParams(rule: RuleName, o: CompositeOptions): RuleParams {
-  const declared = RULES[rule].params as readonly string[];
   const p: Record<string, unknown> = {};
-  const put = (k: keyof RuleParams, v: unknown) => { if (v !== undefined && declared.includes(k)) p[k] = v; };
-  if (rule === 'epsilon') put('epsilon', o.epsilon);
-  if (rule === 'norm') put('epsilon', o.normEpsilon);
-  put('gamma', o.gamma);
-  put('alpha', o.alpha);
-  put('beta', o.beta);
-  put('low', o.low);
-  put('high', o.high);
-  if (o.zeroBias) put('zeroBias', true);
+  for (const [option, param] of Object.entries(RULES[rule].options ?? {})) {
+    const v = (o as Record<string, unknown>)[option];
+    if (v !== undefined && v !== false) p[param] = v;
+  }
   return p as RuleParams;
 }
 
@@ -129,7 +116,7 @@ export function relevanceNodes(graph: Graph): { node: Node; category: Category }
 }
 
 export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
-  const name = opts.ruleMap?.composite ?? opts.composite ?? 'epsilon_plus_flat';
+  const name = opts.ruleMap?.composite ?? opts.composite ?? DEFAULT_COMPOSITE;
   const composite = getComposite(name);
   const options: CompositeOptions = { ...(opts.ruleMap?.options ?? {}), ...(opts.options ?? {}) };
   const userRules = (opts.ruleMap?.rules ?? []).map((r, k) => ({ ...r, k, re: r.name ? globToRegExp(r.name) : null }));
@@ -164,8 +151,9 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
       }
     }
     if (!choice) throw new Error(`node '${node.name}' (${node.opType}): no rule for category ${category}`);
-    if (!ALLOWED[category].includes(choice.rule)) {
-      throw new Error(`node '${node.name}' (${node.opType}, ${category}): rule '${choice.rule}' does not apply; use one of ${ALLOWED[category].join(', ')}`);
+    const allowed = rulesFor(category);
+    if (!(allowed as string[]).includes(choice.rule)) {
+      throw new Error(`node '${node.name}' (${node.opType}, ${category}): rule '${choice.rule}' does not apply; use one of ${allowed.join(', ')}`);
     }
     let params: RuleParams = choice.params ?? {};
     if (isRuleName(choice.rule) && (LINEAR_CATEGORIES as string[]).includes(category)) {

@@ -3,19 +3,35 @@ import { BuiltRule, OpFamily, RuleName, buildNodeRule } from './kinds';
 import { LinearRule, RuleParams, alphaBeta, epsilon, flat, gamma, gradient, norm, pass, wSquare, zBox, zPlus, zero } from './linear';
 
 
-/** `params`: the parameters the rule takes; `proportional`: its input relevance is the input times something
- * (zero wherever the input is zero), which lets the onnxruntime engine skip exposing some forward values. */
-export const RULES: Readonly<Record<RuleName, { params: (keyof RuleParams)[]; proportional?: true; create: (p: RuleParams) => LinearRule }>> = {
-  epsilon: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => epsilon(p) },
-  zero: { params: ['zeroBias'], proportional: true, create: (p) => zero(p) },
-  zPlus: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => zPlus(p) },
-  alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], proportional: true, create: (p) => alphaBeta(p) },
-  gamma: { params: ['gamma', 'epsilon', 'zeroBias'], proportional: true, create: (p) => gamma(p) },
-  zBox: { params: ['low', 'high', 'epsilon'], create: (p) => zBox(p) },
+/** A linear rule of the table. The categories each rule applies to are in `NODE_RULES` (./kinds.ts). */
+export interface RuleDef {
+  /** the parameters the rule takes */
+  params: (keyof RuleParams)[];
+  /** the global options (CompositeOptions: --epsilon, --gamma, --low/--high, --zero-bias …) it reads, each with
+   * the parameter it fills: a rule-map entry naming the rule gets these (`optionParams`, lib/plan/plan.ts) */
+  options?: Readonly<Record<string, keyof RuleParams>>;
+  /** it assumes every input value lies within its `low`/`high` bounds (the explainer warns about inputs outside) */
+  bounded?: true;
+  /** its input relevance is the input times something (zero wherever the input is zero), which lets the
+   * onnxruntime engine skip exposing some forward values */
+  proportional?: true;
+  create: (p: RuleParams) => LinearRule;
+}
+
+const ZERO_BIAS = { zeroBias: 'zeroBias' } as const;
+
+/** The linear rules. A new rule is one entry here and one in NODE_RULES (./kinds.ts: its categories). */
+export const RULES: Readonly<Record<RuleName, RuleDef>> = {
+  epsilon: { params: ['epsilon', 'zeroBias'], options: { epsilon: 'epsilon', ...ZERO_BIAS }, proportional: true, create: (p) => epsilon(p) },
+  zero: { params: ['zeroBias'], options: ZERO_BIAS, proportional: true, create: (p) => zero(p) },
+  zPlus: { params: ['epsilon', 'zeroBias'], options: ZERO_BIAS, proportional: true, create: (p) => zPlus(p) },
+  alphaBeta: { params: ['alpha', 'beta', 'epsilon', 'zeroBias'], options: { alpha: 'alpha', beta: 'beta', ...ZERO_BIAS }, proportional: true, create: (p) => alphaBeta(p) },
+  gamma: { params: ['gamma', 'epsilon', 'zeroBias'], options: { gamma: 'gamma', ...ZERO_BIAS }, proportional: true, create: (p) => gamma(p) },
+  zBox: { params: ['low', 'high', 'epsilon'], options: { low: 'low', high: 'high' }, bounded: true, create: (p) => zBox(p) },
   flat: { params: ['epsilon'], create: (p) => flat(p) },
-  wSquare: { params: ['epsilon', 'zeroBias'], create: (p) => wSquare(p) },
+  wSquare: { params: ['epsilon', 'zeroBias'], options: ZERO_BIAS, create: (p) => wSquare(p) },
   pass: { params: [], create: () => pass() },
-  norm: { params: ['epsilon', 'zeroBias'], proportional: true, create: (p) => norm(p) },
+  norm: { params: ['epsilon', 'zeroBias'], options: { normEpsilon: 'epsilon', ...ZERO_BIAS }, proportional: true, create: (p) => norm(p) },
   gradient: { params: [], create: () => gradient() },
 };
 

@@ -25,7 +25,16 @@ export interface ElementwiseRule {
 /** The op families a rule may apply to (the plan maps each op category to one). */
 export type OpFamily = 'linear' | 'elementwise' | 'gate' | 'routing';
 
+/** The op categories a rule may be given: the names of ops/op.ts's relevance-carrying `Category` values (rules
+ * know nothing else of ops; lib/plan/plan.ts checks at compile time that each is a `Category`). */
+export type RuleCategory = 'conv' | 'dense' | 'avgpool' | 'sum' | 'activation' | 'affine' | 'gate' | 'maxpool' | 'routing';
+
+/** The linear categories: every linear rule (`RULES`) applies to them. */
+export const LINEAR: readonly RuleCategory[] = ['conv', 'dense', 'avgpool', 'sum'];
+
 export interface NodeRuleDef {
+  /** the categories of node the plan may give this rule (a rule map naming it elsewhere is an error) */
+  categories: readonly RuleCategory[];
   /** on element-wise ops: the identity, or a backward function */
   elementwise?: 'pass' | ElementwiseRule;
   /** on gates (products of live factors) */
@@ -40,17 +49,19 @@ export const GRADIENT_ELEMENTWISE: ElementwiseRule = { backward: gradientBackwar
 
 /** The rules beyond the linear ones' use on linear ops (every `RuleName` also applies to linear ops, `RULES`). */
 export const NODE_RULES: Readonly<Record<NodeRuleName, NodeRuleDef>> = {
-  epsilon: {}, zero: {}, zPlus: {}, alphaBeta: {}, gamma: {}, zBox: {}, flat: {}, wSquare: {},
-  pass: { elementwise: 'pass' },
-  norm: {},
-  gradient: { elementwise: GRADIENT_ELEMENTWISE, gate: 'vjp', routing: 'vjp' },
-  uniform: { gate: 'uniform' },
+  epsilon: { categories: LINEAR }, zero: { categories: LINEAR }, zPlus: { categories: LINEAR }, alphaBeta: { categories: LINEAR },
+  gamma: { categories: LINEAR }, zBox: { categories: LINEAR }, flat: { categories: LINEAR }, wSquare: { categories: LINEAR },
+  pass: { categories: [...LINEAR, 'activation', 'affine'], elementwise: 'pass' },
+  norm: { categories: LINEAR },
+  gradient: { categories: [...LINEAR, 'activation', 'affine', 'gate', 'maxpool', 'routing'], elementwise: GRADIENT_ELEMENTWISE, gate: 'vjp', routing: 'vjp' },
+  uniform: { categories: ['gate'], gate: 'uniform' },
   // guided backprop: the gradient, then only positive relevance where the input is positive
-  guided: { elementwise: { backward: (R, x, d) => gradientBackward(R, x, d, {}).map((v, k) => (v > 0 && x[k] > 0 ? v : 0)), zeroWhereDerivativeZero: true } },
+  guided: { categories: ['activation'], elementwise: { backward: (R, x, d) => gradientBackward(R, x, d, {}).map((v, k) => (v > 0 && x[k] > 0 ? v : 0)), zeroWhereDerivativeZero: true } },
   // deconvnet: the ReLU applied to the relevance instead of the derivative
-  deconvnet: { elementwise: { backward: (R) => R.map((v) => (v > 0 ? v : 0)), zeroWhereDerivativeZero: false } },
+  deconvnet: { categories: ['activation'], elementwise: { backward: (R) => R.map((v) => (v > 0 ? v : 0)), zeroWhereDerivativeZero: false } },
   // Zennit's ReLUBetaSmooth: the ReLU's derivative replaced by sigmoid(β·x)
   betaSmooth: {
+    categories: ['activation'],
     elementwise: {
       backward: (R, x, _d, p) => { const b = p.betaSmooth ?? 10; return R.map((v, k) => v / (1 + Math.exp(-b * x[k]))); },
       zeroWhereDerivativeZero: false,
@@ -69,6 +80,11 @@ export type BuiltRule =
 
 export function isNodeRuleName(n: string): n is NodeRuleName {
   return Object.hasOwn(NODE_RULES, n);
+}
+
+/** The rules a node of `category` may be given, in table order (none for a category no rule declares). */
+export function rulesFor(category: string): NodeRuleName[] {
+  return (Object.keys(NODE_RULES) as NodeRuleName[]).filter((n) => (NODE_RULES[n].categories as readonly string[]).includes(category));
 }
 
 /** Builds rule `name` for a node of op `opType` in `family`; `linear` builds a linear rule (checking its

@@ -2,7 +2,7 @@
  * per-input heatmaps and records, summary.csv, summary.json and index.html; `--evaluate` adds the
  * region-perturbation AOPC (and localisation with ground truth) of every map. Calls `audit()` from the library. */
 import * as path from 'path';
-import { AuditError, AuditEvaluationOptions, AuditSummary, ORDERS, Order, audit, openModel, readMetadata } from '../../lib';
+import { AuditError, AuditEvaluationOptions, AuditOptions, AuditProgress, AuditSummary, ORDERS, Order, Shard, ShardError, audit, auditWorkers, openModel, parseShard, readMetadata } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
   number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
@@ -30,6 +30,19 @@ const EVALUATE_USAGE = `faithfulness (the region perturbation of 'onnx-lrp evalu
   --tolerance PX         pointing-game tolerance in pixels (default 0)
   --seed S               also seeds random orders, ties and uniform replacement (default 0)`;
 
+const SCALE_USAGE = `scaling out (docs/scaling.md):
+  --shard I/N            explain only shard I of N (0 ≤ I < N; the inputs are split by a hash of their relative
+                         path, the same on every machine): their files and DIR/summary.shard-I-of-N.json only;
+                         run every shard (at once, anywhere, on shared storage), then 'onnx-lrp merge DIR'.
+                         A shard exits 0 once each of its inputs is handled (failures are recorded; merge
+                         reports them). auto/N: I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
+                         SLURM_ARRAY_TASK_ID (Slurm job array, --array=0-(N-1))
+  --workers K            K processes on this machine, one shard each (own onnxruntime session, cores/K
+                         threads), merged at the end: the same files as one process
+  --threads N            onnxruntime threads of the session (of each worker's with --workers); default:
+                         onnxruntime's choice (cores/K with --workers). In a container or a Slurm task, give
+                         the CPUs it has (e.g. --threads "$SLURM_CPUS_PER_TASK")`;
+
 const USAGE = `usage: onnx-lrp audit MODEL FOLDER --out DIR [options]
 
 Explains every input under FOLDER (recursively: .png, .jpg, .jpeg, .bmp, .npy) and writes, under DIR, per
@@ -50,6 +63,8 @@ ${METHOD_USAGE}
 ${METHOD_PARAM_USAGE}
 
 ${EVALUATE_USAGE}
+
+${SCALE_USAGE}
 
 ${IMAGE_USAGE}
 
@@ -112,11 +127,30 @@ export function evaluationTable(s: AuditSummary): string {
   return lines.join('\n');
 }
 
+/** --shard I/N | auto/N (auto: the scheduler's index from the environment), --workers K, --threads N. */
+export function parseScaleFlags(v: Values, env: NodeJS.ProcessEnv = process.env): { shard?: Shard; workers?: number; threads?: number } {
+  let shard: Shard | undefined;
+  if (v.shard !== undefined) {
+    try {
+      shard = parseShard(String(v.shard), env);
+    } catch (e) {
+      throw e instanceof ShardError ? new UsageError(e.message) : e;
+    }
+  }
+  const threads = number(v.threads as string | undefined, '--threads');
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new UsageError(`--threads expects an integer ≥ 1, got '${v.threads}'`);
+  const workers = number(v.workers as string | undefined, '--workers');
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) throw new UsageError(`--workers expects an integer ≥ 1, got '${v.workers}'`);
+  if (workers !== undefined && shard) throw new UsageError('--workers splits the audit into its own shards (one per worker); give --shard or --workers, not both');
+  return { shard, workers, threads };
+}
+
 export async function auditCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
     ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, ...LIMIT_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
-    'text-per': { type: 'string' },
+    shard: { type: 'string' }, workers: { type: 'string' }, threads: { type: 'string' }, 'text-per': { type: 'string' },
   }, USAGE);
+  const scale = parseScaleFlags(v);
   const textPer = v['text-per'] as string | undefined;
   if (textPer !== undefined && textPer !== 'file' && textPer !== 'line') throw new UsageError(`--text-per must be 'file' or 'line', got '${textPer}'`);
   const [model, folder, ...rest] = positionals;
@@ -132,7 +166,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const labels = parseLabels(v, meta);
   const target = singleTarget(v, labels);
   const canonize = canonizeOption(v);
-  const explainer = openModel(model, { canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(model, { canonize, threads: scale.threads, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   try {
     checkBoundChannels(v, explainer);
   } catch (e) {
@@ -150,12 +184,15 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const t0 = Date.now();
   let result;
   try {
-    result = await audit({
+    const opts: AuditOptions = {
       model, folder, out, methods, options, target, outputRelevance: parseOutputRelevance(v), metadata: meta, explainer, canonize,
       notice: (msg: string) => { if (!v.quiet) console.error(`onnx-lrp: ${msg}`); },
       labels, image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
-      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, ...(textPer ? { textPer: textPer as 'file' | 'line' } : {}),
-    }, (p) => bar?.update(p));
+      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, shard: scale.shard, ...(textPer ? { textPer: textPer as 'file' | 'line' } : {}),
+    };
+    const onProgress = (p: AuditProgress) => bar?.update(p);
+    if (scale.workers !== undefined) await explainer.release(); // each worker opens the model
+    result = scale.workers === undefined ? await audit(opts, onProgress) : await auditWorkers(opts, { workers: scale.workers, threads: scale.threads }, onProgress);
   } catch (e) {
     bar?.done();
     if (e instanceof AuditError && /output folder must not be|output folder is (not empty|a file)|no composite|titles must differ|^evaluate: (unknown|no perturbation|an order|score|patch|steps|perStep|seed|tolerance|replacement)/.test(e.message)) throw new UsageError(e.message);
@@ -172,7 +209,8 @@ export async function auditCommand(argv: string[]): Promise<void> {
       const st = result.evaluation.settings;
       console.log(`faithfulness (${st.patch}x${st.patch} regions, replacement ${JSON.stringify(st.replacement)}, score ${st.score}; means over the rows):\n${evaluationTable(result)}`);
     }
-    console.log(`report: ${result.files.html}\nsummary: ${result.files.csv}, ${result.files.json}`);
+    if (scale.shard) console.log(`shard ${scale.shard.index} of ${scale.shard.count}: ${result.files.json}\nwhen every shard is done: onnx-lrp merge ${out}`);
+    else console.log(`report: ${result.files.html}\nsummary: ${result.files.csv}, ${result.files.json}`);
   }
   const vanishing = result.inputs.flatMap((r) => Object.entries(r.methods).flatMap(([m, x]) => (x.warnings ?? []).map((w) => `${r.input}${r.sample === undefined ? '' : ` sample ${r.sample}`}: ${m}: ${w}`)));
   for (const w of vanishing.slice(0, 5)) console.error(`onnx-lrp: warning: ${w}`);
@@ -181,5 +219,5 @@ export async function auditCommand(argv: string[]): Promise<void> {
     console.error('onnx-lrp: audit interrupted; rerun the same command to continue');
     process.exit(130);
   }
-  if (c.failed) throw new Error(`${c.failed} of ${c.inputs} inputs could not be explained (reasons in ${path.join(out, 'summary.csv')})`);
+  if (c.failed && !scale.shard) throw new Error(`${c.failed} of ${c.inputs} inputs could not be explained (reasons in ${path.join(out, 'summary.csv')})`);
 }

@@ -3,7 +3,7 @@
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
   AttributeOptions, COLORMAPS, COMPOSITE_NAMES, Explainer, IMAGENET_PREPROCESSING, METHODS, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions,
-  DEFAULT_COMPOSITE, boundsOf, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels,
+  DEFAULT_COMPOSITE, defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels,
 } from '../../lib';
 import { closest, joinNegativeValues, parseErrorMessage } from './args';
 import { UsageError } from './errors';
@@ -190,7 +190,7 @@ export function parseRuleOptions(v: Values, meta: ModelMetadata | undefined): Co
     if (n !== undefined && n < 0) throw new UsageError(`--${flag} must be ≥ 0, got '${v[flag]}'`);
     return n;
   };
-  const { low, high } = withBounds({ low: numbers(v.low as string | undefined, '--low'), high: numbers(v.high as string | undefined, '--high') }, boundsOf(meta))!;
+  const { low, high } = withBounds({ low: numbers(v.low as string | undefined, '--low'), high: numbers(v.high as string | undefined, '--high') }, defaultBounds(meta))!;
   if ((v.low !== undefined || v.high !== undefined) && low !== undefined && high !== undefined) {
     const l = asList(low), h = asList(high);
     const from = (flag: 'low' | 'high') => (v[flag] !== undefined ? `--${flag}` : `the metadata's ${flag}`);
@@ -275,13 +275,7 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
   const composites = names.length || ruleMap || attributions.length ? names : [DEFAULT_COMPOSITE];
-  const methods = methodsFor(composites, options, ruleMap, attributions).map((m) => {
-    if (!m.attribution) return m;
-    const reads = METHODS[m.attribution].params;
-    const own = Object.fromEntries(Object.entries(params).filter(([k]) => (reads as readonly string[]).includes(k)));
-    return Object.keys(own).length ? { ...m, attributionOptions: own } : m;
-  });
-  return { methods, options };
+  return { methods: methodsFor(composites, options, ruleMap, attributions, params), options };
 }
 
 /** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */

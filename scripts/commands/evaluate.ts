@@ -7,7 +7,7 @@ import * as zlib from 'zlib';
 import {
   ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
   SuiteRow, Tensor, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
-  modelRandomization, openModel, readMetadata, readNpy, writePng,
+  methodFor, modelRandomization, openModel, readMetadata, readNpy, writePng,
 } from '../../lib';
 import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
 import { parseIdx } from '../../lib/io/idx';
@@ -195,7 +195,8 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);
     const t0 = Date.now();
     const rows = await evaluateMethods(explainer, x, {
-      methods: methods.map((m) => ({ label: m, options: { ...attr, method: m } })), orders, target, chunk: int('batch', 50), region, tolerance,
+      methods: methods.map((m) => methodFor(m, options, { ...params, seed, fill: params.fill ?? fillDefault })), outputRelevance: attr.outputRelevance,
+      orders, target, chunk: int('batch', 50), region, tolerance,
       perturbation: { patch: int('patch', 4), steps: v.regions !== undefined ? int('regions', 1) : undefined, perStep: int('per-step', 1), replacement, score, seed },
       onProgress: (s) => { if (!quiet && process.stderr.isTTY) process.stderr.write(`\r${s}\x1b[K`); },
     });

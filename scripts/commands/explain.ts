@@ -2,10 +2,11 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, ExplanationRecord, float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance, GRID_CELL, Method, MethodResult, comparisonGrid, comparisonRows, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, Explainer, ExplanationRecord, GRID_CELL, InputExplanation, Method, RenderOptions, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance,
 } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, canonizeOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
   parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -106,55 +107,9 @@ export async function explainCommand(argv: string[]): Promise<void> {
         const onProgress = bar ? methodProgress(bar, file) : undefined;
         const ie = await explainInput(explainer, loaded, { methods, target, outputRelevance: mode, keepAll, onProgress });
         for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
-        const first = ie.results[0];
-        const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
-        if (!quiet) {
-          for (const [s, t] of first.targets.entries()) {
-            const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
-            console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
-            for (const r of ie.results) console.log(`  ${r.method.title}: ${summary(r, s)}`);
-            if (loaded.tokens) console.log(tokenTable(loaded.tokens[s], ie.results, s, loaded.padToken));
-          }
-        }
+        if (!quiet) printInput(file, ie, labels);
         if (out && !v['no-grid'] && !loaded.tokens && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
-        if (out) {
-          const rec = await writeInputFiles(out, stems[i], ie, {
-            model: modelFile, labels, render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'],
-          });
-          if (!quiet) console.log(`  wrote ${countFiles(rec)} files to ${out} (${stems[i]}.*; record ${path.join(out, `${stems[i]}.record.json`)})`);
-          if (keepAll) {
-            for (const line of await writeKeptRelevance(out, stems[i], ie, explainer)) if (!quiet) console.log(`  ${line}`);
-          }
-        }
-        if (v['save-npy']) {
-          const file = v['save-npy'] as string;
-          if (loaded.tokens) {
-            const N = loaded.tokens.length, T = loaded.tokens[0].length;
-            writeNpy(file, float32([N, T], loaded.tokens.flatMap((_, s) => Array.from(tokenRelevance(first.relevance, s)))));
-            await writeFileAtomic(file.replace(/\.npy$/i, '') + '.tokens.json', JSON.stringify(loaded.tokens));
-          } else writeNpy(file, first.relevance);
-          if (!quiet) console.log(`wrote ${file} [${loaded.tokens ? `${loaded.tokens.length}x${loaded.tokens[0].length}` : first.relevance.dims.join('x')}] float32${loaded.tokens ? ' and its token strings (.tokens.json)' : ''}`);
-        }
-        if (v.json) {
-          const e = first.explanation;
-          const record = {
-            ...(loaded.tokens ? { tokens: loaded.tokens, tokenRelevance: loaded.tokens.map((_, s) => Array.from(tokenRelevance(first.relevance, s))) } : {}),
-            model: modelFile, input: file, composite: e?.plan.composite ?? first.method.title, options: e?.plan.options ?? first.method.attributionOptions ?? {},
-            outputRelevance: first.outputRelevance ?? null, outputRelevanceDefault: first.outputRelevanceDefault ?? null,
-            samples: first.targets.map((t, s) => ({
-              prediction: first.predictions[s], predictionLabel: labels?.[first.predictions[s]],
-              target: t, targetLabel: labels?.[t], score: first.scores[s],
-              relevanceIn: e?.conservation.outputRelevance[s], relevanceAtInput: e?.conservation.inputRelevance[s], absorbed: e?.plan.mode === 'lrp' ? e.conservation.absorbed[s] : null,
-            })),
-            relevanceFile: v['save-npy'] ?? null,
-            plan: e?.plan.entries ?? null,
-            conservation: e?.conservation.nodes ?? null,
-            details: first.details,
-            warnings: first.warnings,
-          };
-          await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
-          if (!quiet) console.log(`wrote ${v.json}`);
-        }
+        await writeOutputs({ v, modelFile, labels, render, explainer, quiet }, file, stems[i], ie);
       } catch (e) {
         if (inputs.length === 1) throw e;
         failed++;
@@ -173,6 +128,19 @@ export async function explainCommand(argv: string[]): Promise<void> {
   if (failed) throw new Error(`${failed} of ${inputs.length} inputs could not be explained (see above)`);
 }
 
+/** Per sample: prediction, target and logit, then one line per method (`summary`); token inputs: the table of
+ * relevance per token. */
+function printInput(file: string, ie: InputExplanation, labels: string[] | undefined): void {
+  const first = ie.results[0];
+  const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
+  for (const [s, t] of first.targets.entries()) {
+    const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
+    console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
+    for (const r of ie.results) console.log(`  ${r.method.title}: ${summary(r, s)}`);
+    if (ie.input.tokens) console.log(tokenTable(ie.input.tokens[s], ie.results, s, ie.input.padToken));
+  }
+}
+
 /** The relevance of every token (padding left out) under each method: a table, indented. */
 function tokenTable(tokens: string[], results: MethodResult[], s: number, pad?: string): string {
   const rel = results.map((r) => tokenRelevance(r.relevance, s));
@@ -185,6 +153,37 @@ function tokenTable(tokens: string[], results: MethodResult[], s: number, pad?: 
     lines.push(`    ${String(i).padStart(3)}  ${name.padEnd(w)}  ${rel.map((r, k) => (r[i] >= 0 ? ' ' : '') + r[i].toExponential(3)).map((x, k) => x.padStart(cols[k])).join('  ')}`);
   });
   return lines.join('\n');
+}
+
+interface OutputContext { v: Values; modelFile: string; labels?: string[]; render: RenderOptions; explainer: Explainer; quiet: boolean }
+
+/** The files of one input: --out (heatmaps, overlays, .npy, record; --keep-all), --save-npy and --json. */
+async function writeOutputs(c: OutputContext, file: string, stem: string, ie: InputExplanation): Promise<void> {
+  const { v, quiet } = c;
+  const out = v.out as string | undefined;
+  const first = ie.results[0];
+  const tokens = ie.input.tokens;
+  if (out) {
+    const rec = await writeInputFiles(out, stem, ie, { model: c.modelFile, labels: c.labels, render: c.render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'] });
+    if (!quiet) console.log(`  wrote ${countFiles(rec)} files to ${out} (${stem}.*; record ${path.join(out, `${stem}.record.json`)})`);
+    if (v['keep-all']) {
+      for (const line of await writeKeptRelevance(out, stem, ie, c.explainer)) if (!quiet) console.log(`  ${line}`);
+    }
+  }
+  if (v['save-npy']) {
+    const npy = v['save-npy'] as string;
+    if (tokens) {
+      // token inputs: relevance per token [N, T], the token strings beside it
+      writeNpy(npy, float32([tokens.length, tokens[0].length], tokens.flatMap((_, s) => Array.from(tokenRelevance(first.relevance, s)))));
+      await writeFileAtomic(npy.replace(/\.npy$/i, '') + '.tokens.json', JSON.stringify(tokens));
+    } else writeNpy(npy, first.relevance);
+    if (!quiet) console.log(`wrote ${npy} [${tokens ? `${tokens.length}x${tokens[0].length}` : first.relevance.dims.join('x')}] float32${tokens ? ' and its token strings (.tokens.json)' : ''}`);
+  }
+  if (v.json) {
+    const record = resultRecord(first, { model: c.modelFile, input: file, labels: c.labels, relevanceFile: v['save-npy'] as string | undefined, tokens });
+    await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
+    if (!quiet) console.log(`wrote ${v.json}`);
+  }
 }
 
 /** One line per method and sample: LRP's conservation (relevance in, at the input, the share absorbed); for

@@ -1,6 +1,6 @@
 /** `onnx-lrp inspect MODEL [--composite NAME]`: IR summary, unsupported ops (before any run), canonizer
  * actions, and the rule plan. */
-import { COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, boundsOf, buildPlan, canonize, loadModelFile, readMetadata, unsupportedNodes } from '../../lib';
+import { COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, buildPlan, defaultBounds, canonize, loadModelFile, readMetadata, unsupportedNodes } from '../../lib';
 import { UsageError, parse } from './common';
 
 const USAGE = `usage: onnx-lrp inspect MODEL [--composite NAME] [--json]
@@ -50,7 +50,7 @@ export async function inspectCommand(argv: string[]): Promise<void> {
   try {
     canon = canonize(model.graph);
     unsupported = unsupportedNodes(canon.graph); // judged after constant folding (weights behind a Reshape become constants)
-    const b = boundsOf(readMetadata(file));
+    const b = defaultBounds(readMetadata(file));
     const options: CompositeOptions = b ? { low: b.low, high: b.high } : { low: -1e9, high: 1e9 };
     if (!b && composite === 'epsilon_gamma_box') planError = 'no bounds in metadata: pass --low/--high when explaining (the plan below uses placeholders)';
     if (!unsupported.length) plan = buildPlan(canon.graph, { composite, options });

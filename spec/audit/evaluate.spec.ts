@@ -7,9 +7,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  AuditSummary, Graph, audit, evaluateMethods, float32, imageOptionsFor, loadInput, localization, openModel, readMetadata, readNpy, saveModel, summaryCsv, writeNpy,
+  AuditSummary, Graph, audit, evaluateMethods, float32, imageOptionsFor, loadInput, localization, openModel, readMetadata, readNpy, saveModel, summaryCsv, writeNpy, methodFor,
 } from '../../lib';
-import { evaluationSettings, withoutSidecars } from '../../lib/audit/evaluation';
+import { evaluationSettings, withoutSidecars } from '../../lib/audit/evaluate-input';
 import { MODELS, ROOT } from '../helpers/paths';
 
 const MODEL = path.join(MODELS, 'fashion-vgg.onnx');
@@ -169,7 +169,7 @@ describe('audit --evaluate', function () {
       const x = (await loadInput(path.join(inDir, 'sub/8-bag.png'), imageOptionsFor(ex, meta))).tensor;
       const mask = float32([28, 28], new Float32Array(28 * 28).map((_, i) => (Math.floor(i / 28) >= 7 && Math.floor(i / 28) < 21 && i % 28 >= 7 && i % 28 < 21 ? 1 : 0)));
       const lib = await evaluateMethods(ex, x, {
-        methods: [{ label: 'epsilon_plus_flat', options: { method: 'epsilon_plus_flat', options: {} } }, { label: 'gradient', options: { method: 'gradient' } }],
+        methods: [methodFor('epsilon_plus_flat', {}), methodFor('gradient')],
         orders: EVAL.orders, perturbation: { patch: EVAL.patch, steps: EVAL.steps }, region: mask,
       });
       for (const [i, m] of METHODS.entries()) {

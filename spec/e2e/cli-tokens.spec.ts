@@ -99,6 +99,17 @@ describe('CLI: token inputs', function () {
     const html = fs.readFileSync(path.join(tmp, 'a1', 'index.html'), 'utf8');
     expect(html.match(/class="text-heatmap"/g)).to.have.length(3);
     expect(html).to.include('title="plot: ');
+    // --workers: each worker is told textPer; the merged summary has the lines, tokens and relevance per token of one process
+    const workers = run('audit', model, inp, '--out', path.join(tmp, 'a3'), '--method', 'attention_rollout', '--text-per', 'line', '--workers', '2', '--quiet');
+    expect(workers.code, workers.err).to.equal(0);
+    expect(fs.existsSync(path.join(tmp, 'a3', 'summary.shard-1-of-2.json'))).to.equal(true);
+    const w = JSON.parse(fs.readFileSync(path.join(tmp, 'a3', 'summary.json'), 'utf8'));
+    expect(w.inputs.map((r: { input: string }) => r.input)).to.deep.equal(s.inputs.map((r: { input: string }) => r.input));
+    w.inputs.forEach((r: { tokens: string[]; methods: { attention_rollout: { tokenRelevance: number[] } } }, k: number) => {
+      expect(r.tokens).to.deep.equal(s.inputs[k].tokens);
+      r.methods.attention_rollout.tokenRelevance.forEach((v, i) => expect(v).to.be.closeTo(s.inputs[k].methods.attention_rollout.tokenRelevance[i], 1e-5));
+    });
+    expect(fs.readFileSync(path.join(tmp, 'a3', 'index.html'), 'utf8').match(/class="text-heatmap"/g)).to.have.length(3);
     const byFile = run('audit', model, inp, '--out', path.join(tmp, 'a2'), '--method', 'attention_rollout', '--quiet');
     expect(byFile.code, byFile.err).to.equal(0);
     const f = JSON.parse(fs.readFileSync(path.join(tmp, 'a2', 'summary.json'), 'utf8'));

@@ -2,7 +2,7 @@
  * localisation metrics, Spearman, randomisation, conservation summary, the plot, the batch rewrite. */
 import { expect } from 'chai';
 import * as path from 'path';
-import { Explainer, Graph, Tensor, float32, openModel, ortBackend, readNpy } from '../../lib';
+import { Explainer, Graph, Tensor, float32, methodFor, openModel, ortBackend, readNpy } from '../../lib';
 import {
   checkDynamicBatch, conservationReport, curvesToCsv, dynamicBatch, evaluateMethods, formatConservation, gaussianBlur, linePlot,
   localization, masksFor, modelRandomization, parametricLayers, perturbationCurve, randomizeLayers, regionGrid, regionOrder,
@@ -216,7 +216,7 @@ describe('evaluation', () => {
     const e = openModel(path.join(DIR, 'cnn_pool-op17.onnx'));
     try {
       const x = readNpy(path.join(DIR, 'cnn_pool.input.npy')) as F32;
-      const methods = ['epsilon_plus', 'gradient', 'cam', 'random'].map((m) => ({ label: m, options: { method: m } }));
+      const methods = ['epsilon_plus', 'gradient', 'cam', 'random'].map((m) => methodFor(m));
       const opts = { methods, orders: ['morf', 'lerf'] as ('morf' | 'lerf')[], perturbation: { patch: 4 }, region: [0, 0, 8, 8] as [number, number, number, number] };
       const one = await evaluateMethods(e, x, { ...opts, chunk: 2 });
       const two = await evaluateMethods(e, x, { ...opts, chunk: 1 });

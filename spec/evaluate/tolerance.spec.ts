@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, attribute, evaluateMethods, evaluationSettings as auditSettings, localization, openModel, readNpy } from '../../lib';
+import { Tensor, attribute, evaluateMethods, methodFor, evaluationSettings as auditSettings, localization, openModel, readNpy } from '../../lib';
 import { evaluationSettings } from '../../lib/evaluate';
 import { FIXTURES, ROOT } from '../helpers/paths';
 
@@ -23,7 +23,7 @@ describe('evaluation: one orchestrator, --tolerance', () => {
       const map = (await attribute(e, x, { method: 'gradient' })).relevance;
       const hits: number[][] = [];
       for (const tolerance of [0, 4, 30]) {
-        const [row] = await evaluateMethods(e, x, { methods: [{ label: 'gradient', options: { method: 'gradient' } }], perturbation: { patch: 8 }, region: CORNER, tolerance });
+        const [row] = await evaluateMethods(e, x, { methods: [methodFor('gradient')], perturbation: { patch: 8 }, region: CORNER, tolerance });
         expect(row.localization!.pointingHits, `tolerance ${tolerance}`).to.deep.equal(localization(map, CORNER, { tolerance }).pointingHits);
         hits.push(row.localization!.pointingHits);
       }
@@ -40,7 +40,7 @@ describe('evaluation: one orchestrator, --tolerance', () => {
       const x = readNpy(INPUT);
       for (const bad of [{ tolerance: -1 }, { perturbation: { patch: 0 } }]) {
         let err: Error | undefined;
-        try { await evaluateMethods(e, x, { methods: [{ label: 'random', options: { method: 'random' } }], ...bad }); } catch (z) { err = z as Error; }
+        try { await evaluateMethods(e, x, { methods: [methodFor('random')], ...bad }); } catch (z) { err = z as Error; }
         expect(err?.message, JSON.stringify(bad)).to.match(/^evaluate: (tolerance|patch) must be an integer ≥ [01]/);
       }
     } finally { await e.release(); }

@@ -1,4 +1,4 @@
-/** Node-only: faithfulness evaluation inside an audit (`audit --evaluate`). For every explained input and every
+/** Node-only: `audit --evaluate`, one audit input at a time (`evaluateInput`; the measuring itself is lib/evaluate). For every explained input and every
  * method, lib/evaluate's `measureMap` (the orchestrator `onnx-lrp evaluate` uses too) gives the AOPC per order;
  * an input with a ground-truth sidecar file (NAME.mask.npy or NAME.box.json beside NAME.png / NAME.npy) also
  * gets relevance mass accuracy and the pointing game. What is left here: 'black', sidecars, batching. */

@@ -7,8 +7,8 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { Jimp } from 'jimp';
 import { onnx } from 'onnx-proto';
+import { ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const MODELS_DIR = path.join(ROOT, 'models');
 const SAMPLES_DIR = path.join(MODELS_DIR, 'samples');
 
@@ -122,7 +122,7 @@ describe('shipped Fashion-MNIST models', () => {
         expect(meta.bounds.low[0]).to.be.closeTo((0 - MEAN) / STD, 1e-9);
         expect(meta.bounds.high[0]).to.be.closeTo((1 - MEAN) / STD, 1e-9);
         expect(meta.accuracy).to.deep.equal({
-          test: meta.accuracy.test, split: 'Fashion-MNIST test set (10,000 images)', measuredBy: 'npm run eval',
+          test: meta.accuracy.test, split: 'Fashion-MNIST test set (10,000 images)', measuredBy: 'npm run accuracy',
         });
         expect(meta.accuracy.test).to.be.a('number').within(expected.threshold, 1);
         expect(Math.round(meta.accuracy.test * 10000) / 10000).to.equal(meta.accuracy.test);

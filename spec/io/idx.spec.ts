@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseIdx } from '../lib/io/idx';
+import { parseIdx } from '../../lib/io/idx';
 
 function idx(type: number, dims: number[], data: number[]): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + data.length);

@@ -1,9 +1,9 @@
 /** Measures the test accuracy of the Fashion-MNIST models shipped in models/ with onnxruntime-node.
  *
- *   npm run eval                      # print the table
- *   npm run eval -- --write           # store the measured accuracy in models/<name>.json
- *   npm run eval -- --check           # exit 1 if a metadata number (or a samples.json flag) is stale
- *   npm run eval -- --samples         # (re)write models/samples/*.png and samples.json
+ *   npm run accuracy                      # print the table
+ *   npm run accuracy -- --write           # store the measured accuracy in models/<name>.json
+ *   npm run accuracy -- --check           # exit 1 if a metadata number (or a samples.json flag) is stale
+ *   npm run accuracy -- --samples         # (re)write models/samples/*.png and samples.json
  *   options: --model fashion-vgg (repeatable), --batch 500, --data DIR (default $FASHION_MNIST_DIR or
  *            /usr/share/datasets/fashion-mnist)
  *
@@ -79,7 +79,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--batch') opts.batch = Number(value());
     else if (a === '--data') opts.dataDir = value();
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node dist/scripts/eval.js [--write] [--check] [--samples] [--model NAME]... [--batch N] [--data DIR]');
+      console.log('usage: node dist/scripts/accuracy.js [--write] [--check] [--samples] [--model NAME]... [--batch N] [--data DIR]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -243,7 +243,7 @@ function writeSamples(samples: Sample[], images: Uint8Array): void {
 /** Differences between samples.json and the measured predictions (for --check). */
 function checkSamples(results: Result[], labels: Uint8Array): string[] {
   const file = path.join(SAMPLES_DIR, 'samples.json');
-  if (!fs.existsSync(file)) return [`${path.relative(ROOT, file)} is missing (npm run eval -- --samples writes it)`];
+  if (!fs.existsSync(file)) return [`${path.relative(ROOT, file)} is missing (npm run accuracy -- --samples writes it)`];
   const samples = JSON.parse(fs.readFileSync(file, 'utf8')) as Sample[];
   const problems: string[] = [];
   for (const s of samples) {
@@ -315,7 +315,7 @@ async function main(): Promise<number> {
     const sampleProblems = checkSamples(results, labels.data);
     for (const p of sampleProblems) console.log(`check: ${p}`);
     if (problems.length || sampleProblems.length) {
-      console.log('check failed: run `npm run eval -- --write` (and `--samples`) to update');
+      console.log('check failed: run `npm run accuracy -- --write` (and `--samples`) to update');
       return 1;
     }
     console.log('check passed: metadata and samples agree with onnxruntime');

@@ -1,0 +1,234 @@
+/** The explainer: a loaded, canonized model with its inference session; explains inputs with a composite or
+ * a rule map, returning input relevance, optionally every value's relevance, and a conservation report. */
+import { canonize, CanonizeOptions } from '../canonize';
+import { InferenceBackend, InferenceSession } from '../forward/backend';
+import { OrtExecutor } from '../propagate/engine/ort/executor';
+import { encodeModel } from '../propagate/engine/ort/encode';
+import { aliasesFor, reluAliases } from '../propagate/engine/ort/exposure';
+import { Graph, ValueInfo } from '../ir/graph';
+import { inferDtypes } from '../ops/dtypes';
+import { LoadedModel } from '../onnx/load';
+import { saveModel } from '../onnx/save';
+import { isFloat } from '../ops/op';
+import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
+import { propagate } from '../propagate/core';
+import { Tensor, float32, shapeString } from '../tensor';
+import { assembleExplanation } from './result';
+import { outputSeed } from './seed';
+import { Engine, ExplainError, ExplainOptions, Explanation } from './types';
+
+/** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
+ * several values of that size per layer). */
+export const DEFAULT_MAX_INPUT_ELEMENTS = 64 * 1024 ** 2;
+
+export class Explainer {
+  private session: InferenceSession | null = null;
+  /** a second session without the exposed intermediate values: outputs only (predict) */
+  private plain: InferenceSession | null = null;
+  private exposed: string[] = [];
+  private executor: OrtExecutor | null = null;
+  /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
+  private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
+  private aliasCache?: Map<string, string>;
+  /** derived explainers released with this one (e.g. a copy with a symbolic batch) */
+  private readonly owned: Explainer[] = [];
+
+  private constructor(
+    readonly source: string,
+    readonly original: Graph,
+    readonly graph: Graph,
+    readonly canonizerActions: string[],
+    private readonly backend: InferenceBackend,
+    private readonly threads: number,
+    readonly engine: Engine = 'ort',
+    /** largest input tensor explained, in elements */
+    readonly maxInputElements = DEFAULT_MAX_INPUT_ELEMENTS,
+  ) {}
+
+  static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine; maxInputElements?: number } = {}): Explainer {
+    const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
+    if (opts.engine !== undefined && opts.engine !== 'ort' && opts.engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${opts.engine}'`);
+    const max = opts.maxInputElements;
+    if (max !== undefined && !(max > 0)) throw new ExplainError(`maxInputElements must be a positive number, got ${max}`);
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort', max);
+  }
+
+  /** Refuses an input of more than maxInputElements elements (symbolic dims count as 1), naming it: called on
+   * tensors before running, and by preprocessing on the declared shape before any resize allocates it. */
+  checkInputSize(name: string, dims: readonly (number | string | null)[]): void {
+    const n = dims.reduce<number>((a, d) => a * (typeof d === 'number' && d > 0 ? d : 1), 1);
+    if (n > this.maxInputElements) {
+      throw new ExplainError(`${this.source}: input '${name}' has shape ${shapeString(dims.map((d) => d ?? '?'))}, ${n.toLocaleString('en-US')} elements, above the limit of ${this.maxInputElements.toLocaleString('en-US')} (maxInputElements; --max-input-elements)`);
+    }
+  }
+
+  plan(opts: PlanOptions = {}): RulePlan {
+    return buildPlan(this.graph, opts);
+  }
+
+  /** Every float value on the relevance path (graph inputs and constants aside). */
+  private pathValues(): string[] {
+    const names = new Set<string>();
+    for (const { node } of relevanceNodes(this.graph)) {
+      for (const v of [...node.inputs, ...node.outputs]) {
+        if (v && !this.graph.isConstant(v) && !this.graph.inputs.some((i) => i.name === v)) names.add(v);
+      }
+    }
+    return [...names];
+  }
+
+  private async createSession(exposed: string[]): Promise<InferenceSession> {
+    const dtypes = inferDtypes(this.graph);
+    const extra: ValueInfo[] = exposed.map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
+    return this.backend.create(encodeModel(this.graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
+  }
+
+  /** Values the rules need: every float value on the relevance path. */
+  private async ensureSession(): Promise<InferenceSession> {
+    if (this.session) return this.session;
+    this.exposed = this.pathValues();
+    this.session = await this.createSession(this.exposed);
+    return this.session;
+  }
+
+  /** The forward for an explanation: the lean session when the engine is onnxruntime and the plan allows it. */
+  private async forwardFor(feeds: Record<string, Tensor>, plan: RulePlan, engine: Engine): Promise<Map<string, Tensor>> {
+    const aliases = (this.aliasCache ??= reluAliases(this.graph)); // the graph is read-only: once
+    if (engine !== 'ort' || aliases.size === 0 || !aliasesFor(this.graph, plan, aliases)) return this.forward(feeds);
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    if (!this.lean) {
+      const exposed = this.pathValues().filter((v) => !aliases.has(v));
+      this.lean = { session: await this.createSession(exposed), exposed, aliases };
+    }
+    const outputs = [...new Set([...this.graph.outputs.map((o) => o.name), ...this.lean.exposed])];
+    const values = await this.lean.session.run(feeds, outputs);
+    for (const [k, v] of Object.entries(feeds)) values.set(k, v);
+    for (const [z, y] of this.lean.aliases) if (values.has(y)) values.set(z, values.get(y)!);
+    return values;
+  }
+
+  private checkInput(name: string, t: Tensor): void {
+    const info = this.graph.inputs.find((i) => i.name === name);
+    if (!info) throw new ExplainError(`${this.source}: the model has no input '${name}' (inputs: ${this.graph.inputs.map((i) => i.name).join(', ')})`);
+    this.checkInputSize(name, t.dims);
+    if (!info.dims) return;
+    const bad = info.dims.length !== t.dims.length || info.dims.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
+    if (bad) {
+      throw new ExplainError(`${this.source}: input '${name}' has shape ${shapeString(t.dims)}, the model expects ${shapeString(info.dims.map((d) => d ?? '?'))}`);
+    }
+    if (t.dtype !== info.dtype && !(isFloat(t) && info.dtype === 'float32')) {
+      throw new ExplainError(`${this.source}: input '${name}' is ${t.dtype}, the model expects ${info.dtype}`);
+    }
+  }
+
+  /** Runs the forward pass alone: every exposed value, by name (inputs included). */
+  async forward(feeds: Record<string, Tensor>): Promise<Map<string, Tensor>> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    const session = await this.ensureSession();
+    const outputs = [...new Set([...this.graph.outputs.map((o) => o.name), ...this.exposed])];
+    const values = await session.run(feeds, outputs);
+    for (const [k, v] of Object.entries(feeds)) values.set(k, v);
+    return values;
+  }
+
+  /** Runs the model for its graph outputs only (no intermediate values exposed: much faster than `forward`);
+   * returns the named output (default: the first), e.g. the logits of a batch of perturbed inputs. */
+  async predict(input: Tensor | Record<string, Tensor>, output?: string): Promise<Tensor & { data: Float32Array }> {
+    const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    this.plain ??= await this.backend.create(saveModel(this.graph), { threads: this.threads });
+    const name = output ?? this.graph.outputs[0].name;
+    if (!this.graph.isOutput(name)) throw new ExplainError(`${this.source}: no output '${name}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    const out = (await this.plain.run(feeds, [name])).get(name)!;
+    return float32(out.dims, out.data as Float32Array);
+  }
+
+  // ---- intermediate values on request (attention rollout reads the attention Softmax outputs) ----
+  private valueSessions = new Map<string, Promise<InferenceSession>>();
+
+  /** Runs the model for the named values (graph outputs or any intermediate value) of the graph as loaded
+   * (`which: 'original'`, before canonizers rewrote it: default) or of the canonical graph; one session per
+   * list of names, kept until release. */
+  async valuesOf(feeds: Record<string, Tensor>, names: readonly string[], which: 'original' | 'canonical' = 'original'): Promise<Map<string, Tensor>> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    const graph = which === 'original' ? this.original : this.graph;
+    const key = `${which}\n${names.join('\n')}`;
+    let session = this.valueSessions.get(key);
+    if (!session) {
+      const dtypes = inferDtypes(graph);
+      const extra: ValueInfo[] = names.filter((n) => !graph.isOutput(n)).map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
+      session = this.backend.create(encodeModel(graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
+      this.valueSessions.set(key, session);
+      session.catch(() => this.valueSessions.delete(key));
+    }
+    return (await session).run(feeds, [...names]);
+  }
+
+  /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
+   * e.g. the model with randomised weights for a sanity check. `owned`: released with this one. */
+  derive(graph: Graph, source = `${this.source} (derived)`, opts: { owned?: boolean } = {}): Explainer {
+    const e = new Explainer(source, this.original, graph, [], this.backend, this.threads, this.engine, this.maxInputElements);
+    if (opts.owned) this.owned.push(e);
+    return e;
+  }
+
+  /** The explained output as float32 logits; throws when it is missing, not float, empty or not finite. */
+  private explainedOutput(values: Map<string, Tensor>, outName: string): Tensor & { data: Float32Array } {
+    const out = values.get(outName);
+    if (!out) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    if (out.dtype !== 'float32' && out.dtype !== 'float64') {
+      const floats = this.graph.outputs.filter((o) => o.dtype === 'float32' || o.dtype === 'float64').map((o) => o.name);
+      throw new ExplainError(`${this.source}: output '${outName}' is ${out.dtype}, not a float score; LRP explains a float output${floats.length ? ` (float outputs: ${floats.join(', ')}; pick one with the output option)` : ''}`);
+    }
+    if (out.data.length === 0) throw new ExplainError(`${this.source}: output '${outName}' is empty (shape ${shapeString(out.dims)}): nothing to explain`);
+    const logits = float32(out.dims, out.data as Float32Array);
+    const notFinite = logits.data.findIndex((v) => !Number.isFinite(v));
+    if (notFinite >= 0) {
+      throw new ExplainError(`${this.source}: output '${outName}' is not finite (element ${notFinite} is ${logits.data[notFinite]}): nothing to explain; check the weights and the input`);
+    }
+    return logits;
+  }
+
+  /** Explains one input tensor (batch first) or a map of named inputs. */
+  async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
+    if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
+    const feeds = isTensor(input) ? { [this.graph.inputs[0]?.name ?? 'input']: toF32(input) } : input;
+    if (isTensor(input) && this.graph.inputs.length !== 1) {
+      throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
+    }
+    const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
+    const engine = opts.engine ?? this.engine;
+    if (engine !== 'ort' && engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${engine}'`);
+    if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
+    const values = await this.forwardFor(feeds, plan, engine);
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    const logits = this.explainedOutput(values, outName);
+    const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
+    const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, logits.dims[0] ?? 1, engine === 'ort' ? this.executor! : undefined);
+    return assembleExplanation({ source: this.source, graph: this.graph, plan, feeds, values, logits, seed, prop, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll });
+  }
+
+  async release(): Promise<void> {
+    await this.session?.release();
+    this.session = null;
+    await this.executor?.release();
+    this.executor = null;
+    await this.lean?.session.release();
+    this.lean = null;
+    await this.plain?.release();
+    this.plain = null;
+    for (const s of this.valueSessions.values()) await (await s.catch(() => null))?.release();
+    this.valueSessions.clear();
+    for (const e of this.owned) await e.release();
+  }
+}
+
+function isTensor(v: unknown): v is Tensor {
+  return !!v && typeof v === 'object' && 'dims' in v && 'data' in v && 'dtype' in v;
+}
+
+function toF32(t: Tensor): Tensor {
+  if (t.dtype === 'float32') return t;
+  if (t.dtype === 'float64' || t.dtype === 'float16') return float32(t.dims, t.data as Float64Array);
+  return t;
+}
