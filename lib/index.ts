@@ -21,7 +21,7 @@ export type { Composite, CompositeOptions } from './plan/composites';
 export { buildPlan, categoryRule, optionParams, parseRuleMap } from './plan/plan';
 export type { RulePlan, PlanEntry, RuleMap, RuleMapEntry } from './plan/plan';
 export { Explainer, ExplainError, DEFAULT_MAX_INPUT_ELEMENTS } from './explain';
-export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary, Engine } from './explain';
+export type { Explanation, ExplainOptions, OutputRelevance, ConservationSummary, Engine, EngineUse } from './explain';
 export { parseNpy, encodeNpy } from './io/npy';
 export { loadModelFile, openModel, readNpy, writeNpy } from './node-io';
 export { ortBackend } from './forward/ort';

@@ -2,7 +2,7 @@
  * only from inside the model's own folder. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Explainer } from './explain';
+import { Engine, Explainer } from './explain';
 import { ortBackend } from './forward/ort';
 import { CanonizeOptions } from './canonize';
 import { LoadedModel, ModelLoadError, loadModel } from './onnx/load';
@@ -79,8 +79,10 @@ export function loadModelFile(file: string, limits: ReadLimits = {}): LoadedMode
 export interface OpenOptions {
   canonize?: CanonizeOptions | false;
   threads?: number;
-  /** 'ort' (default): LRP steps lowered to onnxruntime; 'reference': the plain TypeScript kernels */
-  engine?: 'ort' | 'reference';
+  /** 'auto' (default): the fused engine where it covers the plan, else 'ort'; 'fused': the whole explanation as
+   * one onnxruntime graph; 'ort': LRP steps lowered to onnxruntime per layer; 'reference': the plain TypeScript
+   * kernels (see ExplainOptions.engine) */
+  engine?: Engine;
   /** largest model file read, in bytes (default 2 GiB) */
   maxFileSize?: number;
   /** largest input tensor explained, in elements (default 64 Mi) */

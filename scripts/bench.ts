@@ -5,14 +5,20 @@
  * in its own child process:
  *   - timing: onnxruntime's forward alone (default options, and without spinning threads: the faster of the two
  *     is the denominator) and onnx-lrp with epsilon, epsilon_plus_flat, epsilon_gamma_box and
- *     epsilon_alpha2_beta1, batch 1 and 8, run alternately in one process; medians and ratios to the forward
- *     measured in the same process (the ratios are what to compare across machines);
+ *     epsilon_alpha2_beta1 on its default engine (the fused one: one onnxruntime graph per explanation) and on
+ *     the per-layer one ('ort'), batch 1 and 8, 1 and 2 threads, run alternately in one process; with
+ *     ZENNIT_SRC=<zennit>/src also Zennit 0.5.1 on Debian's torch (scripts/bench/zennit_server.py: the same
+ *     torchvision models and weights, the same inputs and thread count), alternating with them; medians and
+ *     ratios to the forward measured in the same process (the ratios are what to compare across machines);
  *   - the time from loading a model to its first explanation against creating a plain onnxruntime session;
  *   - peak RSS of one explanation against a forward pass with every intermediate value kept.
  * Prints a table and writes out/bench/results.json. Never a test: it takes minutes.
  *
- *   npm run bench [-- --models vgg16,resnet50] [--batches 1,8] [--rounds 7] [--threads 2] [--out FILE]
- *                 [--only timing,first,memory]
+ *   npm run bench [-- --models vgg16,resnet50] [--batches 1,8] [--rounds 7] [--threads 1,2] [--out FILE]
+ *                 [--only timing,first,memory] [--warmup 2] [--zennit-rounds N] [--zennit-batches 1,8] [--docs]
+ * (--zennit-rounds / --zennit-batches: Zennit in the first N rounds only / at these batch sizes only)
+ * --docs writes the table into docs/speed.md (between `<!-- bench:start -->` and `<!-- bench:end -->`) and
+ * its summary into README.md (`<!-- bench-summary:start -->` … `end`); nothing else writes them.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -21,28 +27,37 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { DATA_TYPE_CODE } from '../lib/ir/dtypes';
 import { inferDtypes } from '../lib/ops/dtypes';
+import { ZennitServer, zennitSource } from './bench/zennit';
+import { writeDocs } from './bench/docs';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CACHE = path.join(os.homedir(), '.cache', 'onnx-lrp', 'bench');
 const COMPOSITES = ['epsilon', 'epsilon_plus_flat', 'epsilon_gamma_box', 'epsilon_alpha2_beta1'];
-const TARGETS: Record<string, number> = { epsilon: 2.2, epsilon_plus_flat: 2.2, epsilon_gamma_box: 4, epsilon_alpha2_beta1: 4 };
+/** issue 14: within 1.15× of each rule's floor (epsilon 2×, zPlus and gamma 3×, alpha-beta 5× the forward) */
+const TARGETS: Record<string, number> = { epsilon: 2.3, epsilon_plus_flat: 3.45, epsilon_gamma_box: 3.45, epsilon_alpha2_beta1: 5.75 };
+/** the engines timed per composite: the default (fused where it covers the plan) and the per-layer one */
+const ENGINES = ['auto', 'ort'] as const;
 /** ImageNet normalisation: the bounds of a normalised [0, 1] image, per channel (zBox in epsilon_gamma_box) */
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 const LOW = MEAN.map((m, c) => (0 - m) / STD[c]);
 const HIGH = MEAN.map((m, c) => (1 - m) / STD[c]);
 
-interface Args { models: string[]; batches: number[]; rounds: number; threads: number; out: string; only: string[] }
+interface Args { models: string[]; batches: number[]; rounds: number; warmup: number; threads: number[]; out: string; only: string[]; zennitRounds: number; zennitBatches: number[] | null; docs: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: ['vgg16', 'resnet50'], batches: [1, 8], rounds: 7, threads: 2, out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory'] };
+  const a: Args = { models: ['vgg16', 'resnet50'], batches: [1, 8], rounds: 7, warmup: 2, threads: [1, 2], out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory'], zennitRounds: 0, zennitBatches: null, docs: false };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--docs') { a.docs = true; continue; }
     const [k, inline] = argv[i].split('=');
     const v = inline ?? argv[++i];
     if (k === '--models') a.models = v.split(',');
     else if (k === '--batches') a.batches = v.split(',').map(Number);
     else if (k === '--rounds') a.rounds = Number(v);
-    else if (k === '--threads') a.threads = Number(v);
+    else if (k === '--threads') a.threads = v.split(',').map(Number);
+    else if (k === '--zennit-rounds') a.zennitRounds = Number(v);
+    else if (k === '--zennit-batches') a.zennitBatches = v.split(',').map(Number);
+    else if (k === '--warmup') a.warmup = Number(v);
     else if (k === '--out') a.out = path.resolve(v);
     else if (k === '--only') a.only = v.split(',');
     else throw new Error(`unknown argument '${argv[i]}' (see the header of scripts/bench.ts)`);
@@ -72,7 +87,7 @@ const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return
 // child processes: one configuration each, result as one JSON line on stdout
 
 type Child =
-  | { kind: 'timing'; model: string; batches: number[]; rounds: number; threads: number }
+  | { kind: 'timing'; model: string; batches: number[]; rounds: number; warmup: number; threads: number; composites: string[]; zennit?: string; zennitRounds: number }
   | { kind: 'create'; model: string; threads: number }
   | { kind: 'first'; model: string; threads: number; composite: string }
   | { kind: 'rss-forward'; model: string; threads: number; batch: number }
@@ -126,36 +141,62 @@ async function child(c: Child): Promise<unknown> {
       await writeAllOutputs(c.model);
       return { file: allOutputsFile(c.model) };
     }
-    case 'timing': {
-      const s = await ort.InferenceSession.create(file, sessionOpts);
-      // the same without spinning worker threads (faster when other processes compete for the cores)
-      const quiet = await ort.InferenceSession.create(file, { ...sessionOpts, extra: { session: { intra_op: { allow_spinning: '0' } } } });
-      const e = lib.openModel(file, { threads: c.threads });
-      const out: Record<string, unknown> = {};
-      for (const batch of c.batches) {
-        const data = input(batch);
-        const xo = new ort.Tensor('float32', data, [batch, 3, 224, 224]);
-        const x = { dtype: 'float32' as const, dims: [batch, 3, 224, 224], data };
-        const feeds = { [s.inputNames[0]]: xo };
-        const runs: Record<string, () => Promise<unknown>> = { forward: () => s.run(feeds), forwardNoSpin: () => quiet.run(feeds) };
-        for (const comp of COMPOSITES) runs[comp] = () => e.explain(x, { composite: comp, options });
-        for (const f of Object.values(runs)) { await f(); await f(); } // warm-up: kernels compiled, buffers sized
-        const times: Record<string, number[]> = {};
-        for (let r = 0; r < c.rounds; r++) {
-          for (const [k, f] of Object.entries(runs)) {
-            const t = performance.now();
-            await f();
-            (times[k] ??= []).push(performance.now() - t);
-          }
-        }
-        out[`batch${batch}`] = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, { median: median(v), min: Math.min(...v), all: v.map((t) => Math.round(t * 10) / 10) }]));
-      }
-      await e.release();
-      await s.release();
-      await quiet.release();
-      return out;
-    }
+    case 'timing': return timing(c, lib, ort, file, sessionOpts);
   }
+}
+
+type Lib = typeof import('../lib');
+type Ort = typeof import('onnxruntime-node');
+
+/** Alternating runs of the forward, every composite on each engine and (with `c.zennit`) Zennit: medians per
+ * batch size. A run may report its own time (Zennit's, measured in Python without the transfer). */
+async function timing(c: Extract<Child, { kind: 'timing' }>, lib: Lib, ort: Ort, file: string, sessionOpts: object): Promise<unknown> {
+  const s = await ort.InferenceSession.create(file, sessionOpts);
+  // the same without spinning worker threads (faster when other processes compete for the cores)
+  const quiet = await ort.InferenceSession.create(file, { ...sessionOpts, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+  const e = lib.openModel(file, { threads: c.threads });
+  const zennit = c.zennit ? ZennitServer.start(c.zennit) : null;
+  if (zennit) await zennit.load(c.model, c.threads, LOW, HIGH);
+  const out: Record<string, unknown> = {};
+  const options = { low: LOW, high: HIGH };
+  for (const batch of c.batches) {
+    const data = input(batch);
+    const feeds = { [s.inputNames[0]]: new ort.Tensor('float32', data, [batch, 3, 224, 224]) };
+    const x = { dtype: 'float32' as const, dims: [batch, 3, 224, 224], data };
+    const runs: Record<string, () => Promise<number | void>> = { forward: async () => { await s.run(feeds); }, forwardNoSpin: async () => { await quiet.run(feeds); } };
+    const engines: Record<string, string> = {};
+    for (const comp of c.composites) {
+      for (const engine of ENGINES) {
+        runs[`${comp}@${engine}`] = async () => { const r = await e.explain(x, { composite: comp, options, engine }); engines[`${comp}@${engine}`] = r.engine.used + (r.engine.note ? ` (${r.engine.note})` : ''); };
+      }
+    }
+    const zruns: Record<string, () => Promise<number>> = {};
+    const check: Record<string, unknown> = {};
+    if (zennit) {
+      for (const comp of c.composites) zruns[`${comp}@zennit`] = async () => (await zennit.explain(comp, data, batch)).ms;
+      // the same model, weights and input: Zennit's logits against onnxruntime's
+      const z = await zennit.explain('epsilon', data, batch);
+      const o = await e.predict(x);
+      check.logitsMaxAbsDiff = Math.max(...z.logits.map((v, i) => Math.abs(v - o.data[i])));
+    }
+    for (const f of Object.values(runs)) for (let w = 0; w < c.warmup; w++) await f(); // warm-up: kernels compiled, buffers sized
+    const times: Record<string, number[]> = {};
+    const zr = Math.min(c.rounds, c.zennitRounds || c.rounds);
+    for (let r = 0; r < c.rounds; r++) {
+      const all = r < zr ? { ...runs, ...zruns } : runs;
+      for (const [k, f] of Object.entries(all)) {
+        const t = performance.now();
+        const own = await f();
+        (times[k] ??= []).push(typeof own === 'number' ? own : performance.now() - t);
+      }
+    }
+    out[`batch${batch}`] = { ...Object.fromEntries(Object.entries(times).map(([k, v]) => [k, { median: median(v), min: Math.min(...v), all: v.map((t) => Math.round(t * 10) / 10) }])), engines, check };
+  }
+  zennit?.close();
+  await e.release();
+  await s.release();
+  await quiet.release();
+  return out;
 }
 
 /** The model with every intermediate value added as a graph output, written next to it once: the original
@@ -204,45 +245,72 @@ function exportModels(args: Args): string[] {
   return have;
 }
 
-function zennit(): string {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch, zennit; print(zennit.__version__ if hasattr(zennit, "__version__") else "")'], { encoding: 'utf8' });
-  if (r.status === 0) return 'importable, but a side-by-side run is not implemented here';
-  return 'skipped: Zennit is not importable (only Debian\'s torch is installed), so no reference-library comparison was run';
-}
-
 function machine() {
   const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   let nproc = os.cpus().length;
   try { nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()); } catch { /* os.cpus() */ }
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const ortVersion = require('onnxruntime-node/package.json').version as string;
-  return { nproc, cpu, load: os.loadavg(), node: process.version, onnxruntime: ortVersion, memoryGB: Math.round(os.totalmem() / 1e9) };
+  const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const has = (f: string) => new RegExp(`\\b${f}\\b`).test(info);
+  const flags = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni'].filter(has).join(', ') || 'no AVX2';
+  return { nproc, cpu, flags, load: os.loadavg(), node: process.version, onnxruntime: ortVersion, memoryGB: Math.round(os.totalmem() / 1e9) };
 }
 
 const fmt = (v: number, d = 2) => v.toFixed(d);
+
+type Timing = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Table rows of one model, batch and thread count: the forward, then each composite on the fused and the
+ * per-layer engine (ratios to the forward of the same run) and Zennit (time, and its ratio to onnx-lrp). */
+function timingRows(model: string, b: number, threads: number, t: Timing): string[] {
+  const fwdAll = Math.min(t.forward.median, t.forwardNoSpin.median);
+  const rows = [`| ${model} | ${b} | ${threads} | forward alone | ${fmt(fwdAll, 0)} ms (median over the composites' processes) | | | |`];
+  for (const k of COMPOSITES) {
+    const f = t[`${k}@auto`].median, o = t[`${k}@ort`].median, z = t[`${k}@zennit`]?.median;
+    const fwd = t[`${k}@forward`] ?? fwdAll;
+    const used = String(t.engines?.[`${k}@auto`] ?? '').startsWith('fused') ? '' : ` (${t.engines?.[`${k}@auto`]})`;
+    const met = f / fwd <= TARGETS[k] ? 'met' : 'missed';
+    rows.push(`| ${model} | ${b} | ${threads} | ${k} | **${fmt(f / fwd)}×**${used} (≤ ${TARGETS[k]}×: ${met}), ${fmt(f / b, 0)} ms per input | ${fmt(o / fwd)}× | ${z ? `${fmtMs(z)} ms` : '—'} | ${z ? `${fmt(z / f, 1)}×` : '—'} |`);
+  }
+  return rows;
+}
+
+const fmtMs = (v: number) => Math.round(v).toLocaleString('en-US');
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const models = exportModels(args);
   const m0 = machine();
-  console.log(`machine: ${m0.nproc} × ${m0.cpu}, load ${m0.load.map((l) => l.toFixed(1)).join(' ')}; node ${m0.node}, onnxruntime-node ${m0.onnxruntime}; threads ${args.threads}`);
-  const results: Record<string, unknown> = { date: new Date().toISOString(), machine: m0, args };
+  const z = zennitSource();
+  console.log(`machine: ${m0.nproc} × ${m0.cpu} (${m0.flags}), load ${m0.load.map((l) => l.toFixed(1)).join(' ')}; node ${m0.node}, onnxruntime-node ${m0.onnxruntime}; threads ${args.threads.join(', ')}`);
+  console.log('src' in z ? `Zennit: ${z.src}, alternating with onnx-lrp` : `Zennit: skipped, ${z.skipped}`);
+  const results: Record<string, unknown> = { date: new Date().toISOString(), machine: m0, args, zennit: 'src' in z ? z.src : z.skipped };
   const rows: string[] = [];
+  const extra: string[] = [];
   const want = (k: string) => args.only.includes(k);
+  const last = args.threads[args.threads.length - 1];
   for (const model of models) {
     console.log(`\n== ${model}`);
-    const table: Record<string, Record<string, { ms: number; ratio: number; perInput: number }>> = {};
-    let timing: Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const timing: Record<string, Timing> = {};
     if (want('timing')) {
-      // one process per batch size: kernels for batches keep memory arenas, which would crowd the other size
-      timing = Object.assign({}, ...args.batches.map((b) => runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, threads: args.threads })));
-      for (const b of args.batches) {
-        const t = timing![`batch${b}`];
-        // the denominator: the faster of the two forward configurations
-        const fwd = Math.min(t.forward.median, t.forwardNoSpin.median);
-        table[b] = {};
-        for (const k of ['forward', 'forwardNoSpin', ...COMPOSITES]) table[b][k] = { ms: t[k].median, ratio: t[k].median / fwd, perInput: t[k].median / b };
-        console.log(`batch ${b}: forward ${fmt(t.forward.median, 1)} ms (without spinning ${fmt(t.forwardNoSpin.median, 1)} ms); ` + COMPOSITES.map((k) => `${k} ${fmt(table[b][k].ratio)}×`).join(', '));
+      // one process per batch size and thread count: kernels for batches keep memory arenas, which would crowd the other size
+      for (const threads of args.threads) {
+        for (const b of args.batches) {
+          const withZennit = 'src' in z && (!args.zennitBatches || args.zennitBatches.includes(b));
+          // one process per composite too: each fused session keeps its weights and memory arena (VGG16 at
+          // batch 8: ~3 GB), and the per-layer engine its kernels; four of each in one process ran out of memory
+          const parts = COMPOSITES.map((comp) => runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, warmup: args.warmup, threads, composites: [comp], zennit: withZennit ? z.src : undefined, zennitRounds: args.zennitRounds })[`batch${b}`]);
+          const t: Timing = Object.assign({}, ...parts, { engines: Object.assign({}, ...parts.map((p) => p.engines)), check: parts[0].check });
+          // each composite's denominator: the forward measured in its own process (the faster configuration)
+          COMPOSITES.forEach((comp, i) => { t[`${comp}@forward`] = Math.min(parts[i].forward.median, parts[i].forwardNoSpin.median); });
+          t.forward = { median: median(parts.map((p) => p.forward.median)) };
+          t.forwardNoSpin = { median: median(parts.map((p) => p.forwardNoSpin.median)) };
+          timing[`${b}x${threads}`] = t;
+          const r = timingRows(model, b, threads, t);
+          rows.push(...r);
+          console.log(`batch ${b}, ${threads} thread(s), load ${os.loadavg()[0].toFixed(1)}${t.check?.logitsMaxAbsDiff !== undefined ? `, Zennit's logits vs onnxruntime's: max |Δ| ${t.check.logitsMaxAbsDiff.toExponential(1)}` : ''}:\n${r.join('\n')}`);
+        }
       }
     }
     // first explanation vs plain session creation, alternated, fresh processes
@@ -251,45 +319,43 @@ async function main() {
       const creates: number[] = [];
       const firsts: Record<string, number>[] = [];
       for (let r = 0; r < 3; r++) {
-        creates.push(runChild({ kind: 'create', model, threads: args.threads }).ms);
-        firsts.push(runChild({ kind: 'first', model, threads: args.threads, composite: 'epsilon_plus_flat' }) as Record<string, number>);
+        creates.push(runChild({ kind: 'create', model, threads: last }).ms);
+        firsts.push(runChild({ kind: 'first', model, threads: last, composite: 'epsilon_plus_flat' }) as Record<string, number>);
       }
       const best = firsts.sort((a, b) => a.ms - b.ms)[1];
       first = { create: median(creates), first: best.ms, ratio: best.ms / median(creates), creates, firsts, breakdown: best };
-      console.log(`first explanation (load + epsilon_plus_flat) ${fmt(first.first, 0)} ms vs session creation ${fmt(first.create, 0)} ms: ${fmt(first.ratio)}× ` +
-        `(load ${fmt(best.load, 0)}, canonize ${fmt(best.canonize, 0)}, first explain ${fmt(best.explain, 0)}, a second one ${fmt(best.second, 0)} ms)`);
+      const line = `${model}: load → first explanation (epsilon_plus_flat, ${last} threads) ${fmtMs(first.first)} ms vs session creation ${fmtMs(first.create)} ms: **${fmt(first.ratio)}×** (target ≤ 2×; load ${fmt(best.load, 0)}, canonize ${fmt(best.canonize, 0)}, first explain ${fmt(best.explain, 0)}, a second one ${fmt(best.second, 0)} ms)`;
+      extra.push(line);
+      console.log(line);
     }
     // peak RSS, one configuration per process
     const memory: Record<string, Record<string, number>> = {};
     if (want('memory')) {
       runChild({ kind: 'all-outputs', model }); // in a child: loading the model would raise this process's RSS
       for (const b of args.batches) {
-        memory[b] = { forwardAll: runChild({ kind: 'rss-forward', model, threads: args.threads, batch: b }).maxRssMB };
-        for (const comp of COMPOSITES) memory[b][comp] = runChild({ kind: 'rss-lrp', model, threads: args.threads, batch: b, composite: comp }).maxRssMB;
-        console.log(`peak RSS batch ${b}: forward with every value kept ${fmt(memory[b].forwardAll, 0)} MB; ` + COMPOSITES.map((k) => `${k} ${fmt(memory[b][k] / memory[b].forwardAll)}×`).join(', '));
+        memory[b] = { forwardAll: runChild({ kind: 'rss-forward', model, threads: last, batch: b }).maxRssMB };
+        for (const comp of COMPOSITES) memory[b][comp] = runChild({ kind: 'rss-lrp', model, threads: last, batch: b, composite: comp }).maxRssMB;
+        const line = `${model} batch ${b}: peak RSS, forward with every value kept ${fmt(memory[b].forwardAll, 0)} MB; ` + COMPOSITES.map((k) => `${k} ${fmt(memory[b][k] / memory[b].forwardAll)}×`).join(', ') + ' (target ≤ 1.5×)';
+        extra.push(line);
+        console.log(line);
       }
     }
-    results[model] = { timing, table, first, memory };
-    for (const b of args.batches) {
-      const mem = (k: string) => (memory[b] ? `${fmt(memory[b][k] / memory[b].forwardAll)}× (${fmt(memory[b][k], 0)} MB)` : '');
-      const fwd = table[b] ? Math.min(table[b].forward.ms, table[b].forwardNoSpin.ms) : 0;
-      if (table[b] || memory[b]) rows.push(`| ${model} | ${b} | forward alone | ${table[b] ? `${fmt(fwd, 0)} ms` : ''} | ${table[b] ? `${fmt(fwd / b, 0)} ms` : ''} | ${memory[b] ? `${fmt(memory[b].forwardAll, 0)} MB, every value kept` : ''} |`);
-      for (const k of COMPOSITES) {
-        const t = table[b]?.[k];
-        if (t || memory[b]) rows.push(`| ${model} | ${b} | ${k} | ${t ? `**${fmt(t.ratio)}×** (target ≤ ${TARGETS[k]}×)` : ''} | ${t ? `${fmt(t.perInput, 0)} ms` : ''} | ${mem(k)} |`);
-      }
-    }
-    if (first) rows.push(`| ${model} | 1 | load → first explanation | **${fmt(first.ratio)}×** session creation (target ≤ 2×) | ${fmt(first.first, 0)} ms vs ${fmt(first.create, 0)} ms | |`);
+    results[model] = { timing, first, memory };
   }
-  results.zennit = zennit();
-  results.machineAfter = machine().load;
-  console.log(`\nZennit: ${results.zennit}`);
-  console.log('\n| model | batch | what | time, ratio to the forward in the same run | per input | peak RSS, ratio to the forward with every value kept |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(r);
+  const m1 = machine();
+  results.machineAfter = m1.load;
+  const header = [
+    '| model | batch | threads | what | onnx-lrp (default engine: fused), ratio to the forward in the same run | per-layer engine | Zennit 0.5.1 | Zennit / onnx-lrp |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const machineLine = `${m0.nproc} × ${m0.cpu} (${m0.flags}), ${m0.memoryGB} GB; load average ${m0.load.map((l) => l.toFixed(1)).join(' ')} at the start, ${m1.load.map((l) => l.toFixed(1)).join(' ')} at the end; node ${m0.node}, onnxruntime-node ${m0.onnxruntime}; ${'src' in z ? 'Zennit 0.5.1 on Debian\'s torch' : 'no Zennit run'}; medians of ${args.rounds} rounds${'src' in z && args.zennitRounds ? ` (Zennit: ${Math.min(args.rounds, args.zennitRounds)})` : ''}, ${results.date}`;
+  console.log(`\n${machineLine}\n`);
+  for (const r of [...header, ...rows]) console.log(r);
+  for (const l of extra) console.log(`- ${l}`);
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify(results, null, 1));
   console.log(`\nresults: ${args.out}`);
+  if (args.docs) writeDocs(ROOT, { machine: machineLine, table: [...header, ...rows], notes: extra });
 }
 
 if (process.argv[2] === '--child') {

@@ -12,10 +12,11 @@ import { saveModel } from '../onnx/save';
 import { isFloat } from '../ops/op';
 import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
 import { propagate } from '../propagate/core';
+import { FusedEngine, FusedResult } from '../propagate/engine/fused/engine';
 import { Tensor, float32, shapeString } from '../tensor';
 import { assembleExplanation } from './result';
-import { outputSeed } from './seed';
-import { Engine, ExplainError, ExplainOptions, Explanation } from './types';
+import { defaultOutputRelevance, outputSeed, resolveTargets } from './seed';
+import { Engine, ExplainError, ExplainOptions, Explanation, OutputRelevance } from './types';
 
 /** Largest input tensor explained, in elements (64 Mi: a 3×4096×4096 float image needs 192 MiB, and LRP keeps
  * several values of that size per layer). */
@@ -27,6 +28,7 @@ export class Explainer {
   private plain: InferenceSession | null = null;
   private exposed: string[] = [];
   private executor: OrtExecutor | null = null;
+  private fused: FusedEngine | null = null;
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
   private aliasCache?: Map<string, string>;
@@ -40,17 +42,17 @@ export class Explainer {
     readonly canonizerActions: string[],
     private readonly backend: InferenceBackend,
     private readonly threads: number,
-    readonly engine: Engine = 'ort',
+    readonly engine: Engine = 'auto',
     /** largest input tensor explained, in elements */
     readonly maxInputElements = DEFAULT_MAX_INPUT_ELEMENTS,
   ) {}
 
   static create(model: LoadedModel, backend: InferenceBackend, opts: { source?: string; canonize?: CanonizeOptions | false; threads?: number; engine?: Engine; maxInputElements?: number } = {}): Explainer {
     const c = opts.canonize === false ? { graph: model.graph, actions: [] } : canonize(model.graph, opts.canonize || {});
-    if (opts.engine !== undefined && opts.engine !== 'ort' && opts.engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${opts.engine}'`);
+    if (opts.engine !== undefined) checkEngine(opts.engine);
     const max = opts.maxInputElements;
     if (max !== undefined && !(max > 0)) throw new ExplainError(`maxInputElements must be a positive number, got ${max}`);
-    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'ort', max);
+    return new Explainer(opts.source ?? 'model', model.graph, c.graph, c.actions, backend, opts.threads ?? 0, opts.engine ?? 'auto', max);
   }
 
   /** Refuses an input of more than maxInputElements elements (symbolic dims count as 1), naming it: called on
@@ -189,6 +191,21 @@ export class Explainer {
     return logits;
   }
 
+  /** The fused engine's run of this explanation, or why it was not used (a string). */
+  private async runFused(feeds: Record<string, Tensor>, plan: RulePlan, opts: ExplainOptions, outName: string, mode: OutputRelevance): Promise<FusedResult | string> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    if (!this.graph.outputs.some((o) => o.name === outName)) throw new ExplainError(`${this.source}: no output '${outName}' (outputs: ${this.graph.outputs.map((o) => o.name).join(', ')})`);
+    this.fused ??= new FusedEngine(this.graph, this.backend, { threads: this.threads });
+    const inputDims = new Map(Object.entries(feeds).map(([k, v]) => [k, v.dims]));
+    const req = { inputDims, output: outName, outputRelevance: mode, keepAll: !!opts.keepAll };
+    const f32Feeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toF32(v)]));
+    return this.fused.explain(plan, req, f32Feeds, ([batch, ...rest]) => {
+      // −1: the predicted class, chosen in the graph
+      const classes = rest.reduce((a, v) => a * v, 1);
+      return opts.target === undefined ? new Array<number>(batch).fill(-1) : resolveTargets(opts.target, new Array<number>(batch).fill(0), classes);
+    });
+  }
+
   /** Explains one input tensor (batch first) or a map of named inputs. */
   async explain(input: Tensor | Record<string, Tensor>, opts: ExplainOptions = {}): Promise<Explanation> {
     if (!this.graph.inputs.length) throw new ExplainError(`${this.source}: the model has no inputs (its outputs are constants): nothing to explain`);
@@ -197,15 +214,35 @@ export class Explainer {
       throw new ExplainError(`${this.source}: the model has ${this.graph.inputs.length} inputs (${this.graph.inputs.map((i) => i.name).join(', ')}); pass them by name`);
     }
     const plan = this.plan({ composite: opts.composite, options: opts.options, ruleMap: opts.ruleMap });
-    const engine = opts.engine ?? this.engine;
-    if (engine !== 'ort' && engine !== 'reference') throw new ExplainError(`engine must be 'ort' or 'reference', got '${engine}'`);
+    const requested = opts.engine ?? this.engine;
+    checkEngine(requested);
+    const mode = opts.outputRelevance ?? defaultOutputRelevance(plan.mode);
+    if (mode !== 'logit' && mode !== 'one') throw new ExplainError(`output relevance must be 'logit' or 'one', got '${mode}'`);
+    const outName = opts.output ?? this.graph.outputs[0].name;
+    const base = { source: this.source, graph: this.graph, plan, feeds, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll };
+    let note: string | undefined;
+    if (requested === 'auto' || requested === 'fused') {
+      const f = await this.runFused(feeds, plan, opts, outName, mode);
+      if (typeof f !== 'string') {
+        const finite = [...f.relevance.values()].every((r) => r.every(Number.isFinite));
+        // not finite: the per-layer engine names the node where it happens
+        if (finite || !f.output.data.every(Number.isFinite)) {
+          const logits = this.explainedOutput(new Map([[outName, f.output]]), outName);
+          const values = new Map<string, Tensor>([...Object.entries(feeds), [outName, logits]]);
+          const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
+          const prop = { relevance: f.values ?? f.relevance, conservation: f.conservation, valueDims: f.valueDims };
+          return assembleExplanation({ ...base, values, logits, seed, prop, engine: { used: 'fused' } });
+        }
+        note = 'relevance not finite in the fused engine: rerun per layer to find the node';
+      } else note = `fused engine not used: ${f}`;
+    }
+    const engine = requested === 'reference' ? 'reference' : 'ort';
     if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
     const values = await this.forwardFor(feeds, plan, engine);
-    const outName = opts.output ?? this.graph.outputs[0].name;
     const logits = this.explainedOutput(values, outName);
     const seed = outputSeed(logits, plan, opts.target, opts.outputRelevance);
     const prop = await propagate(this.graph, plan, values, { value: outName, relevance: seed.relevance }, logits.dims[0] ?? 1, engine === 'ort' ? this.executor! : undefined);
-    return assembleExplanation({ source: this.source, graph: this.graph, plan, feeds, values, logits, seed, prop, askedOutputRelevance: opts.outputRelevance !== undefined, keepAll: opts.keepAll });
+    return assembleExplanation({ ...base, values, logits, seed, prop, engine: note ? { used: engine, note } : { used: engine } });
   }
 
   async release(): Promise<void> {
@@ -213,6 +250,8 @@ export class Explainer {
     this.session = null;
     await this.executor?.release();
     this.executor = null;
+    await this.fused?.release();
+    this.fused = null;
     await this.lean?.session.release();
     this.lean = null;
     await this.plain?.release();
@@ -221,6 +260,12 @@ export class Explainer {
     this.valueSessions.clear();
     for (const e of this.owned) await e.release();
   }
+}
+
+const ENGINES: readonly Engine[] = ['auto', 'fused', 'ort', 'reference'];
+
+function checkEngine(engine: unknown): asserts engine is Engine {
+  if (!ENGINES.includes(engine as Engine)) throw new ExplainError(`engine must be ${ENGINES.map((e) => `'${e}'`).join(', ')}, got '${engine}'`);
 }
 
 function isTensor(v: unknown): v is Tensor {

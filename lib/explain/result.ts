@@ -7,7 +7,7 @@ import { Tensor, float32 } from '../tensor';
 import { vanishingWarnings } from '../warnings';
 import { boundsWarnings } from './bounds';
 import { Seed } from './seed';
-import { ExplainError, Explanation } from './types';
+import { EngineUse, ExplainError, Explanation } from './types';
 
 export interface Assembly {
   source: string;
@@ -18,7 +18,9 @@ export interface Assembly {
   values: Map<string, Tensor>;
   logits: Tensor & { data: Float32Array };
   seed: Seed;
-  prop: Propagation;
+  /** the relevance (every value's, or with the fused engine the inputs' unless keepAll) and the node sums */
+  prop: Propagation & { valueDims?: ReadonlyMap<string, readonly number[]> };
+  engine: EngineUse;
   /** whether the output relevance was asked for (false: the plan's default) */
   askedOutputRelevance: boolean;
   keepAll?: boolean;
@@ -35,7 +37,7 @@ export function assembleExplanation(a: Assembly): Explanation {
   const absorbed = seed.sums.map((o, s) => (o === 0 ? 0 : (o - inSums[s]) / Math.abs(o)));
   return {
     relevance: first, inputs, output: a.logits, predictions: seed.predictions, targets: seed.targets, scores: seed.scores,
-    outputRelevance: seed.mode, outputRelevanceDefault: !a.askedOutputRelevance, plan,
+    outputRelevance: seed.mode, outputRelevanceDefault: !a.askedOutputRelevance, plan, engine: a.engine,
     conservation: {
       outputRelevance: seed.sums,
       inputRelevance: inSums,
@@ -47,7 +49,7 @@ export function assembleExplanation(a: Assembly): Explanation {
       ...boundsWarnings(graph, plan, a.feeds),
       ...vanishingWarnings({ plan, relevance: first.data, scores: seed.scores, outputRelevance: seed.sums, inputRelevance: inSums, absorbed }),
     ],
-    valueDims: a.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => (values.has(k) ? [[k, [...values.get(k)!.dims]] as [string, number[]]] : []))) : undefined,
+    valueDims: a.keepAll ? new Map([...prop.relevance.keys()].flatMap((k) => { const d = values.get(k)?.dims ?? prop.valueDims?.get(k); return d ? [[k, [...d]] as [string, number[]]] : []; })) : undefined,
   };
 }
 

@@ -44,7 +44,7 @@ function argmax(a: Float32Array): number {
   return b;
 }
 
-function resolveTargets(target: number | number[] | undefined, predictions: number[], classes: number): number[] {
+export function resolveTargets(target: number | number[] | undefined, predictions: number[], classes: number): number[] {
   const batch = predictions.length;
   let t: number[];
   if (target === undefined) t = predictions;

@@ -6,7 +6,13 @@ import { Tensor } from '../tensor';
 
 export type OutputRelevance = 'logit' | 'one';
 
-export type Engine = 'reference' | 'ort';
+export type Engine = 'auto' | 'fused' | 'ort' | 'reference';
+
+/** The engine that ran an explanation, and why it is not the one asked for (or 'auto''s first choice). */
+export interface EngineUse {
+  used: 'fused' | 'ort' | 'reference';
+  note?: string;
+}
 
 export interface ExplainOptions {
   composite?: string;
@@ -23,8 +29,10 @@ export interface ExplainOptions {
   keepAll?: boolean;
   /** which graph output to explain (default: the first) */
   output?: string;
-  /** who runs the linear layers' LRP steps: 'ort' (default: small onnxruntime graphs per layer, cached) or
-   * 'reference' (plain TypeScript kernels) */
+  /** who runs the explanation: 'auto' (default: 'fused' when it covers the plan, else 'ort'), 'fused' (the
+   * whole explanation, forward included, as one onnxruntime graph; falls back to 'ort' with the reason in
+   * `Explanation.engine.note` when it does not cover the plan), 'ort' (the forward, then one small onnxruntime
+   * graph per linear layer, cached) or 'reference' (plain TypeScript kernels) */
   engine?: Engine;
 }
 
@@ -53,6 +61,8 @@ export interface Explanation {
   /** true when it is the default of the plan's mode (not asked for) */
   outputRelevanceDefault: boolean;
   plan: RulePlan;
+  /** the engine that ran it (and, when it is not the one asked for, why) */
+  engine: EngineUse;
   conservation: ConservationSummary;
   /** every value's relevance when keepAll was set */
   values?: Map<string, Float32Array>;

@@ -4,7 +4,7 @@
 import * as path from 'path';
 import { AuditError, AuditEvaluationOptions, AuditOptions, AuditProgress, AuditSummary, ORDERS, Order, Shard, ShardError, audit, auditWorkers, openModel, parseShard, readMetadata } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
   number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, singleTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -166,7 +166,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const labels = parseLabels(v, meta);
   const target = singleTarget(v, labels);
   const canonize = canonizeOption(v);
-  const explainer = openModel(model, { canonize, threads: scale.threads, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(model, { canonize, engine: engineOption(v), threads: scale.threads, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   try {
     checkBoundChannels(v, explainer);
   } catch (e) {

@@ -83,7 +83,7 @@ export const METHOD_FLAGS: Options = {
   'output-relevance': { type: 'string' }, metadata: { type: 'string' }, labels: { type: 'string' }, 'no-canonize': { type: 'boolean' },
   'sg-samples': { type: 'string' }, 'sg-noise': { type: 'string' }, 'ig-steps': { type: 'string' }, 'ig-baseline': { type: 'string' },
   'occlusion-patch': { type: 'string' }, 'occlusion-stride': { type: 'string' }, 'occlusion-fill': { type: 'string' }, layer: { type: 'string' },
-  seed: { type: 'string' }, 'beta-smooth': { type: 'string' },
+  seed: { type: 'string' }, 'beta-smooth': { type: 'string' }, engine: { type: 'string' },
 };
 
 export const METHOD_PARAM_USAGE = `method parameters (the same names in explain, audit and evaluate):
@@ -127,7 +127,10 @@ export const METHOD_USAGE = `  --composite A[,B…]     ${wrapNames(COMPOSITE_NA
   --no-canonize          skip the canonizers that merge layers (BatchNorm, per-channel scale and bias into the
                          layer before; residual Adds as explicit Sums), as Zennit without canonizers
   --metadata FILE        model metadata JSON (default: MODEL with .json)
-  --labels FILE.json     class names: ["name", …] or {"0": "name", …} (default: the metadata's)`;
+  --labels FILE.json     class names: ["name", …] or {"0": "name", …} (default: the metadata's)
+  --engine E             auto (default: fused where it covers the plan, else ort), fused (the whole explanation as
+                         one onnxruntime graph; falls back to ort, saying why), ort (one graph per layer) or
+                         reference (TypeScript kernels); the results agree to 1e-5 (docs/speed.md)`;
 
 export const IMAGE_FLAGS: Options = {
   size: { type: 'string' }, resize: { type: 'string' }, channels: { type: 'string' }, layout: { type: 'string' },
@@ -175,6 +178,16 @@ export function readRuleMapFile(f: string): ReturnType<typeof parseRuleMap> {
  * canonizers do (the structural ones stay: constant folding, dequantising, Identity removal, Pad merging,
  * re-fusing activations an exporter split, and stripping the final Softmax). */
 export const RULE_CANONIZERS = ['merge-batchnorm', 'fold-scale', 'fold-bias-add', 'explicit-sums'];
+
+const ENGINE_NAMES = ['auto', 'fused', 'ort', 'reference'] as const;
+
+/** openModel's engine option for --engine. */
+export function engineOption(v: Values): (typeof ENGINE_NAMES)[number] | undefined {
+  const e = v.engine as string | undefined;
+  if (e === undefined) return undefined;
+  if (!(ENGINE_NAMES as readonly string[]).includes(e)) throw new UsageError(`--engine must be one of ${ENGINE_NAMES.join(', ')}, got '${e}'`);
+  return e as (typeof ENGINE_NAMES)[number];
+}
 
 /** openModel's canonize option for --no-canonize. */
 export function canonizeOption(v: Values): { skip: string[] } | undefined {

@@ -13,7 +13,7 @@ import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } fro
 import { parseIdx } from '../../lib/io/idx';
 import { readFileSafe } from '../../lib/safe-read';
 import {
-  METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
+  METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, engineOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
   parseMethodParams, parseRuleOptions, parseTarget,
 } from './common';
 
@@ -44,6 +44,7 @@ methods:
   --low L --high H       zBox bounds (low < high; default: from the metadata)
   --output-relevance M   logit or one (default: logit for LRP composites, one for the gradient methods)
   --no-canonize          skip the canonizers that change rules' inputs (as in explain)
+  --engine E             auto (default), fused, ort or reference (as in explain)
 ${METHOD_PARAM_USAGE.replace(/^.*\n/, '').replace('fill value, one or one per channel (default 0)', 'fill value (default: the perturbation\'s replacement when it is a value, else 0)')
     .replace("seeds smoothgrad's noise and random maps (default 0)", 'seeds SmoothGrad, random maps, random orders and ties (default 0)')}
 perturbation:
@@ -186,7 +187,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
     data = loadIdxImages(v.images as string, meta, int('count', 100), int('offset', 0, 0));
   }
   const target = parseTarget(v, parseLabels(v, meta));
-  const opened = openModel(modelFile, { threads, canonize: canonizeOption(v) });
+  const opened = openModel(modelFile, { threads, canonize: canonizeOption(v), engine: engineOption(v) });
   let explainer = opened;
   try {
     checkBoundChannels(v, opened);

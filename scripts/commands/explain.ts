@@ -6,7 +6,7 @@ import {
   float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance,
 } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
   parse, parseImageFlags, parseLabels, parseMethods, parseOutputRelevance, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -87,7 +87,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const quiet = !!v.quiet;
   const stems = uniqueStems(inputs);
   const bar = quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
-  const explainer = openModel(modelFile, { canonize: canonizeOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  const explainer = openModel(modelFile, { canonize: canonizeOption(v), engine: engineOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {

@@ -18,8 +18,9 @@ interface Golden { model: string; files: string[]; input: string; targets: numbe
 
 
 const goldens = fs.readdirSync(DIR).filter((f) => f.endsWith('.golden.json'));
-/** both engines: the reference kernels and the onnxruntime kernels (lib/propagate/engine/ort) */
-const ENGINES: Engine[] = ['reference', 'ort'];
+/** the three engines: the reference kernels, the per-layer onnxruntime kernels (lib/propagate/engine/ort) and
+ * the whole explanation as one onnxruntime graph (lib/propagate/engine/fused) */
+const ENGINES: Engine[] = ['reference', 'ort', 'fused'];
 
 describe('golden relevance (independent PyTorch reference)', () => {
   let worst = 0;
@@ -39,6 +40,8 @@ describe('golden relevance (independent PyTorch reference)', () => {
             const r = await explainer.explain(x, {
               composite: c.composite, options: { epsilon, gamma, low, high, zeroBias }, target: g.targets, outputRelevance: c.outputRelevance, engine,
             });
+            // the fused engine runs every LRP composite here; elsewhere it falls back, saying why
+            if (engine === 'fused') expect(r.engine.used === 'fused' ? r.plan.mode : r.engine.note).to.match(r.plan.mode === 'lrp' ? /^lrp$/ : /^fused engine not used: ./);
             const logits = g.logits.flat();
             expect(relL2(r.output.data, logits)).to.be.below(1e-5);
             const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;

@@ -1,6 +1,6 @@
 /** End to end against Zennit 0.5.1 itself: maps and per-layer sums made by Zennit's own composites, rules and
  * BatchNorm canonizer on the golden models (scripts/golden/make_zennit_golden.py, regenerated only by that
- * script; Zennit is not needed here). Both engines must match to 1e-5 relative L2. */
+ * script; Zennit is not needed here). The three engines (reference, ort, fused) must match to 1e-5 relative L2. */
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -20,7 +20,7 @@ interface ZennitGolden { model: string; files: string[]; input: string; targets:
 
 
 const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.zennit.json'));
-const ENGINES: Engine[] = ['reference', 'ort'];
+const ENGINES: Engine[] = ['reference', 'ort', 'fused'];
 
 describe('Zennit 0.5.1 goldens (maps made by Zennit itself)', () => {
   let worst = 0;
@@ -42,6 +42,8 @@ describe('Zennit 0.5.1 goldens (maps made by Zennit itself)', () => {
         for (const c of g.cases) for (const engine of ENGINES) {
           it(`${c.id} (${engine})`, async () => {
             const r = await explainer.explain(x, { composite: c.composite, options: c.options, target: g.targets, outputRelevance: c.outputRelevance, engine });
+            // the fused engine runs every LRP composite here; elsewhere it falls back, saying why
+            if (engine === 'fused') expect(r.engine.used === 'fused' ? r.plan.mode : r.engine.note).to.match(r.plan.mode === 'lrp' ? /^lrp$/ : /^fused engine not used: ./);
             const ref = readNpy(path.join(DIR, c.relevance)).data as Float32Array;
             const err = relL2(r.relevance.data, ref);
             if (c.float32Deviation < 1e-5) worst = Math.max(worst, err);

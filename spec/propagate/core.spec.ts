@@ -1,5 +1,5 @@
 /** The propagation core adds relevance where a value feeds several consumers, including one node reading the
- * same value twice (Add(a, a)): with no biases the epsilon rule conserves it exactly, on both engines. */
+ * same value twice (Add(a, a)): with no biases the epsilon rule conserves it exactly, on the three engines. */
 import { expect } from 'chai';
 import { Explainer, Graph, float32, ortBackend } from '../../lib';
 
@@ -20,10 +20,11 @@ describe('propagate: a value read twice by one node', () => {
   const explainer = Explainer.create({ graph, irVersion: 8, producer: '', metadata: {} }, ortBackend, { canonize: false });
   after(() => explainer.release());
 
-  for (const engine of ['ort', 'reference'] as const) {
+  for (const engine of ['fused', 'ort', 'reference'] as const) {
     it(`conserves relevance (${engine})`, async () => {
       const x = float32([1, 4], [0.5, -0.2, 0.9, 0.3]);
       const r = await explainer.explain(x, { composite: 'epsilon', engine, target: 0, options: { epsilon: 1e-9 }, keepAll: true });
+      expect(r.engine.used).to.equal(engine);
       const out = r.conservation.outputRelevance[0];
       expect(out).to.be.greaterThan(0.1);
       expect(r.conservation.inputRelevance[0]).to.be.closeTo(out, 1e-5 * Math.abs(out));

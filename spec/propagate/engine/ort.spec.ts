@@ -34,23 +34,36 @@ function tensor(dims: number[], r: () => number, lo = -1, hi = 1): Tensor & { da
   return { dtype: 'float32', dims, data: Float32Array.from({ length: n }, () => lo + (hi - lo) * r()) };
 }
 
-/** Both engines on the same explainer; every value's relevance and every conservation sum must agree. */
-async function compare(e: Explainer, x: Tensor, opts: ExplainOptions, label: string): Promise<Explanation> {
-  const ref = await e.explain(x, { ...opts, keepAll: true, engine: 'reference' });
-  const fast = await e.explain(x, { ...opts, keepAll: true, engine: 'ort' });
-  expect(ref.values!.size, `${label}: relevance reached the input`).to.be.greaterThan(2);
-  expect(Math.abs(ref.conservation.inputRelevance[0]), `${label}: some relevance reached the input`).to.be.greaterThan(0);
+function expectAgree(ref: Explanation, fast: Explanation, label: string): void {
   expect(relL2(fast.relevance.data, ref.relevance.data), `${label}: input relevance`).to.be.below(TOL);
   for (const [name, r] of ref.values!) {
     const f = fast.values!.get(name);
     expect(f, `${label}: relevance of '${name}'`).to.not.equal(undefined);
     expect(relL2(f!, r), `${label}: relevance of '${name}'`).to.be.below(TOL);
   }
+  expect(fast.conservation.nodes.length, `${label}: nodes in the conservation report`).to.equal(ref.conservation.nodes.length);
   ref.conservation.nodes.forEach((n, i) => {
     const m = fast.conservation.nodes[i];
     expect(m.node).to.equal(n.node);
+    n.atOutputs.forEach((v, s) => expect(m.atOutputs[s], `${label}: ${n.node} sum at its outputs`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
     n.atInputs.forEach((v, s) => expect(m.atInputs[s], `${label}: ${n.node} sum`).to.be.closeTo(v, 1e-5 * Math.max(1, Math.abs(v))));
   });
+}
+
+/** The three engines on the same explainer; every value's relevance and every conservation sum must agree.
+ * `fused`: the fused engine must cover this explanation (else it may fall back to 'ort', saying why). */
+async function compare(e: Explainer, x: Tensor, opts: ExplainOptions, label: string, fused = false): Promise<Explanation> {
+  const ref = await e.explain(x, { ...opts, keepAll: true, engine: 'reference' });
+  const fast = await e.explain(x, { ...opts, keepAll: true, engine: 'ort' });
+  const one = await e.explain(x, { ...opts, keepAll: true, engine: 'fused' });
+  expect(ref.engine.used).to.equal('reference');
+  expect(fast.engine.used).to.equal('ort');
+  expect(ref.values!.size, `${label}: relevance reached the input`).to.be.greaterThan(2);
+  expect(Math.abs(ref.conservation.inputRelevance[0]), `${label}: some relevance reached the input`).to.be.greaterThan(0);
+  expectAgree(ref, fast, `${label} (ort)`);
+  if (fused) expect(one.engine, `${label}: the fused engine ran`).to.deep.equal({ used: 'fused' });
+  else if (one.engine.used !== 'fused') expect(one.engine.note, `${label}: why the fused engine did not run`).to.match(/^fused engine not used: ./);
+  expectAgree(ref, one, `${label} (${one.engine.used})`);
   return fast;
 }
 
@@ -133,19 +146,19 @@ const RULE_MAP_MIXED = {
 describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference kernels', function () {
   this.timeout(120000);
 
-  describe('golden models, every composite, batch 2', () => {
+  describe('golden models (opsets 13 and 17), every composite, batch 2', () => {
     const dir = path.join(FIXTURES, 'golden');
-    const models = fs.readdirSync(dir).filter((f) => f.endsWith('-op17.onnx'));
+    const models = fs.readdirSync(dir).filter((f) => f.endsWith('.onnx'));
     for (const file of models) {
       it(file, async () => {
         const e = openModel(path.join(dir, file), { threads: 1 });
         const x = readNpy(path.join(dir, `${file.replace(/-op\d+\.onnx$/, '')}.input.npy`));
         try {
           for (const composite of COMPOSITE_NAMES) {
-            await compare(e, x, { composite, options: { low: -3, high: 3 } }, `${file} ${composite}`);
+            await compare(e, x, { composite, options: { low: -3, high: 3 } }, `${file} ${composite}`, e.plan({ composite, options: { low: -3, high: 3 } }).mode === 'lrp');
           }
-          await compare(e, x, { ruleMap: { composite: 'epsilon_alpha2_beta1', rules: [{ category: 'conv', rule: 'alphaBeta', params: { alpha: 3, beta: 2, zeroBias: true } }] } }, `${file} alphaBeta(3,2) zeroBias`);
-          await compare(e, x, { composite: 'epsilon', options: { epsilon: 0 } }, `${file} epsilon ε=0`);
+          await compare(e, x, { ruleMap: { composite: 'epsilon_alpha2_beta1', rules: [{ category: 'conv', rule: 'alphaBeta', params: { alpha: 3, beta: 2, zeroBias: true } }] } }, `${file} alphaBeta(3,2) zeroBias`, true);
+          await compare(e, x, { composite: 'epsilon', options: { epsilon: 0 } }, `${file} epsilon ε=0`, true);
           await expectLowered(e, ['Conv', 'Gemm', 'MatMul', 'MaxPool', 'GlobalAveragePool']);
         } finally {
           await e.release();
@@ -162,9 +175,9 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
         const x = tensor(c.dims, rng(100 + k), -1, 1);
         try {
           for (const composite of ['epsilon', 'epsilon_plus_flat', 'epsilon_alpha2_beta1', 'epsilon_gamma_box', 'gradient', 'guided_backprop', 'deconvnet']) {
-            await compare(e, x, { composite, options: { low: -1, high: 1 } }, `${c.label} ${composite}`);
+            await compare(e, x, { composite, options: { low: -1, high: 1 } }, `${c.label} ${composite}`, composite.startsWith('epsilon'));
           }
-          await compare(e, x, { ruleMap: RULE_MAP_MIXED }, `${c.label} mixed rule map`);
+          await compare(e, x, { ruleMap: RULE_MAP_MIXED }, `${c.label} mixed rule map`, true);
           await expectLowered(e, ['Conv', 'Gemm', 'GlobalAveragePool']);
         } finally {
           await e.release();
@@ -194,8 +207,8 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
     });
     const x = tensor([2, 3, 6], rng(6));
     try {
-      for (const composite of ['epsilon', 'epsilon_plus_flat', 'epsilon_alpha2_beta1', 'gradient']) await compare(e, x, { composite }, composite);
-      await compare(e, x, { ruleMap: { composite: 'epsilon', rules: [{ category: 'dense', rule: 'zPlus' }, { category: 'sum', rule: 'epsilon', params: { epsilon: 0.01 } }] } }, 'zPlus on dense');
+      for (const composite of ['epsilon', 'epsilon_plus_flat', 'epsilon_alpha2_beta1', 'gradient']) await compare(e, x, { composite }, composite, composite !== 'gradient');
+      await compare(e, x, { ruleMap: { composite: 'epsilon', rules: [{ category: 'dense', rule: 'zPlus' }, { category: 'sum', rule: 'epsilon', params: { epsilon: 0.01 } }] } }, 'zPlus on dense', true);
       await expectLowered(e, ['MatMul', 'Gemm', 'Sub', 'Sum']);
     } finally {
       await e.release();
@@ -220,7 +233,7 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
     const x = tensor([2, 3, 9, 9], rng(10), -2, 4);
     x.data.forEach((v, i) => { x.data[i] = Math.round(v); }); // many ties inside the windows
     try {
-      for (const composite of ['epsilon', 'epsilon_plus', 'gradient']) await compare(e, x, { composite }, composite);
+      for (const composite of ['epsilon', 'epsilon_plus', 'gradient']) await compare(e, x, { composite }, composite, composite !== 'gradient');
       await expectLowered(e, ['Conv', 'MaxPool', 'AveragePool', 'Gemm']);
     } finally {
       await e.release();
@@ -228,31 +241,32 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
   });
 
   it('reuses compiled kernels across calls and batch sizes; results do not change when buffers are reused', async () => {
+    const engine = 'ort';
     const file = path.join(FIXTURES, 'golden/resnet-op17.onnx');
     const e = openModel(file, { threads: 1 });
     const x = readNpy(path.join(FIXTURES, 'golden/resnet.input.npy'));
     const one: Tensor = { dtype: 'float32', dims: [1, ...x.dims.slice(1)], data: (x.data as Float32Array).slice(0, x.data.length / x.dims[0]) };
     try {
-      const kept = await e.explain(x, { composite: 'epsilon_gamma_box', options: { low: -3, high: 3 }, keepAll: true });
+      const kept = await e.explain(x, { composite: 'epsilon_gamma_box', options: { low: -3, high: 3 }, keepAll: true, engine: 'ort' });
       const snapshot = new Map([...kept.values!].map(([k, v]) => [k, Float32Array.from(v)]));
       const executor = (e as unknown as { executor: OrtExecutor }).executor;
       const compiled = (executor as unknown as { compiled: Map<string, unknown> }).compiled.size;
-      const a = await e.explain(x, { composite: 'epsilon_plus_flat' });
-      const b = await e.explain(one, { composite: 'epsilon_plus_flat' });
-      const c = await e.explain(x, { composite: 'epsilon_plus_flat' });
+      const a = await e.explain(x, { composite: 'epsilon_plus_flat', engine });
+      const b = await e.explain(one, { composite: 'epsilon_plus_flat', engine });
+      const c = await e.explain(x, { composite: 'epsilon_plus_flat', engine });
       expect(relL2(c.relevance.data, a.relevance.data)).to.equal(0);
       expect(relL2(b.relevance.data, a.relevance.data.subarray(0, b.relevance.data.length))).to.be.below(TOL);
       // kept values were not overwritten by later calls
       for (const [k, v] of kept.values!) expect(relL2(v, snapshot.get(k)!), k).to.equal(0);
       const after = (executor as unknown as { compiled: Map<string, unknown> }).compiled.size;
       const four: Tensor = { dtype: 'float32', dims: [2 * x.dims[0], ...x.dims.slice(1)], data: Float32Array.from([...(x.data as Float32Array), ...(x.data as Float32Array)]) };
-      const d = await e.explain(four, { composite: 'epsilon_plus_flat' });
+      const d = await e.explain(four, { composite: 'epsilon_plus_flat', engine });
       expect(relL2(d.relevance.data.subarray(0, a.relevance.data.length), a.relevance.data)).to.be.below(TOL);
       expect((executor as unknown as { compiled: Map<string, unknown> }).compiled.size, 'no new kernels for another batch size').to.equal(after);
       expect(after).to.be.greaterThan(compiled);
       // concurrent calls on one explainer
-      const [p, q] = await Promise.all([e.explain(x, { composite: 'epsilon' }), e.explain(x, { composite: 'epsilon_plus_flat' })]);
-      const ps = await e.explain(x, { composite: 'epsilon' });
+      const [p, q] = await Promise.all([e.explain(x, { composite: 'epsilon', engine }), e.explain(x, { composite: 'epsilon_plus_flat', engine })]);
+      const ps = await e.explain(x, { composite: 'epsilon', engine });
       expect(relL2(p.relevance.data, ps.relevance.data)).to.equal(0);
       expect(relL2(q.relevance.data, a.relevance.data)).to.equal(0);
     } finally {
@@ -265,7 +279,7 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
     const x = readNpy(path.join(FIXTURES, 'golden/mlp.input.npy'));
     let msg = '';
     try { await e.explain(x, { engine: 'gpu' as never }); } catch (err) { msg = (err as Error).message; }
-    expect(msg).to.match(/engine must be 'ort' or 'reference'/);
+    expect(msg).to.match(/engine must be 'auto', 'fused', 'ort', 'reference', got 'gpu'/);
     await e.release();
   });
 });

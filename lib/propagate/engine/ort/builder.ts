@@ -87,6 +87,12 @@ export class GraphBuilder {
     return this.inputs.filter((i) => read.has(i.name));
   }
 
+  /** The nodes and initializers built so far, for a caller that assembles them into a larger graph (the fused
+   * engine, lib/propagate/engine/fused). */
+  parts(): { nodes: readonly Node[]; constants: ReadonlyMap<string, Tensor> } {
+    return { nodes: this.nodes, constants: this.constants };
+  }
+
   bytes(): Uint8Array {
     const graph = new Graph({
       nodes: this.nodes, inputs: this.usedInputs(), outputs: this.outputs, constants: this.constants,

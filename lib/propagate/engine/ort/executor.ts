@@ -33,6 +33,24 @@ function hasNegative(x: Float32Array): boolean {
 
 const BATCH = 'N';
 
+/** true: the value is ≥ 0 by construction (its op's sign behaviour: a ReLU's output, or a sign-keeping op of
+ * such values); null: unknown from the graph alone. `memo` caches answers per value. */
+export function staticNonNegative(graph: Graph, name: string, memo: Map<string, boolean | null>): boolean | null {
+  if (memo.has(name)) return memo.get(name)!;
+  memo.set(name, null); // cycles cannot occur, but be safe
+  const p = graph.producer(name);
+  const op = p && findOp(p.opType, p.domain);
+  const sign = p && op ? signOf(op, p) : 'any';
+  let r: boolean | null = null;
+  if (sign === 'nonNegative') r = true;
+  else if (sign === 'keeps' || sign === 'keepsAll') {
+    const live = (sign === 'keepsAll' ? p!.inputs : p!.inputs.slice(0, 1)).filter((i) => i && !graph.isConstant(i));
+    r = live.length > 0 && live.every((i) => staticNonNegative(graph, i, memo) === true) ? true : null;
+  }
+  memo.set(name, r);
+  return r;
+}
+
 export class OrtExecutor implements KernelExecutor {
   readonly name = 'ort';
   private readonly compiled = new Map<string, Promise<Compiled | null>>();
@@ -46,19 +64,7 @@ export class OrtExecutor implements KernelExecutor {
 
   /** true: the value is ≥ 0 by construction; null: unknown from the graph alone. */
   private staticNonNegative(name: string): boolean | null {
-    if (this.signs.has(name)) return this.signs.get(name)!;
-    this.signs.set(name, null); // cycles cannot occur, but be safe
-    const p = this.graph.producer(name);
-    const op = p && findOp(p.opType, p.domain);
-    const sign = p && op ? signOf(op, p) : 'any';
-    let r: boolean | null = null;
-    if (sign === 'nonNegative') r = true;
-    else if (sign === 'keeps' || sign === 'keepsAll') {
-      const live = (sign === 'keepsAll' ? p!.inputs : p!.inputs.slice(0, 1)).filter((i) => i && !this.graph.isConstant(i));
-      r = live.length > 0 && live.every((i) => this.staticNonNegative(i) === true) ? true : null;
-    }
-    this.signs.set(name, r);
-    return r;
+    return staticNonNegative(this.graph, name, this.signs);
   }
 
   private nonNegative(name: string, t: Tensor): boolean {
