@@ -19,6 +19,78 @@ export interface ModelMetadata {
   accuracy?: { test: number; split?: string; measuredBy?: string };
   training?: Record<string, unknown>;
   opset?: number;
+  /** text models: how text becomes token ids (see TextMetadata, docs/library.md#text-models) */
+  text?: TextMetadata;
+  /** the same, in the form scripts/train_text.py writes (special tokens by id); read through textMetadataOf */
+  tokenizer?: TokenizerMetadata;
+}
+
+/** The `tokenizer` section scripts/train_text.py writes: the vocabulary inline, special tokens by id. */
+export interface TokenizerMetadata {
+  kind: 'word' | 'wordpiece';
+  vocabulary: string[];
+  lowercase?: boolean;
+  /** 'whitespace': words are split on whitespace only; 'bert' (default): punctuation split too */
+  split?: 'whitespace' | 'bert';
+  maxLength?: number;
+  /** token strings or ids */
+  cls?: number | string | null;
+  sep?: number | string | null;
+  pad?: number | string | null;
+  unk?: number | string | null;
+  /** a token prepended (its string), e.g. '[CLS]' */
+  prepend?: string;
+  padding?: 'right' | 'none';
+  /** 'right': cut at the end; absent: a text too long is an error */
+  truncation?: 'right';
+}
+
+/** The model's text section: `text` as given, or the `tokenizer` section turned into one. */
+export function textMetadataOf(meta: ModelMetadata | undefined): TextMetadata | undefined {
+  if (meta?.text) return meta.text;
+  const t = meta?.tokenizer;
+  if (!t) return undefined;
+  const v = t.vocabulary;
+  const tok = (x: number | string | null | undefined) => (typeof x === 'number' ? v?.[x] ?? `#${x}` : x);
+  return {
+    vocab: v, tokenizer: t.kind, lowercase: t.lowercase, split: t.split, maxLength: t.maxLength,
+    cls: t.prepend ?? tok(t.cls) ?? null, sep: tok(t.sep) ?? null, pad: tok(t.pad), unk: tok(t.unk),
+    padding: t.padding === 'none' ? 'none' : 'max', truncation: t.truncation === 'right' ? 'truncate' : 'error',
+    input: meta?.input?.name,
+  };
+}
+
+/** The `text` section of a text model's metadata JSON: its vocabulary and how text is tokenised. The token of
+ * id k is `vocab[k]`. Special tokens are named by their string and must be in the vocabulary. */
+export interface TextMetadata {
+  /** the vocabulary, in id order: the tokens, or a file (one token per line, UTF-8) relative to the JSON */
+  vocab: string[] | string;
+  /** 'word': whitespace and punctuation split, each word a token; 'wordpiece': each word split greedily into the
+   * longest vocabulary pieces, continuation pieces prefixed with `continuation` (BERT's WordPiece) */
+  tokenizer: 'word' | 'wordpiece';
+  /** lower-case the text first (default true) */
+  lowercase?: boolean;
+  /** 'bert' (default): split on whitespace and punctuation; 'whitespace': on whitespace only */
+  split?: 'bert' | 'whitespace';
+  /** prepended / appended token (e.g. '[CLS]' / '[SEP]'); absent or null: none */
+  cls?: string | null;
+  sep?: string | null;
+  /** the padding token (default '[PAD]' when the vocabulary has it); padding needs one */
+  pad?: string | null;
+  /** the unknown-word token (default '[UNK]' when the vocabulary has it); without one an unknown word is an error */
+  unk?: string | null;
+  /** sequence length in tokens, special tokens included (default: the model input's fixed length, if any) */
+  maxLength?: number;
+  /** 'max' (default): pad every sequence to maxLength; 'none': no padding (models with a symbolic length) */
+  padding?: 'max' | 'none';
+  /** a text longer than maxLength: 'error' (default) or 'truncate' (the end is cut, [SEP] kept) */
+  truncation?: 'error' | 'truncate';
+  /** WordPiece continuation prefix (default '##') */
+  continuation?: string;
+  /** longest word WordPiece splits (longer words become the unknown token; default 100) */
+  maxWordLength?: number;
+  /** the name of the token-id input (default: the model's first int64 input) */
+  input?: string;
 }
 
 export interface Bounds { low: number | number[]; high: number | number[] }

@@ -114,5 +114,20 @@ export function readMetadata(modelFile: string, explicit?: string, limits: ReadL
     if (explicit) throw new Error(`${explicit}: metadata file not found`);
     return undefined;
   }
-  return readJsonSafe(file, { what: 'metadata JSON', maxBytes: limits.maxFileSize }) as import('./metadata').ModelMetadata;
+  const meta = readJsonSafe(file, { what: 'metadata JSON', maxBytes: limits.maxFileSize }) as import('./metadata').ModelMetadata;
+  if (meta && typeof meta.text?.vocab === 'string') meta.text = { ...meta.text, vocab: readVocab(path.resolve(path.dirname(file), meta.text.vocab), limits) };
+  return meta;
+}
+
+/** A vocabulary file: one token per line (UTF-8; a final newline and \r are dropped), the line number its id. */
+export function readVocab(file: string, limits: ReadLimits = {}): string[] {
+  let text: string;
+  try {
+    text = readFileSafe(file, { what: 'vocabulary', maxBytes: limits.maxFileSize }).toString('utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read the vocabulary named by the metadata's text.vocab (${(e as Error).message})`);
+  }
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines;
 }

@@ -5,6 +5,7 @@
  *   npm run evaluate                          # the docs/evaluation.md tables (prints it, writes out/evaluate/)
  *   npm run evaluate -- --count 50            # fewer images per model
  *   npm run evaluate -- --model fashion-vgg   # one model (repeatable; mnist-8 is a name too)
+ *   npm run evaluate -- --tokens              # the token table instead (text models: scripts/evaluate-tokens.ts)
  *
  * Set-up (fixed, documented in docs/evaluation.md; nothing here is tuned per method):
  *  - inputs: the first N test images of each data set, in file order: 500 for fashion-mlp and mnist-8, 100 for
@@ -26,6 +27,7 @@ import { RandomizationResult, mergeCurves, modelRandomization } from '../lib/eva
 import { resolveTargets, sliceBatch } from '../lib/methods/util';
 import type { AttributeOptions } from '../lib';
 import { batchable, blackValue, loadIdxImages } from './commands/evaluate';
+import { tokensMain } from './evaluate-tokens';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHARED = process.env.SHARED_DIR ?? path.resolve(ROOT, '..', 'shared');
@@ -178,6 +180,7 @@ async function runBench(b: Bench, count: number, outDir: string): Promise<BenchR
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--tokens')) return tokensMain(process.argv.slice(2)); // the token table: scripts/evaluate-tokens.ts
   const o = args(process.argv.slice(2));
   const list = benches(o.models);
   if (!list.length) { console.log('no models found (models/*.json, ../shared/models/mnist-8.onnx): nothing to evaluate'); return; }

@@ -15,9 +15,11 @@ import { ReadLimits, readJsonSafe } from '../safe-read';
 import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
-import { AUDIT_MARKER, FileWriteError, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
-import { imageOptionsFor, loadInput } from './input';
+import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
+import { imageOptionsFor, loadInput, tokenInput } from './input';
+import { TokenInput, tokenInputOf } from '../methods/tokens';
 import { Method, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
+import { TextPer, textEntries } from './text-inputs';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
 import { Shard, ShardError, ShardSummary, checkShard, fileHash, listingOf, shardName, shardOf, shardSettings } from './shard';
@@ -64,6 +66,9 @@ export interface AuditOptions {
    * NAME.box.json beside them, to the records and summaries. Part of the settings key: records made without
    * it (or with other settings) are redone. */
   evaluate?: boolean | AuditEvaluationOptions;
+  /** text models (a token-id input): .txt files are inputs too, each one text ('file', default) or one text per
+   * non-empty line ('line': inputs named FILE.txt#N, N the line number) */
+  textPer?: TextPer;
   /** an already opened explainer for `model` (not released by the audit) */
   explainer?: Explainer;
   /** canonizers to skip (openModel's option; with `explainer`, say how it was opened): part of the settings key */
@@ -136,12 +141,28 @@ function rowsOf(rel: string, relDir: string, stemRel: string, rec: ExplanationRe
     input: rel, sample: rec.samples.length > 1 ? s.sample : undefined, status: 'ok' as const,
     prediction: s.prediction, predictionLabel: s.predictionLabel, score: s.score, target: s.target, targetLabel: s.targetLabel,
     record, files: { input: p(s.files.input), grid: p(s.files.grid) }, resumed, groundTruth: rec.groundTruth,
+    ...(s.tokens ? { tokens: s.tokens, ...(rec.padToken ? { padToken: rec.padToken } : {}) } : {}),
     methods: Object.fromEntries(s.methods.map((m) => [m.title, {
       composite: m.composite, relevanceSum: m.conservation.inputRelevance, conservationError: m.conservation.absorbed,
       files: { heatmap: p(m.files.heatmap), overlay: p(m.files.overlay), relevance: p(m.files.relevance) }, ...evaluation(m.evaluation),
-      ...(m.warnings ? { warnings: m.warnings } : {}),
+      ...(m.warnings ? { warnings: m.warnings } : {}), ...(m.tokenRelevance ? { tokenRelevance: m.tokenRelevance } : {}),
     }])),
   }));
+}
+
+/** The model's token input, if any; bad text metadata is the model's fault (stops the audit). */
+function tokenSpecOf(explainer: Explainer, meta: ModelMetadata | undefined): TokenInput | null {
+  try {
+    return tokenInputOf(explainer, meta);
+  } catch (e) {
+    throw new AuditError((e as Error).message);
+  }
+}
+
+/** The audit's textPer option, checked (library callers may pass anything). */
+function textPerOf(textPer: string | undefined): TextPer {
+  if (textPer !== undefined && textPer !== 'file' && textPer !== 'line') throw new AuditError(`textPer must be 'file' or 'line', got '${String(textPer)}'`);
+  return (textPer ?? 'file') as TextPer;
 }
 
 /** A previous record for this input, if it was made with the same settings and its files are all there. */
@@ -236,11 +257,11 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     }
     if (evaluation) {
       const d = explainer.graph.inputs[0]?.dims;
-      if (d && d.length !== 4) throw new AuditError(`evaluate: region perturbation needs image-shaped inputs [N, C, H, W]; ${explainer.source} takes [${d.join('x')}]`);
-      if (imageOptions.layout === 'NHWC') throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
+      if (d && d.length !== 4 && !tokenInputOf(explainer, meta)) throw new AuditError(`evaluate: region perturbation needs image-shaped inputs [N, C, H, W]; ${explainer.source} takes [${d.join('x')}]`);
+      if (imageOptions.layout === 'NHWC' && d?.length === 4) throw new AuditError('evaluate: region perturbation needs NCHW inputs; this model takes NHWC');
     }
     methods = withImageBounds(methods, imageOptions);
-    for (const m of methods) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
+    for (const m of methods.filter((x) => !x.attribution)) explainer.plan({ composite: m.ruleMap ? undefined : m.composite, options: m.options, ruleMap: m.ruleMap }); // unknown composite / bad map: fail before any input
     const outDims = explainer.graph.outputs[0]?.dims;
     const classes = outDims?.[outDims.length - 1];
     if (opts.target !== undefined && typeof classes === 'number' && !(Number.isInteger(opts.target) && opts.target >= 0 && opts.target < classes)) {
@@ -249,8 +270,10 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     fs.mkdirSync(out, { recursive: true });
     createMarker(out);
     await removeStaleTemporaries(out, shard ? { tag: shardTag(shard) } : {}); // left by a killed run (of this shard)
-    const listed = withoutSidecars(await listInputs(folder, { exclude: [out] })); // NAME.mask.npy beside NAME.png is a ground truth
-    const stems = outputStems(listed); // of all inputs: a shard names its files as a single run would
+    const tokens = tokenSpecOf(explainer, meta);
+    const files = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
+    // every input (a text model's .txt lines with textPer 'line') and its stem: a shard names its files as a single run would
+    const { rels: listed, stems, lines } = textEntries(folder, files, outputStems(files), tokens ? textPerOf(opts.textPer) : 'file', limits);
     const rels = shard ? listed.filter((r) => shardOf(r, shard.count) === shard.index) : listed;
     if (assumed && rels.some((r) => isImageFile(r))) opts.notice?.(assumed);
     const settings = JSON.stringify({
@@ -258,6 +281,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
       ...seedSettings(opts), imageOptions, render: opts.render ?? {}, grid: opts.grid ?? null, npy: opts.npy ?? true, labels: labels ?? null,
       ...(evaluation ? { evaluation } : {}), // absent without evaluation: earlier audits' records stay valid
       ...(opts.canonize !== undefined ? { canonize: opts.canonize } : {}),
+      ...(opts.textPer !== undefined ? { textPer: opts.textPer } : {}),
     }); // no shard in it: shards resume an unsharded run's records and back
     const shardInfo = shard && { ...shard, ...shardSettings(JSON.parse(settings)), modelHash: await fileHash(opts.model), listing: listingOf(listed), inputs: rels };
     if (evaluation) {
@@ -288,7 +312,8 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     let complete = true;
     for (const rel of rels) {
       if (opts.signal?.aborted) { complete = false; break; }
-      const abs = path.join(folder, ...rel.split('/'));
+      const line = lines.get(rel); // a line of a .txt file (textPer 'line')
+      const abs = path.join(folder, ...(line?.file ?? rel).split('/'));
       const stemRel = stems.get(rel)!;
       const relDir = path.posix.dirname(stemRel) === '.' ? '' : path.posix.dirname(stemRel);
       const dir = path.join(out, ...relDir.split('/').filter(Boolean));
@@ -307,7 +332,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
       } else {
         let record: ExplanationRecord;
         try {
-          const input = await loadInput(abs, imageOptions, limits);
+          const input = line ? tokenInput(tokens!, { text: line.text }, rel) : await loadInput(abs, imageOptions, limits, tokens);
           const ie = await explainInput(explainer, input, { methods, target: opts.target, outputRelevance: opts.outputRelevance, dual: opts.dual, clip: opts.clip, contrast: opts.contrast });
           for (const r of ie.results) for (const w of r.explanation?.warnings ?? []) opts.notice?.(`warning: ${rel}: ${r.method.title}: ${w}`);
           let scores: MethodEvaluation[][] | undefined, groundTruth: string | undefined;
@@ -331,7 +356,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
         } catch (e) {
           if (e instanceof FileWriteError || e instanceof AuditError) throw e; // the output folder or the model is at fault, not the input
           const reason = (e as Error).message.split(abs).join(rel).split(folder + path.sep).join('');
-          record = { version: 1, model: opts.model, input: rel, kind: /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'default', samples: [], fingerprint, error: reason };
+          record = { version: 1, model: opts.model, input: rel, kind: line || /\.txt$/i.test(rel) ? 'tokens' : /\.npy$/i.test(rel) ? 'npy' : 'image', inputShape: [], outputRelevance: opts.outputRelevance ?? 'default', samples: [], fingerprint, error: reason };
           await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
         }
         rows = rowsOf(rel, relDir, stemRel, record, false);

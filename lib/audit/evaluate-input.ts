@@ -8,12 +8,14 @@ import { Explainer } from '../explain';
 import { checkDynamicBatch, dynamicBatch } from '../methods/dynamic-batch';
 import { ClassSensitivity } from '../evaluate/class-sensitivity';
 import { Box, Region } from '../evaluate/localization';
-import { EvaluationError, EvaluationOptions, EvaluationSettings, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
+import { EvaluationError, EvaluationOptions, EvaluationSettings, TokenTruth, evaluationSettings as settingsOf, measureMap } from '../evaluate/measure';
+import { RowTensor } from '../methods/batch';
+import { tokenRelevance } from '../methods/tokens';
 import { Order, Replacement } from '../evaluate/perturbation';
 import { ImageInputOptions } from '../io/image';
 import { readNpy } from '../node-io';
 import { readJsonSafe } from '../safe-read';
-import { float32 } from '../tensor';
+import { Tensor, float32 } from '../tensor';
 import { InputExplanation } from './input';
 
 /** `audit({ evaluate })`: the settings of lib/evaluate's one orchestrator (`evaluationSettings`, the names and
@@ -122,7 +124,7 @@ export function regionFor(truth: GroundTruth | undefined, targets: number[]): Re
 
 /** A copy of `explainer` that runs batches when its graph has a fixed batch of 1 (lib/evaluate's
  * `dynamicBatch`), or `explainer` itself; `check` compares a batch against single runs once. */
-export function batchedExplainer(explainer: Explainer): { explainer: Explainer; actions: string[]; check: (x: ReturnType<typeof float32>) => Promise<void> } {
+export function batchedExplainer(explainer: Explainer): { explainer: Explainer; actions: string[]; check: (x: Tensor & { data: Float32Array | BigInt64Array }) => Promise<void> } {
   const { graph, actions } = dynamicBatch(explainer.graph);
   if (!actions.length) return { explainer, actions, check: async () => undefined };
   const derived = explainer.derive(graph, explainer.source);
@@ -132,10 +134,17 @@ export function batchedExplainer(explainer: Explainer): { explainer: Explainer; 
     check: async (x) => {
       if (checked) return;
       const per = x.data.length / (x.dims[0] ?? 1);
-      const two = new Float32Array(2 * per);
-      two.set((x.data as Float32Array).subarray(0, per));
-      for (let i = 0; i < per; i++) two[per + i] = 0.5 * two[i];
-      await checkDynamicBatch(explainer, derived, float32([2, ...x.dims.slice(1)], two));
+      if (x.data instanceof BigInt64Array) { // token ids: the ids, and the same ids in reverse order
+        const two = new BigInt64Array(2 * per);
+        two.set(x.data.subarray(0, per));
+        for (let i = 0; i < per; i++) two[per + i] = two[per - 1 - i];
+        await checkDynamicBatch(explainer, derived, { dtype: x.dtype, dims: [2, ...x.dims.slice(1)], data: two });
+      } else {
+        const two = new Float32Array(2 * per);
+        two.set(x.data.subarray(0, per));
+        for (let i = 0; i < per; i++) two[per + i] = 0.5 * two[i];
+        await checkDynamicBatch(explainer, derived, float32([2, ...x.dims.slice(1)], two));
+      }
       checked = true;
     },
   };
@@ -146,11 +155,21 @@ export function batchedExplainer(explainer: Explainer): { explainer: Explainer; 
  * copies (batched). */
 export async function evaluateInput(perturber: Explainer, ie: InputExplanation, settings: EvaluationSettings, truth?: GroundTruth): Promise<MethodEvaluation[][]> {
   const x = ie.input.tensor;
-  if (x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
+  const tokens = ie.input.tokens;
+  if (!tokens && x.dims.length !== 4) throw new EvaluationError(`${ie.input.file}: region perturbation needs an image-shaped input [N, C, H, W]; got [${x.dims.join('x')}]`);
   const N = x.dims[0];
+  let s = settings, tokenTruth: TokenTruth | undefined;
+  if (tokens) { // token deletion: the replacement is a token id (default: the padding token's); special tokens stay
+    const rep = typeof settings.replacement === 'number' ? settings.replacement : ie.input.padId;
+    if (rep === undefined) throw new EvaluationError(`${ie.input.file}: token deletion needs a replacement token id (--replacement ID; the model's vocabulary has no pad token)`);
+    const special = new Set(ie.input.specialTokens ?? []);
+    s = { ...settings, replacement: rep };
+    tokenTruth = { keep: tokens.map((row) => row.flatMap((t, k) => (special.has(t) ? [k] : []))) };
+  }
   const out: MethodEvaluation[][] = [...Array(N).keys()].map(() => ie.results.map(() => ({ aopc: {} })));
   for (const [m, res] of ie.results.entries()) {
-    const r = await measureMap(perturber, x, res.relevance, res.targets, settings, regionFor(truth, res.targets), truth?.file ?? ie.input.file);
+    const rel = tokens ? float32([N, x.dims[1]], Array.from({ length: N }, (_, k) => Array.from(tokenRelevance(res.relevance, k))).flat()) : res.relevance;
+    const r = await measureMap(perturber, x as RowTensor, rel, res.targets, s, regionFor(truth, res.targets), truth?.file ?? ie.input.file, tokenTruth);
     for (const [order, c] of Object.entries(r.curves)) c!.aopcPerSample.forEach((a, s) => { out[s][m].aopc[order as Order] = a; });
     r.localization?.massAccuracy.forEach((v, s) => { out[s][m].massAccuracy = Number.isNaN(v) ? null : v; });
     r.localization?.pointingHits.forEach((v, s) => { out[s][m].pointingHit = v; });

@@ -1,6 +1,6 @@
 /** Node-only (uses fs): explaining files, writing heatmaps and records, audits over folders. */
 export { AUDIT_MARKER, IMAGE_EXTENSIONS, INPUT_EXTENSIONS, FileWriteError, isImageFile, listInputs, readLabels, removeStaleTemporaries, writeFileAtomic } from './files';
-export { IMAGENET_PREPROCESSING, assumesImageNet, explainImage, imageOptionsFor, loadInput, sampleRelevance } from './input';
+export { IMAGENET_PREPROCESSING, assumesImageNet, explainImage, imageOptionsFor, loadInput, sampleRelevance, tokenInput } from './input';
 export type { ExplainImageOptions, ImageExplanation, InputExplanation, InputView, LoadedInput } from './input';
 export { GRID_CELL, comparisonRows, resultRecord, slug, writeInputFiles } from './record';
 export type { ConservationRecord, ExplanationRecord, MethodRecord, ResultRecord, SampleRecord, WriteOptions } from './record';

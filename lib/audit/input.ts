@@ -4,12 +4,13 @@ import { Explainer, Explanation, ExplainOptions, OutputRelevance } from '../expl
 import { ImageInputOptions, Region, imageOptionsFromMetadata, imageToTensor, sourceRegion, tensorToImage } from '../io/image';
 import { ModelMetadata, defaultBounds, withBounds } from '../metadata';
 import { readNpy } from '../node-io';
-import { ReadLimits } from '../safe-read';
+import { ReadLimits, readFileSafe } from '../safe-read';
 import { isImageShaped, sliceSample } from '../render/display';
 import { decodeImage } from '../render/jimp';
 import { RGBAImage } from '../io/raster';
 import { Tensor, float32, toFloat32 } from '../tensor';
 import { isImageFile } from './files';
+import { TokenInput, encodeTexts, tokenIds } from '../methods/tokens';
 import { InputExplanation as MethodsInputExplanation } from '../methods/run';
 
 /** torchvision's ImageNet preprocessing: Resize(256) + CenterCrop(224), RGB in [0,1], mean/std. */
@@ -70,19 +71,40 @@ export interface InputView {
 export interface LoadedInput {
   /** file path, or a name for in-memory images */
   file: string;
-  kind: 'image' | 'npy';
-  /** the model input, batch first */
-  tensor: Tensor & { data: Float32Array };
+  kind: 'image' | 'npy' | 'tokens';
+  /** the model input, batch first (kind 'tokens': int64 ids [N, T]) */
+  tensor: Tensor & { data: Float32Array | BigInt64Array };
+  /** kind 'tokens': per sample, the token strings */
+  tokens?: string[][];
+  /** kind 'tokens': the padding token (left out of heatmaps, tables and token deletion) and the special tokens
+   * (kept out of token deletion), from the tokenizer */
+  padToken?: string;
+  /** kind 'tokens': the padding token's id (the default replacement of token deletion) */
+  padId?: number;
+  specialTokens?: string[];
   /** one per sample */
   views: InputView[];
   /** preprocessing used (images), or used to display (.npy) */
   imageOptions: ImageInputOptions;
 }
 
+/** Token ids as a loaded input (kind 'tokens'): text tokenised with the model's vocabulary, a list of ids, or an
+ * int tensor [T] / [N, T]; checked against the vocabulary and the model's length (TokenError otherwise). */
+export function tokenInput(spec: TokenInput, src: { text: string | string[] } | { ids: number[] | Tensor }, file: string): LoadedInput {
+  const b = 'text' in src ? encodeTexts(spec, Array.isArray(src.text) ? src.text : [src.text], file) : tokenIds(spec, src.ids, file);
+  const s = spec.tokenizer;
+  return {
+    file, kind: 'tokens', tensor: b.tensor, views: b.tokens.map(() => ({})), imageOptions: {}, tokens: b.tokens,
+    ...(s?.pad ? { padToken: s.pad, padId: s.vocab.indexOf(s.pad) } : {}), specialTokens: [s?.cls, s?.sep, s?.pad].filter((t): t is string => !!t),
+  };
+}
+
 /** Reads an image (PNG/JPEG/BMP, preprocessed with `imageOptions`) or a .npy tensor; files are read within
- * `limits` (size in bytes, image pixels: see lib/safe-read.ts). */
-export async function loadInput(src: string | { name: string; image: RGBAImage }, imageOptions: ImageInputOptions = {}, limits: ReadLimits = {}): Promise<LoadedInput> {
+ * `limits` (size in bytes, image pixels: see lib/safe-read.ts). With `tokens` (the model's token input,
+ * `tokenInputOf`): an int64 .npy is token ids, and a .txt file one text. */
+export async function loadInput(src: string | { name: string; image: RGBAImage }, imageOptions: ImageInputOptions = {}, limits: ReadLimits = {}, tokens?: TokenInput | null): Promise<LoadedInput> {
   const file = typeof src === 'string' ? src : src.name;
+  if (tokens && typeof src === 'string' && /\.txt$/i.test(file)) return tokenInput(tokens, { text: readFileSafe(file, { what: 'text', maxBytes: limits.maxFileSize }).toString('utf8') }, file);
   if (typeof src !== 'string' || isImageFile(file)) {
     const img = typeof src === 'string' ? await decodeImage(src, undefined, limits) : src.image;
     let tensor;
@@ -96,6 +118,7 @@ export async function loadInput(src: string | { name: string; image: RGBAImage }
   if (/\.onnx$/i.test(file)) throw new Error(`${file}: an ONNX model given as an input; are MODEL and INPUT swapped? (the model comes first)`);
   if (!/\.npy$/i.test(file)) throw new Error(`${file}: unknown input type (images: .png, .jpg, .jpeg, .bmp; tensors: .npy)`);
   const t = readNpy(file, limits);
+  if (tokens && (t.dtype === 'int64' || t.dtype === 'int32')) return tokenInput(tokens, { ids: t }, file);
   if (t.dtype !== 'float32' && t.dtype !== 'float64' && t.dtype !== 'float16') throw new Error(`${file}: ${t.dtype} tensor; inputs must be float32`);
   const tensor = t.dtype === 'float32' ? (t as Tensor & { data: Float32Array }) : float32(t.dims, toFloat32(t));
   const n = tensor.dims[0] ?? 1;
@@ -139,7 +162,7 @@ export async function explainImage(explainer: Explainer, image: string | RGBAIma
   const { image: _i, metadata: _m, limits: _l, ...explainOpts } = opts;
   const options = withBounds(explainOpts.options, defaultBounds(opts.metadata, imageOptions));
   const r = await explainer.explain(loaded.tensor, { ...explainOpts, options });
-  return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor, imageOptions };
+  return { ...r, image: loaded.views[0].source!, region: loaded.views[0].region!, input: loaded.tensor as Tensor & { data: Float32Array }, imageOptions };
 }
 
 /** Sample `s` of an explanation's relevance (batch of 1). */

@@ -7,7 +7,9 @@ import { encodeNpy } from '../io/npy';
 import { CompositeOptions } from '../plan/composites';
 import { ComparisonRow, comparisonGrid } from '../render/compare';
 import { RenderOptions, renderRelevance, sliceSample } from '../render/display';
-import { encodePng } from '../render/jimp';
+import { RGBAImage, encodePng, grid, textHeatmapPng } from '../render/jimp';
+import { TextHeatmapOptions } from '../render/text';
+import { tokenRelevance } from '../methods/tokens';
 import type { MethodEvaluation } from './evaluate-input';
 import { InputExplanation } from './input';
 import { MethodResult } from '../methods/run';
@@ -55,6 +57,8 @@ export interface MethodRecord {
   warnings?: string[];
   /** audits with evaluation: AOPC per perturbation order, and localisation with a ground truth */
   evaluation?: MethodEvaluation;
+  /** token inputs: relevance per token (in the order of the sample's `tokens`) */
+  tokenRelevance?: number[];
 }
 
 export interface SampleRecord {
@@ -67,13 +71,15 @@ export interface SampleRecord {
   score: number;
   files: { input?: string; grid?: string };
   methods: MethodRecord[];
+  /** token inputs: the token strings, padding included */
+  tokens?: string[];
 }
 
 export interface ExplanationRecord {
   version: 1;
   model: string;
   input: string;
-  kind: 'image' | 'npy';
+  kind: 'image' | 'npy' | 'tokens';
   inputShape: number[];
   preprocessing?: ImageInputOptions;
   /** the output relevance asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient
@@ -86,6 +92,8 @@ export interface ExplanationRecord {
   groundTruth?: string;
   /** an input that could not be explained */
   error?: string;
+  /** token inputs: the padding token (left out of heatmaps) */
+  padToken?: string;
 }
 
 export interface WriteOptions {
@@ -169,6 +177,17 @@ export function comparisonRows(ie: InputExplanation, labels?: string[], title?: 
   });
 }
 
+/** Text heatmap options from the render options; the padding token is not drawn. */
+export function textOptions(render: RenderOptions, input: { padToken?: string }): TextHeatmapOptions {
+  return { colormap: render.colormap, normalization: render.normalization, percentile: render.percentile, hide: input.padToken ? [input.padToken] : [] };
+}
+
+/** The comparison grid of a token input: one text heatmap per method, one under the other, titled. */
+export async function tokenGrid(tokens: string[], methods: { title: string; relevance: ArrayLike<number> }[], opts: TextHeatmapOptions): Promise<RGBAImage> {
+  const cells = await Promise.all(methods.map(async (m) => [{ image: await textHeatmapPng(tokens, m.relevance, opts) }]));
+  return grid(cells, { rowTitles: methods.map((m) => m.title), fontSize: 12 });
+}
+
 /** Writes `<stem>[-s].input.png`, `<stem>[-s].<method>.{heatmap.png,overlay.png,relevance.npy}`,
  * `<stem>[-s].grid.png` (several methods) into `dir`, then `<stem>.record.json`; returns the record. */
 export async function writeInputFiles(dir: string, stem: string, ie: InputExplanation, opts: WriteOptions): Promise<ExplanationRecord> {
@@ -192,7 +211,11 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
       const rel = sliceSample(res.relevance, s);
       const files: MethodRecord['files'] = {};
       const name = `${base}.${slug(method.title)}`;
-      if (wantImages) {
+      const tokens = input.tokens?.[s];
+      if (wantImages && tokens) {
+        files.heatmap = `${name}.heatmap.png`;
+        await writeFileAtomic(path.join(dir, files.heatmap), await encodePng(await textHeatmapPng(tokens, tokenRelevance(res.relevance, s), textOptions(render, input))));
+      } else if (wantImages) {
         const r = renderRelevance(rel, view, render);
         if (r.input && !rec.files.input) {
           rec.files.input = `${base}.input.png`;
@@ -220,10 +243,14 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
         outputRelevance: res.outputRelevance ?? null, outputRelevanceDefault: res.outputRelevanceDefault ?? null,
         ...(res.dual !== undefined ? { dual: res.dual, clipped: res.clipped } : {}), ...(res.contrast !== undefined ? { contrast: res.contrast } : {}),
         conservation: c, details: res.details, files, evaluation: opts.evaluation?.[s]?.[results.indexOf(res)],
-        ...sampleWarnings(res, s),
+        ...sampleWarnings(res, s), ...(tokens ? { tokenRelevance: Array.from(tokenRelevance(res.relevance, s)) } : {}),
       });
     }
-    if (wantGrid && wantImages) {
+    if (input.tokens?.[s]) rec.tokens = input.tokens[s];
+    if (wantGrid && wantImages && input.tokens?.[s]) {
+      rec.files.grid = `${base}.grid.png`;
+      await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(await tokenGrid(input.tokens[s], results.map((r) => ({ title: r.method.title, relevance: tokenRelevance(r.relevance, s) })), textOptions(render, input))));
+    } else if (wantGrid && wantImages) {
       rec.files.grid = `${base}.grid.png`;
       const g = await comparisonGrid([rows[s]], { ...render, displaySize: undefined, cellSize: render.displaySize ?? GRID_CELL });
       await writeFileAtomic(path.join(dir, rec.files.grid), await encodePng(g));
@@ -233,7 +260,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   const record: ExplanationRecord = {
     version: 1, model: opts.model, input: opts.inputName ?? input.file, kind: input.kind, inputShape: [...input.tensor.dims],
     preprocessing: input.kind === 'image' ? input.imageOptions : undefined, outputRelevance: ie.outputRelevance ?? 'default', samples,
-    fingerprint: opts.fingerprint, groundTruth: opts.groundTruth,
+    fingerprint: opts.fingerprint, groundTruth: opts.groundTruth, ...(input.padToken ? { padToken: input.padToken } : {}),
   };
   await writeFileAtomic(path.join(dir, `${stem}.record.json`), JSON.stringify(record, null, 2));
   return record;
@@ -261,10 +288,14 @@ export interface ResultRecord {
   conservation: unknown[] | null;
   details?: Record<string, unknown>;
   warnings: string[];
+  /** token inputs: per sample the token strings (padding included), and the relevance per token */
+  tokens?: string[][];
+  tokenRelevance?: number[][];
 }
 
-/** The record of `r` (a result of `explainInput`) for `input` of `model`; `relevanceFile`: where its map was written. */
-export function resultRecord(r: MethodResult, info: { model: string; input: string; labels?: readonly string[]; relevanceFile?: string }): ResultRecord {
+/** The record of `r` (a result of `explainInput`) for `input` of `model`; `relevanceFile`: where its map was written;
+ * `tokens`: a token input's strings per sample (the record then has the relevance per token too). */
+export function resultRecord(r: MethodResult, info: { model: string; input: string; labels?: readonly string[]; relevanceFile?: string; tokens?: string[][] }): ResultRecord {
   const e = r.explanation;
   const labels = info.labels;
   return {
@@ -282,5 +313,6 @@ export function resultRecord(r: MethodResult, info: { model: string; input: stri
     conservation: e?.conservation.nodes ?? null,
     details: r.details,
     warnings: r.warnings,
+    ...(info.tokens ? { tokens: info.tokens, tokenRelevance: info.tokens.map((_, s) => Array.from(tokenRelevance(r.relevance, s))) } : {}),
   };
 }

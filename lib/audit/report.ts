@@ -3,6 +3,7 @@
 import type { Order } from '../evaluate/perturbation';
 import type { EvaluationSettings } from './evaluate-input';
 import type { ClassSensitivity } from '../evaluate/class-sensitivity';
+import { textHeatmapHtml } from '../render/text';
 
 export interface AuditMethodResult {
   composite: string;
@@ -22,6 +23,8 @@ export interface AuditMethodResult {
   classSensitivity?: ClassSensitivity;
   /** the map vanishes (exactly 0, or for LRP ≥ 99% absorbed): why, and the remedy */
   warnings?: string[];
+  /** token inputs: relevance per token (in the order of the row's `tokens`) */
+  tokenRelevance?: number[];
 }
 
 /** Means over an audit's evaluated rows, per method. */
@@ -62,6 +65,9 @@ export interface AuditRow {
   /** the per-input JSON record, relative to the output folder */
   record?: string;
   files: { input?: string; grid?: string };
+  /** token inputs: the token strings, and the padding token (not drawn) */
+  tokens?: string[];
+  padToken?: string;
   /** per method title */
   methods: Record<string, AuditMethodResult>;
   /** taken from a previous run's record */
@@ -221,10 +227,11 @@ export function indexHtml(s: AuditSummary, opts: { thumbnail?: number } = {}): s
     const cells = s.methods.map((m) => {
       const x = r.methods[m];
       const file = x?.files.overlay ?? x?.files.heatmap;
-      return `<td class="thumb">${img(file, `${m}: ${name}`)}<div class="cap">Σ ${num(x?.relevanceSum)}${x && x.conservationError !== null ? ` · ${(100 * x.conservationError).toFixed(2)}%` : ''}</div>${evalCap(x)}</td>`;
+      const shown = r.tokens && x?.tokenRelevance ? `<div class="text">${textHeatmapHtml(r.tokens, x.tokenRelevance, { hide: r.padToken ? [r.padToken] : [] })}</div>` : img(file, `${m}: ${name}`);
+      return `<td class="thumb">${shown}<div class="cap">Σ ${num(x?.relevanceSum)}${x && x.conservationError !== null ? ` · ${(100 * x.conservationError).toFixed(2)}%` : ''}</div>${evalCap(x)}</td>`;
     });
     return `<tr><td class="name">${link}</td><td>${cls(r.prediction, r.predictionLabel)}</td><td class="num">${num(r.score)}</td><td>${cls(r.target, r.targetLabel)}</td>`
-      + `<td class="thumb">${img(r.files.input, `input: ${name}`)}</td>${cells.join('')}</tr>`;
+      + `<td class="thumb">${r.tokens ? `<div class="text">${esc(r.tokens.filter((x) => x !== r.padToken).join(' '))}</div>` : img(r.files.input, `input: ${name}`)}</td>${cells.join('')}</tr>`;
   });
   const c = s.counts;
   return `<!DOCTYPE html>
@@ -241,6 +248,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.thumb { text-align: center; }
 td.thumb img { image-rendering: auto; display: block; margin: auto; }
 .cap { font-size: 11px; color: #555; }
+.text { max-width: 360px; text-align: left; font-size: 13px; }
 .k { color: #888; }
 tr.error td { background: #fff0f0; }
 td.reason { color: #a00; font-family: monospace; white-space: pre-wrap; }

@@ -3,7 +3,9 @@
  * measurement of one map: a perturbation curve per order, and localisation (relevance mass accuracy, the
  * pointing game within `tolerance` pixels) when a ground truth is given. Browser-safe. */
 import { Explainer } from '../explain';
+import { RowTensor } from '../methods/batch';
 import { F32Tensor } from '../methods/util';
+import { TokenLocalization, tokenLocalization } from './tokens';
 import { LocalizationResult, Region, localization } from './localization';
 import { ORDERS, Order, PerturbationCurve, Replacement, perturbationCurve } from './perturbation';
 
@@ -82,21 +84,31 @@ export interface MapMeasurement {
   curves: Partial<Record<Order, PerturbationCurve>>;
   /** with a ground truth */
   localization?: LocalizationResult;
+  /** token inputs with evidence positions */
+  tokenLocalization?: TokenLocalization;
+}
+
+/** Token inputs (ids [N, T]; `settings.replacement` is then the replacement token's id): positions never deleted
+ * (special tokens, padding), and the evidence positions when known, per sample. */
+export interface TokenTruth {
+  keep?: number[][];
+  evidence?: number[][];
 }
 
 /** Measures one map of the inputs `x` [N, C, H, W]: region perturbation of the classes `targets` in every
  * order (the model re-run through `perturber`), and localisation against `region` when given. A ground
  * truth that does not fit throws an EvaluationError prefixed with `regionName` (when given). */
 export async function measureMap(
-  perturber: Explainer, x: F32Tensor, relevance: F32Tensor, targets: number[], s: EvaluationSettings, region?: Region, regionName?: string,
+  perturber: Explainer, x: RowTensor, relevance: F32Tensor, targets: number[], s: EvaluationSettings, region?: Region, regionName?: string, tokens?: TokenTruth,
 ): Promise<MapMeasurement> {
   const curves: MapMeasurement['curves'] = {};
   for (const order of s.orders) {
     curves[order] = await perturbationCurve(perturber, x, relevance, {
       order, patch: s.patch, steps: s.steps ?? undefined, perStep: s.perStep, replacement: s.replacement, blurSigma: s.blurSigma ?? undefined,
-      score: s.score, seed: s.seed, batchSize: s.batchSize, target: targets,
+      score: s.score, seed: s.seed, batchSize: s.batchSize, target: targets, keep: tokens?.keep,
     });
   }
+  if (tokens?.evidence) return { curves, tokenLocalization: tokenLocalization(relevance.data, x.dims[0], tokens.evidence, tokens.keep) };
   if (!region) return { curves };
   try {
     return { curves, localization: localization(relevance, region, { tolerance: s.tolerance }) };

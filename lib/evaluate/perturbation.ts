@@ -10,6 +10,8 @@
 import { Explainer } from '../explain';
 import { F32Tensor, batchOf, permutation, predictRows, prng, resolveTargets, spatialDims, toF32Tensor } from '../methods/util';
 import { Tensor, float32 } from '../tensor';
+import { isTokenTensor } from '../io/tokenize';
+import { RowTensor } from '../methods/batch';
 
 export type Order = 'morf' | 'lerf' | 'random';
 export const ORDERS: readonly Order[] = ['morf', 'lerf', 'random'];
@@ -39,6 +41,8 @@ export interface PerturbationOptions {
   /** rows per onnxruntime run (default 256) */
   batchSize?: number;
   target?: number | number[];
+  /** token inputs: per sample, positions never replaced (special tokens, padding) */
+  keep?: number[][];
 }
 
 export interface PerturbationCurve {
@@ -54,6 +58,7 @@ export interface PerturbationCurve {
   aopc: number;
   aopcPerSample: number[];
   targets: number[];
+  /** regions (images) or deletable tokens (the most of any sample) */
   regions: number;
 }
 
@@ -142,28 +147,54 @@ function scoreOf(logits: Float32Array, row: number, classes: number, t: number, 
   return Math.exp(logits[row * classes + t] - m) / z;
 }
 
-/** The perturbation curve of one relevance map per input sample (maps shaped like the input). */
+/** The perturbation curve of one relevance map per input sample (maps shaped like the input). Token-id inputs
+ * [N, T] (int64): the units are single tokens, replaced by the token id `replacement` (a number: e.g. [PAD]'s
+ * id); positions in `keep` (e.g. [CLS], [SEP], padding) are never replaced. */
 export async function perturbationCurve(explainer: Explainer, input: Tensor, relevance: Tensor, opts: PerturbationOptions = {}): Promise<PerturbationCurve> {
-  const x = toF32Tensor(input), R = toF32Tensor(relevance, 'relevance');
-  if (R.dims.length !== x.dims.length || R.dims.some((d, i) => d !== x.dims[i])) {
-    throw new Error(`perturbation: relevance of shape [${R.dims.join('x')}] does not match the input [${x.dims.join('x')}]`);
+  const R = toF32Tensor(relevance, 'relevance');
+  if (R.dims.length !== input.dims.length || R.dims.some((d, i) => d !== input.dims[i])) {
+    throw new Error(`perturbation: relevance of shape [${R.dims.join('x')}] does not match the input [${input.dims.join('x')}]`);
   }
-  const { N, C, H, W } = spatialDims(x, 'region perturbation');
-  const patch = opts.patch ?? 4;
-  const regions = regionGrid(H, W, patch);
   const perStep = opts.perStep ?? 1;
-  const total = Math.min(regions.length, opts.steps ?? regions.length);
   if (!Number.isInteger(perStep) || perStep < 1) throw new Error(`perturbation: perStep must be a positive integer, got ${perStep}`);
-  const L = Math.ceil(total / perStep);
   const order = opts.order ?? 'morf';
   if (!ORDERS.includes(order)) throw new Error(`perturbation: unknown order '${order}' (${ORDERS.join(', ')})`);
   const mode = opts.score ?? 'logit';
   const rng = prng(opts.seed ?? 0);
-  const { per } = batchOf(x);
+  const x: RowTensor = isTokenTensor(input) ? tokenIds64(input) : toF32Tensor(input);
+  const N = x.dims[0];
+  const { rows, L, total, units, steps } = x.data instanceof BigInt64Array
+    ? tokenRows(x as RowTensor & { data: BigInt64Array }, R, opts, order, rng)
+    : regionRows(x as F32Tensor, R, opts, order, rng);
   const base = await explainer.predict(x);
   const targets = resolveTargets(base, opts.target).targets;
   const classes = base.data.length / N;
-  // rows: for each sample, the L perturbed copies (k = 1 … L); k = 0 is the input itself
+  const out = await predictRows(explainer, rows, opts.batchSize ?? 256);
+  const scores = targets.map((t, s) => [scoreOf(base.data, s, classes, t, mode), ...[...Array(L).keys()].map((k) => scoreOf(out.data, s * L + k, classes, t, mode))]);
+  // per sample over its own steps (tokens: a sentence's own content tokens), so it does not depend on the batch
+  const aopcPerSample = scores.map((sc, s) => { const Ls = steps?.[s] ?? L; return sc.slice(0, Ls + 1).reduce((a, v) => a + (sc[0] - v), 0) / (Ls + 1); });
+  const meanScore = [...Array(L + 1).keys()].map((k) => scores.reduce((a, sc) => a + sc[k], 0) / N);
+  return {
+    order, fractions: [...Array(L + 1).keys()].map((k) => Math.min(total, k * perStep) / units),
+    scores, meanScore, meanDrop: meanScore.map((v) => meanScore[0] - v),
+    aopc: aopcPerSample.reduce((a, b) => a + b, 0) / N, aopcPerSample, targets, regions: units,
+  };
+}
+
+interface PerturbedRows {
+  rows: RowTensor; L: number; total: number; units: number;
+  /** per sample, its own number of steps when samples differ (tokens); else L for all */
+  steps?: number[];
+}
+
+/** Images: for each sample the L copies (k = 1 … L) with the first k·perStep regions of its order replaced. */
+function regionRows(x: F32Tensor, R: F32Tensor, opts: PerturbationOptions, order: Order, rng: () => number): PerturbedRows {
+  const { N, C, H, W } = spatialDims(x, 'region perturbation');
+  const patch = opts.patch ?? 4, perStep = opts.perStep ?? 1;
+  const regions = regionGrid(H, W, patch);
+  const total = Math.min(regions.length, opts.steps ?? regions.length);
+  const L = Math.ceil(total / perStep);
+  const { per } = batchOf(x);
   const rows = new Float32Array(N * L * per);
   for (let s = 0; s < N; s++) {
     const xs = x.data.subarray(s * per, (s + 1) * per);
@@ -181,15 +212,44 @@ export async function perturbationCurve(explainer: Explainer, input: Tensor, rel
       rows.set(cur, (s * L + k - 1) * per);
     }
   }
-  const out = await predictRows(explainer, float32([N * L, C, H, W], rows), opts.batchSize ?? 256);
-  const scores = targets.map((t, s) => [scoreOf(base.data, s, classes, t, mode), ...[...Array(L).keys()].map((k) => scoreOf(out.data, s * L + k, classes, t, mode))]);
-  const aopcPerSample = scores.map((sc) => sc.reduce((a, v) => a + (sc[0] - v), 0) / (L + 1));
-  const meanScore = [...Array(L + 1).keys()].map((k) => scores.reduce((a, sc) => a + sc[k], 0) / N);
-  return {
-    order, fractions: [...Array(L + 1).keys()].map((k) => Math.min(total, k * perStep) / regions.length),
-    scores, meanScore, meanDrop: meanScore.map((v) => meanScore[0] - v),
-    aopc: aopcPerSample.reduce((a, b) => a + b, 0) / N, aopcPerSample, targets, regions: regions.length,
-  };
+  return { rows: float32([N * L, C, H, W], rows), L, total, units: regions.length };
+}
+
+/** Token ids [N, T]: each sample's deletable positions (those not in `keep`) ranked by relevance (ties at random,
+ * seeded) and replaced by the token id `replacement`, perStep per copy; a sample with fewer deletable tokens than
+ * the longest stays fully replaced to the end of the curve, and its AOPC is over its own steps only. */
+function tokenRows(x: RowTensor & { data: BigInt64Array }, R: F32Tensor, opts: PerturbationOptions, order: Order, rng: () => number): PerturbedRows {
+  const [N, T] = x.dims;
+  if (x.dims.length !== 2) throw new Error(`token perturbation: token ids must be [N, T], got [${x.dims.join('x')}]`);
+  const rep = opts.replacement;
+  if (typeof rep !== 'number' || !Number.isInteger(rep) || rep < 0) throw new Error(`token perturbation: the replacement must be a token id (e.g. that of [PAD]), got ${JSON.stringify(rep ?? null)}`);
+  const perStep = opts.perStep ?? 1;
+  const positions = [...Array(N).keys()].map((s) => { const keep = new Set(opts.keep?.[s] ?? []); return [...Array(T).keys()].filter((t) => !keep.has(t)); });
+  const units = Math.max(1, ...positions.map((p) => p.length));
+  const total = Math.min(units, opts.steps ?? units);
+  const L = Math.ceil(total / perStep);
+  const rows = new BigInt64Array(N * L * T);
+  for (let s = 0; s < N; s++) {
+    const pos = positions[s];
+    const perm = permutation(pos.length, rng);
+    const rank = new Array<number>(pos.length);
+    perm.forEach((p, k) => { rank[p] = k; });
+    const mass = pos.map((t) => R.data[s * T + t]);
+    const sign = order === 'morf' ? -1 : 1;
+    const ord = order === 'random' ? perm : [...pos.keys()].sort((a, b) => sign * (mass[a] - mass[b]) || rank[a] - rank[b]);
+    const cur = BigInt64Array.from(x.data.subarray(s * T, (s + 1) * T));
+    for (let k = 1; k <= L; k++) {
+      for (let j = (k - 1) * perStep; j < Math.min(total, k * perStep, pos.length); j++) cur[pos[ord[j]]] = BigInt(rep);
+      rows.set(cur, (s * L + k - 1) * T);
+    }
+  }
+  const steps = positions.map((p) => Math.ceil(Math.min(p.length, total) / perStep));
+  return { rows: { dtype: 'int64', dims: [N * L, T], data: rows }, L, total, units, steps };
+}
+
+function tokenIds64(t: Tensor): RowTensor & { data: BigInt64Array } {
+  if (t.data instanceof BigInt64Array) return t as RowTensor & { data: BigInt64Array };
+  return { dtype: 'int64', dims: [...t.dims], data: BigInt64Array.from(Array.from(t.data as Int32Array, (v) => BigInt(v))) };
 }
 
 /** Curves as CSV: one row per step, a column per curve (the mean score). */

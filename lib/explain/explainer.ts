@@ -149,6 +149,27 @@ export class Explainer {
     return float32(out.dims, out.data as Float32Array);
   }
 
+  // ---- intermediate values on request (attention rollout reads the attention Softmax outputs) ----
+  private valueSessions = new Map<string, Promise<InferenceSession>>();
+
+  /** Runs the model for the named values (graph outputs or any intermediate value) of the graph as loaded
+   * (`which: 'original'`, before canonizers rewrote it: default) or of the canonical graph; one session per
+   * list of names, kept until release. */
+  async valuesOf(feeds: Record<string, Tensor>, names: readonly string[], which: 'original' | 'canonical' = 'original'): Promise<Map<string, Tensor>> {
+    for (const [k, v] of Object.entries(feeds)) this.checkInput(k, v);
+    const graph = which === 'original' ? this.original : this.graph;
+    const key = `${which}\n${names.join('\n')}`;
+    let session = this.valueSessions.get(key);
+    if (!session) {
+      const dtypes = inferDtypes(graph);
+      const extra: ValueInfo[] = names.filter((n) => !graph.isOutput(n)).map((name) => ({ name, dtype: dtypes.get(name) ?? 'float32', dims: null }));
+      session = this.backend.create(encodeModel(graph, { extraOutputs: extra }), { threads: this.threads, spinning: false });
+      this.valueSessions.set(key, session);
+      session.catch(() => this.valueSessions.delete(key));
+    }
+    return (await session).run(feeds, [...names]);
+  }
+
   /** A new explainer over another graph (used as is: not canonized again) with the same backend and threads,
    * e.g. the model with randomised weights for a sanity check. `owned`: released with this one. */
   derive(graph: Graph, source = `${this.source} (derived)`, opts: { owned?: boolean } = {}): Explainer {
@@ -276,6 +297,8 @@ export class Explainer {
     this.lean = null;
     await this.plain?.release();
     this.plain = null;
+    for (const s of this.valueSessions.values()) await (await s.catch(() => null))?.release();
+    this.valueSessions.clear();
     for (const e of this.owned) await e.release();
   }
 }

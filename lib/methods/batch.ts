@@ -9,8 +9,15 @@ import { checkDynamicBatch, dynamicBatch } from './dynamic-batch';
 import { Tensor, float32 } from '../tensor';
 
 type F32Tensor = Tensor & { data: Float32Array };
+/** Rows of a batch: float inputs, or token ids (int64/int32, lib/io/tokenize.ts). */
+export type RowTensor = Tensor & { data: Float32Array | BigInt64Array | Int32Array };
 
-const perRow = (x: F32Tensor) => (x.dims[0] ? x.data.length / x.dims[0] : 0);
+const perRow = (x: RowTensor) => (x.dims[0] ? x.data.length / x.dims[0] : 0);
+
+/** An empty array of `x`'s element type. */
+function like<T extends RowTensor['data']>(data: T, n: number): T {
+  return new (data.constructor as new (n: number) => T)(n);
+}
 
 export interface RowRunner {
   /** the explainer to run the rows with: the caller's, or its copy with a symbolic batch (released with it) */
@@ -25,7 +32,7 @@ const runners = new WeakMap<Explainer, Promise<RowRunner>>();
 
 /** How `explainer` runs batches of rows; `sample` (batch first) supplies one row for the check of the rewrite.
  * Decided once per explainer. */
-export function rowRunner(explainer: Explainer, sample: F32Tensor): Promise<RowRunner> {
+export function rowRunner(explainer: Explainer, sample: RowTensor): Promise<RowRunner> {
   let r = runners.get(explainer);
   if (!r) {
     r = decide(explainer, sample);
@@ -35,7 +42,7 @@ export function rowRunner(explainer: Explainer, sample: F32Tensor): Promise<RowR
   return r;
 }
 
-async function decide(explainer: Explainer, sample: F32Tensor): Promise<RowRunner> {
+async function decide(explainer: Explainer, sample: RowTensor): Promise<RowRunner> {
   const d0 = explainer.graph.inputs[0]?.dims?.[0];
   if (typeof d0 !== 'number' || explainer.graph.inputs.length !== 1) return { explainer, note: '' };
   if (d0 !== 1) return { explainer, fixed: d0, note: `the model has a fixed batch of ${d0}: rows run in chunks of ${d0}` };
@@ -43,13 +50,14 @@ async function decide(explainer: Explainer, sample: F32Tensor): Promise<RowRunne
   if (!actions.length) return { explainer, fixed: 1, note: 'the model has a fixed batch of 1: rows run one at a time' };
   const per = perRow(sample);
   // a sample the model refuses is the caller's error, reported as such (not taken for an invalid rewrite)
-  await explainer.predict(float32([1, ...sample.dims.slice(1)], sample.data.subarray(0, per)));
+  await explainer.predict({ dtype: sample.dtype, dims: [1, ...sample.dims.slice(1)], data: sample.data.slice(0, per) });
   const derived = explainer.derive(graph, explainer.source, { owned: true });
-  const two = new Float32Array(2 * per);
-  two.set(sample.data.subarray(0, per));
-  for (let i = 0; i < per; i++) two[per + i] = 0.5 * two[i];
+  const two = like(sample.data, 2 * per);
+  two.set(sample.data.subarray(0, per) as never);
+  // a second row unlike the first: half the values, or the token ids in reverse order
+  for (let i = 0; i < per; i++) two[per + i] = two instanceof Float32Array ? 0.5 * two[i] : two[per - 1 - i];
   try {
-    await checkDynamicBatch(explainer, derived, float32([2, ...sample.dims.slice(1)], two));
+    await checkDynamicBatch(explainer, derived, { dtype: sample.dtype, dims: [2, ...sample.dims.slice(1)], data: two });
   } catch (e) {
     await derived.release();
     return { explainer, fixed: 1, note: `the model has a fixed batch of 1 and a symbolic batch is not valid for it (${(e as Error).message}): rows run one at a time` };
@@ -66,13 +74,13 @@ export function chunks(rows: number, size: number, runner: RowRunner): [number, 
 }
 
 /** Rows [start, end) of `x`, padded with copies of the last row to the runner's fixed batch. */
-export function chunkRows(x: F32Tensor, start: number, end: number, runner: RowRunner): F32Tensor {
+export function chunkRows<T extends RowTensor>(x: T, start: number, end: number, runner: RowRunner): T {
   const per = perRow(x);
   const n = Math.max(end - start, runner.fixed ?? 0);
-  const data = new Float32Array(n * per);
-  data.set(x.data.subarray(start * per, end * per));
+  const data = like(x.data, n * per);
+  data.set(x.data.subarray(start * per, end * per) as never);
   for (let r = end - start; r < n; r++) data.copyWithin(r * per, (end - start - 1) * per, (end - start) * per);
-  return float32([n, ...x.dims.slice(1)], data);
+  return { dtype: x.dtype, dims: [n, ...x.dims.slice(1)], data } as unknown as T;
 }
 
 /** Rows per chunk for a batched method: `requested` if given, else `def`, made smaller for large rows so that a

@@ -34,13 +34,13 @@ export function dynamicBatch(graph: Graph, name = 'N'): { graph: Graph; actions:
 
 /** Runs `batch` (batch first, N ≥ 2) through `batched` and each sample alone through `single`; throws unless the
  * outputs agree (relative 1e-4). */
-export async function checkDynamicBatch(single: Explainer, batched: Explainer, batch: Tensor & { data: Float32Array }): Promise<void> {
+export async function checkDynamicBatch(single: Explainer, batched: Explainer, batch: Tensor & { data: Float32Array | BigInt64Array | Int32Array }): Promise<void> {
   const N = batch.dims[0];
   const per = sizeOf(batch.dims.slice(1));
   const all = await batched.predict(batch);
   const K = all.data.length / N;
   for (let s = 0; s < N; s++) {
-    const one = await single.predict({ dtype: 'float32', dims: [1, ...batch.dims.slice(1)], data: batch.data.slice(s * per, (s + 1) * per) });
+    const one = await single.predict({ dtype: batch.dtype, dims: [1, ...batch.dims.slice(1)], data: batch.data.slice(s * per, (s + 1) * per) });
     for (let k = 0; k < K; k++) {
       const a = one.data[k], b = all.data[s * K + k];
       if (Math.abs(a - b) > 1e-4 * Math.max(1, Math.abs(a))) {

@@ -5,11 +5,13 @@ import { DualClass, Explainer, Explanation, OutputRelevance } from '../explain';
 import { COMPOSITE_NAMES, CompositeOptions } from '../plan/composites';
 import { RuleMap } from '../plan/plan';
 import { Tensor, float32 } from '../tensor';
+import { isTokenTensor } from '../io/tokenize';
 import { blankMapWarnings } from '../warnings';
 import { RowProgress } from './batch';
 import { cam, gradCam } from './cam';
 import { GRADIENT_COMPOSITES, GradientComposite, Integration, gradientOf, integratedGradients, smoothGrad } from './gradient';
 import { occlusion } from './occlusion';
+import { attentionRollout } from './rollout';
 import { F32Tensor, predictRows, prng, resolveTargets, toF32Tensor } from './util';
 
 export interface AttributeOptions {
@@ -111,6 +113,8 @@ export interface MethodEntry {
   params: readonly (keyof AttributeOptions)[];
   /** 4-D [N, C, H, W] input needed */
   spatial?: boolean;
+  /** needs attention blocks (transformers) */
+  attention?: boolean;
   run: Run;
 }
 
@@ -153,6 +157,13 @@ export const METHODS: Readonly<Record<string, MethodEntry>> = {
       return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
     },
   },
+  attention_rollout: {
+    name: 'attention_rollout', description: 'attention rollout (Abnar & Zuidema 2020): head-averaged attention plus identity, multiplied through the blocks, class-token row (transformers; class-agnostic)', params: [], attention: true,
+    run: async (e, x) => {
+      const r = await attentionRollout(e, x);
+      return { relevance: r.relevance, details: { layers: r.layers, tokens: r.tokens, row: r.row } };
+    },
+  },
   random: {
     name: 'random', description: 'uniform random map in [0, 1) (seeded): the baseline every method must beat', params: ['seed'],
     run: async (_e, x, o) => {
@@ -175,7 +186,7 @@ export function isLrpComposite(name: string): boolean {
 
 /** Attributes the model's output for `input` (one tensor, batch first) with a method or an LRP composite. */
 export async function attribute(explainer: Explainer, input: Tensor, opts: AttributeOptions): Promise<Attribution> {
-  const x = toF32Tensor(input);
+  const x = isTokenTensor(input) ? (input as F32Tensor) : toF32Tensor(input); // token ids pass as they are (only methods that read them run)
   const name = opts.method;
   if (isLrpComposite(name) || (opts.ruleMap && !(name in METHODS))) {
     const e = await explainer.explain(x, {
@@ -205,6 +216,9 @@ export type { CamHead, CamResult } from './cam';
 export { gradientOf, smoothGrad, integratedGradients, quadrature, baselineFor, GRADIENT_COMPOSITES, INTEGRATIONS } from './gradient';
 export type { GradientComposite, Integration, SmoothGradOptions, IntegratedGradientsOptions } from './gradient';
 export { occlusion, windowStarts } from './occlusion';
+export { attentionRollout, attentionSoftmaxes, rolloutMatrix, RolloutError } from './rollout';
+export { tokenInputOf, encodeTexts, tokenIds, tokenRelevance, specialPositions } from './tokens';
+export type { TokenInput, TokenBatch } from './tokens';
 export type { OcclusionOptions } from './occlusion';
 export { rowRunner, chunkSize } from './batch';
 export type { RowRunner, RowProgress } from './batch';

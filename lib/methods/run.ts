@@ -70,7 +70,8 @@ export function withImageBounds(methods: Method[], imageOptions: ImageInputOptio
 /** What `explainInput` needs of an input: a name for messages and the tensor (batch first). */
 export interface MethodInput {
   file: string;
-  tensor: Tensor & { data: Float32Array };
+  /** float32, or int64 token ids [N, T] (lib/methods/tokens.ts) */
+  tensor: Tensor & { data: Float32Array | BigInt64Array };
 }
 
 /** One method's result on one input: the Attribution, under the method (column) that made it. */

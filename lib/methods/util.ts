@@ -3,7 +3,7 @@
 import { Explainer } from '../explain';
 import { mulberry32 } from '../random';
 import { Tensor, float32, sizeOf } from '../tensor';
-import { RowProgress, chunkRows, chunks, rowRunner } from './batch';
+import { RowProgress, RowTensor, chunkRows, chunks, rowRunner } from './batch';
 
 export type F32Tensor = Tensor & { data: Float32Array };
 
@@ -89,7 +89,7 @@ export function resolveTargets(logits: F32Tensor, target: number | number[] | un
 
 /** Runs `predict` over rows of `x` in chunks of `batchSize` (of the model's batch when it is fixed; see
  * rowRunner), concatenating the outputs; `onProgress` hears the rows done at the start and after each chunk. */
-export async function predictRows(explainer: Explainer, x: F32Tensor, batchSize: number, output?: string, onProgress?: RowProgress): Promise<F32Tensor> {
+export async function predictRows(explainer: Explainer, x: RowTensor, batchSize: number, output?: string, onProgress?: RowProgress): Promise<F32Tensor> {
   const { batch } = batchOf(x);
   const runner = await rowRunner(explainer, x);
   const parts: F32Tensor[] = [];

@@ -6,6 +6,7 @@ import { Jimp, loadFont, measureText } from 'jimp';
 import { RGBAImage, checkImage, resizeBilinear } from '../io/raster';
 import { readImageHeader } from '../io/image-header';
 import { DEFAULT_LIMITS, ReadLimits, checkLimit, readFileSafe } from '../safe-read';
+import { TextHeatmapOptions, colorTokens, wrapBoxes } from './text';
 
 export type { RGBAImage } from '../io/raster';
 export { resizeBilinear as resize, overlay, toGrayscale } from '../io/raster';
@@ -143,5 +144,48 @@ export async function grid(cells: (GridCell | null | undefined)[][], opts: GridO
   }));
   opts.colTitles?.forEach((t, c) => canvas.print({ font: f, x: x0(c), y: pad, text: fitText(f, t, cw) }));
   opts.rowTitles?.forEach((t, r) => canvas.print({ font: f, x: pad, y: y0(r) + Math.max(0, Math.floor((ch - lineH) / 2)), text: t }));
+  return { width, height, rgba: new Uint8ClampedArray(canvas.bitmap.data) };
+}
+
+/** The built-in fonts with a white variant (for tokens on dark backgrounds). */
+const WHITE_SIZES = [8, 16, 32] as const;
+
+function whiteFont(size: (typeof WHITE_SIZES)[number]): Promise<Font> {
+  const key = -size as unknown as FontSize; // cached beside the black fonts under a negative key
+  const cached = fonts.get(key);
+  if (cached) return cached;
+  const paths = require('jimp/fonts') as Record<string, string>;
+  const f = loadFont(paths[`SANS_${size}_WHITE`]);
+  fonts.set(key, f);
+  return f;
+}
+
+/** The text heatmap of lib/render/text.ts as an image: tokens on their relevance colours, wrapped into lines of
+ * at most `width` pixels (default 480), black or white text (printable ASCII: other characters are drawn as
+ * '?'), white background. */
+export async function textHeatmapPng(tokens: readonly string[], relevance: ArrayLike<number>, opts: TextHeatmapOptions & { width?: number; fontSize?: 8 | 16 | 32 } = {}): Promise<RGBAImage> {
+  const { tokens: cs } = colorTokens(tokens, relevance, opts);
+  const size = opts.fontSize ?? 16, pad = Math.max(2, Math.round(size / 5)), gap = Math.round(size / 3);
+  const black = await font(size), white = await whiteFont(size);
+  const ascii = (s: string) => s.replace(/[^\x20-\x7e]/g, '?');
+  const widths = cs.map((c) => measureText(black, ascii(c.text)) + 2 * pad);
+  const maxW = Math.max(opts.width ?? 480, 2 * pad + 1);
+  const { line, x, lines } = wrapBoxes(widths, cs.map((c) => c.joined), maxW - 2 * pad, gap);
+  const lineH = black.common.lineHeight + 2 * pad;
+  const width = Math.min(maxW, Math.max(1, ...widths.map((w, i) => x[i] + w)) + 2 * pad);
+  const height = Math.max(1, lines) * (lineH + pad) + pad;
+  const canvas = new Jimp({ width, height, color: 0xffffffff });
+  const px = canvas.bitmap.data;
+  cs.forEach((c, i) => {
+    const x0 = pad + x[i], y0 = pad + line[i] * (lineH + pad);
+    for (let y = y0; y < Math.min(height, y0 + lineH); y++) for (let xx = x0; xx < Math.min(width, x0 + widths[i]); xx++) {
+      const d = (y * width + xx) * 4;
+      px[d] = c.background[0]; px[d + 1] = c.background[1]; px[d + 2] = c.background[2]; px[d + 3] = 255;
+    }
+  });
+  cs.forEach((c, i) => {
+    const f = c.foreground[0] > 128 ? white : black;
+    canvas.print({ font: f, x: pad + x[i] + pad, y: pad + line[i] * (lineH + pad) + pad, text: ascii(c.text) });
+  });
   return { width, height, rgba: new Uint8ClampedArray(canvas.bitmap.data) };
 }

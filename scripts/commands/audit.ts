@@ -50,11 +50,14 @@ input (mirroring FOLDER's sub-folders) heatmap and overlay PNGs, .npy relevance 
 summary.csv, summary.json and index.html (thumbnails side by side; opens from disk). A progress bar on stderr
 shows count, rate and time left. Resumable: a rerun skips inputs already explained with the same settings.
 Inputs that cannot be explained (undecodable image, wrong size, …) are recorded with the reason.
+Text models (a token-id input): .txt files are inputs too (tokenised with the vocabulary in the model's
+metadata JSON), and index.html shows each text as a heatmap of its tokens.
 
 options:
   --out DIR              output folder (required; not FOLDER itself)
 ${METHOD_USAGE}
   --force                explain every input again, ignoring earlier results in DIR
+  --text-per file|line   text models: a .txt file is one text (file, default) or one text per non-empty line
   --quiet                no progress bar, no notices
 
 ${METHOD_PARAM_USAGE}
@@ -145,9 +148,11 @@ export function parseScaleFlags(v: Values, env: NodeJS.ProcessEnv = process.env)
 export async function auditCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
     ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...EVALUATE_FLAGS, ...LIMIT_FLAGS, out: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' },
-    shard: { type: 'string' }, workers: { type: 'string' }, threads: { type: 'string' },
+    shard: { type: 'string' }, workers: { type: 'string' }, threads: { type: 'string' }, 'text-per': { type: 'string' },
   }, USAGE);
   const scale = parseScaleFlags(v);
+  const textPer = v['text-per'] as string | undefined;
+  if (textPer !== undefined && textPer !== 'file' && textPer !== 'line') throw new UsageError(`--text-per must be 'file' or 'line', got '${textPer}'`);
   const [model, folder, ...rest] = positionals;
   if (!model || !folder) throw new UsageError(`missing ${model ? 'FOLDER' : 'MODEL and FOLDER'}`);
   if (rest.length) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
@@ -183,7 +188,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
       model, folder, out, methods, options, target, ...parseSeedFlags(v, labels), metadata: meta, explainer, canonize,
       notice: (msg: string) => { if (!v.quiet) console.error(`onnx-lrp: ${msg}`); },
       labels, image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
-      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, shard: scale.shard,
+      npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, shard: scale.shard, ...(textPer ? { textPer: textPer as 'file' | 'line' } : {}),
     };
     const onProgress = (p: AuditProgress) => bar?.update(p);
     if (scale.workers !== undefined) await explainer.release(); // each worker opens the model

@@ -3,6 +3,7 @@
 import * as path from 'path';
 import {
   ComparisonRow, Explainer, ExplanationRecord, GRID_CELL, InputExplanation, Method, RenderOptions, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance,
 } from '../../lib';
 import {
   IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
@@ -22,14 +23,21 @@ with several inputs also comparison.png (one row per input). The batched methods
 integrated_gradients, occlusion) show progress on stderr; a map that vanishes (relevance at the input 0, or
 ≥ 99% absorbed) gets a warning on stderr with the cause and a remedy.
 
+Text models (token ids input): INPUT may be an int64 .npy of token ids [T] or [N, T] or a .txt file (one
+text), or give --text / --tokens; the relevance of each token is printed in a table (padding left out) and
+--out draws text heatmaps (tokens coloured by relevance).
+
 options:
   --input FILE           an input (repeatable; same as a positional INPUT)
+  --text "…"             a text, tokenised with the vocabulary in the model's metadata JSON (repeatable)
+  --tokens "12,7,99"     token ids (the model's fixed length, special tokens and padding included)
 ${METHOD_USAGE.replace('default: the prediction', 'default: the prediction; K1,K2,…: one per sample of a .npy batch')}
   --out DIR              write heatmaps, overlays, relevance, records and grids into DIR
   --keep-all             with --out: also every node's relevance, STEM.METHOD.values/VALUE.npy (names made
                          file-safe; index.json maps files to values and nodes), and the per-node conservation
                          table STEM.METHOD.conservation.csv and .json (LRP composites, single-pass gradients)
-  --save-npy OUT.npy     write the input relevance (one input, one composite)
+  --save-npy OUT.npy     write the input relevance (one input, one composite); token inputs: the relevance per
+                         token [N, T], and their strings in OUT.tokens.json
   --json OUT.json        write a JSON record of the run (one input, one composite)
   --quiet                print nothing but warnings and errors (no progress)
 
@@ -53,13 +61,15 @@ const MAX_COMPARISON_ROWS = 24;
 
 export async function explainCommand(argv: string[]): Promise<void> {
   const { values: v, positionals } = parse(argv, {
-    input: { type: 'string', multiple: true }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
+    input: { type: 'string', multiple: true }, text: { type: 'string', multiple: true }, tokens: { type: 'string' }, ...METHOD_FLAGS, ...IMAGE_FLAGS, ...RENDER_FLAGS, ...LIMIT_FLAGS,
     out: { type: 'string' }, 'save-npy': { type: 'string' }, json: { type: 'string' }, quiet: { type: 'boolean' }, 'keep-all': { type: 'boolean' },
   }, USAGE);
   const [modelFile, ...rest] = positionals;
   if (!modelFile) throw new UsageError('missing MODEL');
-  const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest];
-  if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file)');
+  const texts = (v.text as unknown as string[] | undefined) ?? [];
+  const tokenList = v.tokens as string | undefined;
+  const inputs = [...((v.input as unknown as string[] | undefined) ?? []), ...rest, ...texts.map((_, k) => `text-${k + 1}`), ...(tokenList !== undefined ? ['tokens'] : [])];
+  if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file, or --text / --tokens)');
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
   let { methods } = parseMethods(v, meta);
@@ -86,14 +96,19 @@ export async function explainCommand(argv: string[]): Promise<void> {
     const notice = (msg: string) => { if (!quiet && inputs.some((f) => isImageFile(f))) console.error(`onnx-lrp: ${msg}`); };
     const imageOptions = imageOptionsFor(explainer, meta, imageFlags, notice);
     methods = withImageBounds(methods, imageOptions);
+    const tokenSpec = tokenInputOf(explainer, meta);
+    if ((texts.length || tokenList !== undefined) && !tokenSpec) throw new UsageError(`--text and --tokens need a model with a token-id input (int64); ${modelFile} takes ${explainer.graph.inputs.map((x) => `${x.name} (${x.dtype})`).join(', ')}`);
+    const generated = inputs.length - texts.length - (tokenList !== undefined ? 1 : 0);
     for (const [i, file] of inputs.entries()) {
       try {
-        const loaded = await loadInput(file, imageOptions, limits);
+        const loaded = i < generated ? await loadInput(file, imageOptions, limits, tokenSpec)
+          : i < generated + texts.length ? tokenInput(tokenSpec!, { text: texts[i - generated] }, file)
+            : tokenInput(tokenSpec!, { ids: parseTokenList(tokenList!) }, file);
         const onProgress = bar ? methodProgress(bar, file) : undefined;
         const ie = await explainInput(explainer, loaded, { methods, target, ...seed, keepAll, onProgress });
         for (const r of ie.results) for (const w of r.warnings) console.error(`onnx-lrp: warning: ${file}: ${r.method.title}: ${w}`);
         if (!quiet) printInput(file, ie, labels);
-        if (out && !v['no-grid'] && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
+        if (out && !v['no-grid'] && !loaded.tokens && allRows.length < MAX_COMPARISON_ROWS) allRows.push(...comparisonRows(ie, labels, stems[i]));
         await writeOutputs({ v, modelFile, labels, render, explainer, quiet }, file, stems[i], ie);
       } catch (e) {
         if (inputs.length === 1) throw e;
@@ -113,7 +128,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
   if (failed) throw new Error(`${failed} of ${inputs.length} inputs could not be explained (see above)`);
 }
 
-/** Per sample: prediction, target and logit, then one line per method (`summary`). */
+/** Per sample: prediction, target and logit, then one line per method (`summary`); token inputs: the table of
+ * relevance per token. */
 function printInput(file: string, ie: InputExplanation, labels: string[] | undefined): void {
   const first = ie.results[0];
   const label = (k: number) => (labels?.[k] !== undefined ? `${k} (${labels[k]})` : `${k}`);
@@ -121,7 +137,22 @@ function printInput(file: string, ie: InputExplanation, labels: string[] | undef
     const name = first.targets.length > 1 ? `${file} sample ${s}` : file;
     console.log(`${name}: predicted ${label(first.predictions[s])}, explaining ${label(t)}, logit ${first.scores[s].toPrecision(5)}`);
     for (const r of ie.results) console.log(`  ${r.method.title}: ${summary(r, s)}`);
+    if (ie.input.tokens) console.log(tokenTable(ie.input.tokens[s], ie.results, s, ie.input.padToken));
   }
+}
+
+/** The relevance of every token (padding left out) under each method: a table, indented. */
+function tokenTable(tokens: string[], results: MethodResult[], s: number, pad?: string): string {
+  const rel = results.map((r) => tokenRelevance(r.relevance, s));
+  const w = Math.min(24, Math.max(5, ...tokens.map((t) => t.length)));
+  const cols = results.map((r) => Math.max(11, r.method.title.length));
+  const lines = [`    ${'#'.padStart(3)}  ${'token'.padEnd(w)}  ${results.map((r, k) => r.method.title.padStart(cols[k])).join('  ')}`];
+  tokens.forEach((t, i) => {
+    if (t === pad) return;
+    const name = t.length > w ? `${t.slice(0, w - 1)}…` : t;
+    lines.push(`    ${String(i).padStart(3)}  ${name.padEnd(w)}  ${rel.map((r, k) => (r[i] >= 0 ? ' ' : '') + r[i].toExponential(3)).map((x, k) => x.padStart(cols[k])).join('  ')}`);
+  });
+  return lines.join('\n');
 }
 
 interface OutputContext { v: Values; modelFile: string; labels?: string[]; render: RenderOptions; explainer: Explainer; quiet: boolean }
@@ -131,6 +162,7 @@ async function writeOutputs(c: OutputContext, file: string, stem: string, ie: In
   const { v, quiet } = c;
   const out = v.out as string | undefined;
   const first = ie.results[0];
+  const tokens = ie.input.tokens;
   if (out) {
     const rec = await writeInputFiles(out, stem, ie, { model: c.modelFile, labels: c.labels, render: c.render, grid: v['no-grid'] ? false : undefined, npy: !v['no-npy'] });
     if (!quiet) console.log(`  wrote ${countFiles(rec)} files to ${out} (${stem}.*; record ${path.join(out, `${stem}.record.json`)})`);
@@ -139,11 +171,16 @@ async function writeOutputs(c: OutputContext, file: string, stem: string, ie: In
     }
   }
   if (v['save-npy']) {
-    writeNpy(v['save-npy'] as string, first.relevance);
-    if (!quiet) console.log(`wrote ${v['save-npy']} [${first.relevance.dims.join('x')}] float32`);
+    const npy = v['save-npy'] as string;
+    if (tokens) {
+      // token inputs: relevance per token [N, T], the token strings beside it
+      writeNpy(npy, float32([tokens.length, tokens[0].length], tokens.flatMap((_, s) => Array.from(tokenRelevance(first.relevance, s)))));
+      await writeFileAtomic(npy.replace(/\.npy$/i, '') + '.tokens.json', JSON.stringify(tokens));
+    } else writeNpy(npy, first.relevance);
+    if (!quiet) console.log(`wrote ${npy} [${tokens ? `${tokens.length}x${tokens[0].length}` : first.relevance.dims.join('x')}] float32${tokens ? ' and its token strings (.tokens.json)' : ''}`);
   }
   if (v.json) {
-    const record = resultRecord(first, { model: c.modelFile, input: file, labels: c.labels, relevanceFile: v['save-npy'] as string | undefined });
+    const record = resultRecord(first, { model: c.modelFile, input: file, labels: c.labels, relevanceFile: v['save-npy'] as string | undefined, tokens });
     await writeFileAtomic(v.json as string, JSON.stringify(record, null, 2));
     if (!quiet) console.log(`wrote ${v.json}`);
   }
