@@ -126,3 +126,10 @@ export function withBounds<T extends { low?: number | number[]; high?: number | 
 export function labelOf(meta: ModelMetadata | undefined, k: number): string | undefined {
   return meta?.labels?.[k];
 }
+
+/** The input value of black: the metadata's lowest input value after normalisation. */
+export function blackValue(meta: ModelMetadata | undefined): number[] {
+  const [lo] = meta?.input?.valueRange ?? [0, 1];
+  const means = meta?.input?.mean ?? [0], stds = meta?.input?.std ?? [1];
+  return means.map((m, c) => (lo - m) / stds[c]);
+}

@@ -2,12 +2,15 @@
  * only from inside the model's own folder. */
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { Engine, Explainer } from './explain';
 import { ortBackend } from './forward/ort';
 import { CanonizeOptions } from './canonize';
 import { LoadedModel, ModelLoadError, loadModel } from './onnx/load';
 import { parseNpy, encodeNpy } from './io/npy';
-import { Tensor } from './tensor';
+import { Tensor, float32 } from './tensor';
+import { parseIdx } from './io/idx';
+import { ModelMetadata } from './metadata';
 import { ReadLimits, readFileSafe, readJsonSafe } from './safe-read';
 
 /** What a file that is not an ONNX model looks like, from its first bytes: a hint when MODEL and INPUT are swapped. */
@@ -130,4 +133,33 @@ export function readVocab(file: string, limits: ReadLimits = {}): string[] {
   const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   return lines;
+}
+
+export interface Dataset {
+  x: Tensor & { data: Float32Array };
+  /** labels when a label file was found beside the images */
+  labels?: number[];
+}
+
+/** Reads an IDX image file (gzipped or not): images [count, H, W] from `offset`, scaled to the value range and
+ * normalised with the metadata's mean / std, as [count, 1, H, W]. Labels are read from the matching
+ * *-labels-idx1-ubyte(.gz) beside it when present. */
+export function loadIdxImages(file: string, meta: ModelMetadata | undefined, count: number, offset = 0): Dataset {
+  const read = (f: string) => {
+    const raw = readFileSafe(f, { what: 'IDX file' });
+    return parseIdx(new Uint8Array(raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw), path.basename(f));
+  };
+  let idx;
+  try { idx = read(file); } catch (e) { throw new Error(`${file}: ${(e as Error).message}`); }
+  if (idx.dims.length !== 3) throw new Error(`${file}: expected images [N, H, W], got shape [${idx.dims.join('x')}]`);
+  const [total, H, W] = idx.dims;
+  if (offset + count > total) throw new Error(`${file}: ${total} images, cannot take ${count} from ${offset}`);
+  const [lo, hi] = meta?.input?.valueRange ?? [0, 1];
+  const mean = meta?.input?.mean?.[0] ?? 0, std = meta?.input?.std?.[0] ?? 1;
+  const px = idx.data.subarray(offset * H * W, (offset + count) * H * W);
+  const x = float32([count, 1, H, W], Float32Array.from(px, (v) => ((v / 255) * (hi - lo) + lo - mean) / std));
+  const labelFile = file.replace('images-idx3', 'labels-idx1');
+  let labels: number[] | undefined;
+  if (labelFile !== file && fs.existsSync(labelFile)) labels = Array.from(read(labelFile).data.subarray(offset, offset + count));
+  return { x, labels };
 }

@@ -26,7 +26,7 @@ import { Explainer, ModelMetadata, PerturbationCurve, Tensor, attribute, boundsO
 import { RandomizationResult, mergeCurves, modelRandomization } from '../lib/evaluate';
 import { resolveTargets, sliceBatch } from '../lib/methods/util';
 import type { AttributeOptions } from '../lib';
-import { batchable, blackValue, loadIdxImages } from './commands/evaluate';
+import { batchable, blackValue, loadIdxImages } from '../lib';
 import { tokensMain } from './evaluate-tokens';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -18,4 +18,4 @@ export { evaluateMethods, mergeCurves, suiteSettings } from './suite';
 export type { SuiteOptions, SuiteRow } from './suite';
 export { linePlot, PALETTE } from './plot';
 export type { Series, PlotOptions, RGB } from './plot';
-export { dynamicBatch, checkDynamicBatch } from '../methods/dynamic-batch';
+export { dynamicBatch, checkDynamicBatch, batchable } from '../methods/dynamic-batch';

@@ -6,7 +6,7 @@
  * `checkDynamicBatch` does. Browser-safe. */
 import { Explainer } from '../explain';
 import { Graph, ValueInfo } from '../ir/graph';
-import { Tensor, sizeOf, toNumbers } from '../tensor';
+import { Tensor, float32, sizeOf, toNumbers } from '../tensor';
 
 export function dynamicBatch(graph: Graph, name = 'N'): { graph: Graph; actions: string[] } {
   const spec = graph.toSpec();
@@ -48,4 +48,14 @@ export async function checkDynamicBatch(single: Explainer, batched: Explainer, b
       }
     }
   }
+}
+
+/** A model with batch dimension 1 (mnist-8) gets a symbolic one, checked against single runs. */
+export async function batchable(explainer: Explainer, x: Tensor & { data: Float32Array }, log: (s: string) => void): Promise<Explainer> {
+  const { graph, actions } = dynamicBatch(explainer.graph);
+  if (!actions.length) return explainer;
+  const b = explainer.derive(graph, explainer.source);
+  if (x.dims[0] > 1) await checkDynamicBatch(explainer, b, float32([2, ...x.dims.slice(1)], x.data.subarray(0, 2 * x.data.length / x.dims[0])));
+  log(`note: the model has a fixed batch size of 1; evaluated with a symbolic batch (${actions.join('; ')}), checked against single runs`);
+  return b;
 }

@@ -3,15 +3,12 @@
  * composites, and the model-randomisation sanity check. */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import {
-  ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, Explainer, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
-  SuiteRow, Tensor, checkDynamicBatch, curvesToCsv, dynamicBatch, evaluateMethods, float32, formatConservation, linePlot,
+  ATTRIBUTION_NAMES, COMPOSITE_NAMES, CompositeOptions, DEFAULT_COMPOSITE, METHOD_NAMES, ModelMetadata, ORDERS, Order, PerturbationCurve, Replacement,
+  SuiteRow, batchable, blackValue, curvesToCsv, evaluateMethods, loadIdxImages, float32, formatConservation, linePlot,
   methodFor, modelRandomization, openModel, readMetadata, readNpy, writePng,
 } from '../../lib';
-import type { AttributeOptions, Box, EvaluationRegion, RandomizationResult } from '../../lib';
-import { parseIdx } from '../../lib/io/idx';
-import { readFileSafe } from '../../lib/safe-read';
+import type { AttributeOptions, Box, Dataset, EvaluationRegion, RandomizationResult } from '../../lib';
 import {
   METHOD_FLAGS, METHOD_PARAM_USAGE, UsageError, canonizeOption, engineOption, checkBoundChannels, checkMethodParams, listedMethods, number, numbers, parse, parseLabels,
   parseMethodParams, parseRuleOptions, parseSeedFlags, parseTarget,
@@ -71,52 +68,6 @@ output:
   --batch N              images per chunk (default 50)
   --threads N            onnxruntime threads (default: onnxruntime's choice)
   --quiet                print nothing but errors`;
-
-export interface Dataset {
-  x: Tensor & { data: Float32Array };
-  /** labels when a label file was found beside the images */
-  labels?: number[];
-}
-
-/** Reads an IDX image file (gzipped or not): images [count, H, W] from `offset`, scaled to the value range and
- * normalised with the metadata's mean / std, as [count, 1, H, W]. Labels are read from the matching
- * *-labels-idx1-ubyte(.gz) beside it when present. */
-export function loadIdxImages(file: string, meta: ModelMetadata | undefined, count: number, offset = 0): Dataset {
-  const read = (f: string) => {
-    const raw = readFileSafe(f, { what: 'IDX file' });
-    return parseIdx(new Uint8Array(raw[0] === 0x1f && raw[1] === 0x8b ? zlib.gunzipSync(raw) : raw), path.basename(f));
-  };
-  let idx;
-  try { idx = read(file); } catch (e) { throw new Error(`${file}: ${(e as Error).message}`); }
-  if (idx.dims.length !== 3) throw new Error(`${file}: expected images [N, H, W], got shape [${idx.dims.join('x')}]`);
-  const [total, H, W] = idx.dims;
-  if (offset + count > total) throw new Error(`${file}: ${total} images, cannot take ${count} from ${offset}`);
-  const [lo, hi] = meta?.input?.valueRange ?? [0, 1];
-  const mean = meta?.input?.mean?.[0] ?? 0, std = meta?.input?.std?.[0] ?? 1;
-  const px = idx.data.subarray(offset * H * W, (offset + count) * H * W);
-  const x = float32([count, 1, H, W], Float32Array.from(px, (v) => ((v / 255) * (hi - lo) + lo - mean) / std));
-  const labelFile = file.replace('images-idx3', 'labels-idx1');
-  let labels: number[] | undefined;
-  if (labelFile !== file && fs.existsSync(labelFile)) labels = Array.from(read(labelFile).data.subarray(offset, offset + count));
-  return { x, labels };
-}
-
-/** The input value of black: the metadata's lowest input value after normalisation. */
-export function blackValue(meta: ModelMetadata | undefined): number[] {
-  const [lo] = meta?.input?.valueRange ?? [0, 1];
-  const means = meta?.input?.mean ?? [0], stds = meta?.input?.std ?? [1];
-  return means.map((m, c) => (lo - m) / stds[c]);
-}
-
-/** A model with batch dimension 1 (mnist-8) gets a symbolic one, checked against single runs. */
-export async function batchable(explainer: Explainer, x: Tensor & { data: Float32Array }, log: (s: string) => void): Promise<Explainer> {
-  const { graph, actions } = dynamicBatch(explainer.graph);
-  if (!actions.length) return explainer;
-  const b = explainer.derive(graph, explainer.source);
-  if (x.dims[0] > 1) await checkDynamicBatch(explainer, b, float32([2, ...x.dims.slice(1)], x.data.subarray(0, 2 * x.data.length / x.dims[0])));
-  log(`note: the model has a fixed batch size of 1; evaluated with a symbolic batch (${actions.join('; ')}), checked against single runs`);
-  return b;
-}
 
 function list(v: unknown): string[] {
   return String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
