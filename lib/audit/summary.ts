@@ -3,17 +3,9 @@
 import type { EvaluationSettings } from './evaluate-input';
 import { AuditRow, AuditSummary, evaluationMeans } from './report';
 
-export interface SummaryHeader {
-  model: string;
-  folder: string;
-  methods: string[];
-  options: Record<string, unknown>;
-  outputRelevance: string;
-  /** contrastive's dual class and clipping, the contrast classes: as asked for (absent when not) */
-  dual?: string;
-  clip?: boolean;
-  contrast?: number[];
-  target: number | null;
+/** What `audit` and `merge` know before the rows: the summary's settings fields (as AuditSummary declares them)
+ * and the evaluation settings its means are taken with. */
+export interface SummaryHeader extends Pick<AuditSummary, 'model' | 'folder' | 'methods' | 'options' | 'outputRelevance' | 'dual' | 'clip' | 'contrast' | 'target'> {
   evaluation?: EvaluationSettings;
 }
 
