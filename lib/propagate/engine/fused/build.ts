@@ -185,20 +185,26 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
   }
 }
 
-/** Per-sample sums of relevance values, as columns of one [N, K] output. */
+/** Per-sample sums of relevance values, as columns of one [N, K] output. A value that is a reshape of another,
+ * or the sum of relevance from several consumers, is given the columns of its parts (added up in JS) instead
+ * of a ReduceSum pass of its own. */
 class Sums {
   readonly cols: string[] = [];
-  private readonly index = new Map<string, number>();
+  private readonly index = new Map<string, number[]>();
   constructor(private readonly b: GraphBuilder, private readonly N: number) {}
-  of(v: string): number {
+  of(v: string): number[] {
     let i = this.index.get(v);
     if (i === undefined) {
       const flat = this.b.op('Reshape', [v, this.b.ints([this.N, -1])]);
       this.cols.push(this.b.op('ReduceSum', [flat, this.b.ints([1])], { keepdims: 1 }));
-      i = this.cols.length - 1;
+      i = [this.cols.length - 1];
       this.index.set(v, i);
     }
     return i;
+  }
+  /** `v`'s per-sample sum is the sum of these values' */
+  alias(v: string, parts: string[]): void {
+    if (!this.index.has(v)) this.index.set(v, parts.flatMap((p) => this.of(p)));
   }
 }
 
@@ -263,11 +269,15 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
       if (!r || !name || graph.isConstant(name)) return;
-      ins.push(sums.of(r));
+      // a reshape or transpose of R keeps its sum
+      if (RESHAPES.has(node.opType) || node.opType === 'Transpose') sums.alias(r, [rOut[0]!]);
+      ins.push(...sums.of(r));
       const acc = rel.get(name);
-      rel.set(name, acc ? b.op('Add', [acc, r]) : r);
+      const v = acc ? b.op('Add', [acc, r]) : r;
+      if (acc) sums.alias(v, [acc, r]);
+      rel.set(name, v);
     });
-    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: [sums.of(rOut[0]!)], ins });
+    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: sums.of(rOut[0]!), ins });
   }
   nodes.reverse();
   return assemble(graph, b, store, { shapes, rel, sums, nodes, outDims, req });
