@@ -66,10 +66,18 @@ const SHARED_KEY = /^(scalar|ints|ones|bounds|depth):|^(zero64|onehot)$/;
 class FusedBuilder extends GraphBuilder {
   private n = 0;
   scope = '';
+  /** the model's own weights by their data: a step on unmodified weights reads the model's initializer, not a copy */
+  private readonly own = new Map<unknown, { name: string; dims: string }>();
+  constructor(label: string, constants: ReadonlyMap<string, Tensor>) {
+    super(label);
+    for (const [name, t] of constants) if (t.dtype === 'float32' && t.data.length > 1) this.own.set(t.data, { name, dims: t.dims.join(',') });
+  }
   override fresh(prefix = 'v'): string {
     return `${PREFIX}${prefix}${this.n++}`;
   }
   override feed(key: string, t: Tensor): string {
+    const own = this.own.get(t.data);
+    if (own && own.dims === t.dims.join(',')) return own.name;
     return super.feed(`${this.scope}\u0000${key}`, t);
   }
   override constant(key: string, make: () => Tensor): string {
@@ -251,7 +259,7 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   }
   const outDims = shapes.get(req.output)!;
   const N = outDims[0];
-  const b = new FusedBuilder('onnx-lrp fused');
+  const b = new FusedBuilder('onnx-lrp fused', graph.constants);
   const store = new WeightStore();
   const w: Walk = { ...walkContext(graph, plan, shapes), b, store };
   const rel = new Map<string, string>([[req.output, seed(b, req.output, outDims, req.outputRelevance)]]);
