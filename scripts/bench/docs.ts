@@ -14,8 +14,11 @@ function replaceBetween(file: string, name: string, body: string): void {
   fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
 }
 
-export function writeDocs(root: string, r: { machine: string; table: string[]; notes: string[] }): void {
-  const body = [`Measured on ${r.machine}:`, '', ...r.table, '', ...r.notes.map((n) => `- ${n}`)].join('\n');
+export function writeDocs(root: string, r: { machine: string; table: string[]; notes: string[]; profile?: string[] }): void {
+  const profile = r.profile?.length
+    ? ['', 'What stands in the way, measured: onnxruntime\'s profile of each fused explanation (batch 1, one thread, kernel time per run summed by part, in forwards: the part\'s time over the model\'s own nodes\' time in the same graph; scripts/bench/profile.ts). The floors count the forward and the rule products; everything after them is above the floor:', '', ...r.profile.map((n) => `- ${n}`)]
+    : [];
+  const body = [`Measured on ${r.machine}:`, '', ...r.table, '', ...r.notes.map((n) => `- ${n}`), ...profile].join('\n');
   replaceBetween(path.join(root, 'docs/speed.md'), 'bench', body);
   // README: the ratio ranges per composite, fused engine, over models, batches and threads
   const ranges = new Map<string, number[]>();
