@@ -37,6 +37,7 @@ import { inferDtypes } from '../lib/ops/dtypes';
 import { ZennitServer, zennitSource } from './bench/zennit';
 import { writeDocs } from './bench/docs';
 import { profileFused, profileLine } from './bench/profile';
+import type { Ort as ProfiledOrt } from './bench/profile';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CACHE = path.join(os.homedir(), '.cache', 'onnx-lrp', 'bench');
@@ -162,7 +163,7 @@ async function child(c: Child): Promise<unknown> {
     }
     case 'profile': {
       const x = { dtype: 'float32' as const, dims: [1, 3, 224, 224], data: input(1) };
-      return { profile: await profileFused(lib, ort, file, x, c.composite, options, 1, 3) };
+      return { profile: await profileFused(lib, ort as unknown as ProfiledOrt, file, x, c.composite, options, 1, 3) };
     }
     case 'all-outputs': {
       await writeAllOutputs(c.model);

@@ -10,8 +10,18 @@ import * as path from 'path';
 import type { InferenceBackend, InferenceSession } from '../../lib/forward/backend';
 import type { Tensor } from '../../lib/tensor';
 
-type Ort = typeof import('onnxruntime-node');
 type Lib = typeof import('../../lib');
+
+/** What this module uses of onnxruntime-node (passed in by scripts/bench.ts, the one script importing it). */
+interface OrtSession {
+  run(feeds: Record<string, unknown>, outputs: string[]): Promise<Record<string, { type: string; dims: readonly number[]; data: unknown }>>;
+  release(): Promise<void>;
+  endProfiling(): void;
+}
+export interface Ort {
+  InferenceSession: { create(model: Uint8Array, opts: object): Promise<OrtSession> };
+  Tensor: new (type: string, data: unknown, dims: number[]) => unknown;
+}
 
 const PRODUCTS = new Set(['Conv', 'FusedConv', 'ConvTranspose', 'Gemm', 'FusedGemm', 'MatMul', 'FusedMatMul', 'QLinearConv']);
 const ROUTING = new Set(['MaxPool', 'MaxUnpool', 'ScatterElements', 'ConstantOfShape']);
@@ -26,7 +36,7 @@ export interface Profile {
 
 /** A backend whose sessions run onnxruntime's profiler (one at a time: the fused engine makes one). */
 function profilingBackend(ort: Ort, dir: string, threads: number): { backend: InferenceBackend; end: () => string | null } {
-  let last: import('onnxruntime-node').InferenceSession | null = null;
+  let last: OrtSession | null = null;
   const backend: InferenceBackend = {
     async create(model) {
       const s = await ort.InferenceSession.create(model, {
@@ -36,10 +46,10 @@ function profilingBackend(ort: Ort, dir: string, threads: number): { backend: In
       last = s;
       const session: InferenceSession = {
         async run(feeds, outputs) {
-          const f: Record<string, import('onnxruntime-node').Tensor> = {};
-          for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(v.dtype as 'float32', v.data as Float32Array, [...v.dims]);
+          const f: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(v.dtype, v.data, [...v.dims]);
           const r = await s.run(f, outputs);
-          return new Map(outputs.map((o) => [o, { dtype: r[o].type, dims: [...r[o].dims], data: r[o].data } as Tensor]));
+          return new Map(outputs.map((o) => [o, { dtype: r[o].type, dims: [...r[o].dims], data: r[o].data } as unknown as Tensor]));
         },
         release: () => s.release(),
       };
