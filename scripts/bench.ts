@@ -21,9 +21,10 @@
  *
  *   npm run bench [-- --models vgg16,resnet50,vit_b_16] [--batches 1,8] [--rounds 7] [--threads 1,2] [--out FILE]
  *                 [--only timing,first,memory,profile] [--warmup 2] [--zennit-rounds N] [--zennit-batches 1,8]
- *                 [--transformer-batches 1] [--engines auto,ort] [--docs]
+ *                 [--transformer-batches 1] [--engines auto,ort] [--per-layer-batches 1] [--docs]
  * (--zennit-rounds / --zennit-batches: Zennit in the first N rounds only / at these batch sizes only;
- * --engines auto: the default engine only, no per-layer column)
+ * --engines auto: the default engine only, no per-layer column; --per-layer-batches: the per-layer engine at these
+ * batch sizes only)
  * --docs writes the table into docs/speed.md (between `<!-- bench:start -->` and `<!-- bench:end -->`) and
  * its summary into README.md (`<!-- bench-summary:start -->` … `end`); nothing else writes them.
  */
@@ -53,10 +54,10 @@ const STD = [0.229, 0.224, 0.225];
 const LOW = MEAN.map((m, c) => (0 - m) / STD[c]);
 const HIGH = MEAN.map((m, c) => (1 - m) / STD[c]);
 
-interface Args { models: string[]; batches: number[]; rounds: number; warmup: number; threads: number[]; out: string; only: string[]; zennitRounds: number; zennitBatches: number[] | null; transformerBatches: number[]; engines: string[]; docs: boolean }
+interface Args { models: string[]; batches: number[]; rounds: number; warmup: number; threads: number[]; out: string; only: string[]; zennitRounds: number; zennitBatches: number[] | null; transformerBatches: number[]; engines: string[]; perLayerBatches: number[] | null; docs: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: ['vgg16', 'resnet50', 'vit_b_16'], batches: [1, 8], rounds: 7, warmup: 2, threads: [1, 2], out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory', 'profile'], zennitRounds: 0, zennitBatches: null, transformerBatches: [1], engines: ['auto', 'ort'], docs: false };
+  const a: Args = { models: ['vgg16', 'resnet50', 'vit_b_16'], batches: [1, 8], rounds: 7, warmup: 2, threads: [1, 2], out: path.join(ROOT, 'out/bench/results.json'), only: ['timing', 'first', 'memory', 'profile'], zennitRounds: 0, zennitBatches: null, transformerBatches: [1], engines: ['auto', 'ort'], perLayerBatches: null, docs: false };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--docs') { a.docs = true; continue; }
     const [k, inline] = argv[i].split('=');
@@ -69,6 +70,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--zennit-batches') a.zennitBatches = v.split(',').map(Number);
     else if (k === '--transformer-batches') a.transformerBatches = v.split(',').map(Number);
     else if (k === '--engines') a.engines = v.split(',');
+    else if (k === '--per-layer-batches') a.perLayerBatches = v.split(',').map(Number);
     else if (k === '--warmup') a.warmup = Number(v);
     else if (k === '--out') a.out = path.resolve(v);
     else if (k === '--only') a.only = v.split(',');
@@ -348,7 +350,7 @@ async function main() {
           const withZennit = !transformer && 'src' in z && (!args.zennitBatches || args.zennitBatches.includes(b));
           // one process per composite too: each fused session keeps its weights and memory arena (VGG16 at
           // batch 8: ~3 GB), and the per-layer engine its kernels; four of each in one process ran out of memory
-          const parts = COMPOSITES.map((comp) => runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, warmup: args.warmup, threads, composites: [comp], engines, zennit: withZennit ? z.src : undefined, zennitRounds: args.zennitRounds })[`batch${b}`]);
+          const parts = COMPOSITES.map((comp) => runChild({ kind: 'timing', model, batches: [b], rounds: args.rounds, warmup: args.warmup, threads, composites: [comp], engines: args.perLayerBatches && !args.perLayerBatches.includes(b) ? engines.filter((x) => x !== 'ort') : engines, zennit: withZennit ? z.src : undefined, zennitRounds: args.zennitRounds })[`batch${b}`]);
           const t: Timing = Object.assign({}, ...parts, { engines: Object.assign({}, ...parts.map((p) => p.engines)), check: parts[0].check });
           // each composite's denominator: the forward measured in its own process (the faster configuration)
           COMPOSITES.forEach((comp, i) => { t[`${comp}@forward`] = Math.min(parts[i].forward.median, parts[i].forwardNoSpin.median); });
