@@ -136,6 +136,11 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const conservation: NodeConservation[] = [];
   const sums = new Map<Float32Array, number[]>();
+  // values relevance may reach: graph inputs and the outputs of the plan's nodes. An operand computed from
+  // constants alone (a CLS token behind an Expand, a mask) is not one: what a rule gives it is dropped there,
+  // and the node's own conservation reports it (atOutputs − atInputs), instead of leaking unreported
+  const reachable = new Set<string>(graph.inputs.map((i) => i.name));
+  for (const e of plan.entries) for (const o of graph.node(e.node)?.outputs ?? []) if (o) reachable.add(o);
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k];
     const entry = byNode.get(node.name);
@@ -150,7 +155,7 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     const atInputs = new Array<number>(batch).fill(0);
     for (const [i, r] of rIn.entries()) {
       const name = node.inputs[i];
-      if (!r || !name || graph.isConstant(name)) continue;
+      if (!r || !name || !reachable.has(name)) continue;
       perSample(r, batch, sums).forEach((v, s) => { atInputs[s] += v; });
       const acc = rel.get(name);
       // one add at a time: a node may read the same value twice (Add(x, x)), and each add must see the last
