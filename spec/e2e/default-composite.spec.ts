@@ -72,6 +72,19 @@ describe('default composite by graph', function () {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
+  it('evaluate without --method runs the model\'s composite first: attnlrp on a ViT, epsilon_plus_flat on a CNN', () => {
+    const x = path.join(FIXTURES, 'transformer/vit_conv_gather.x.npy');
+    const r = run('evaluate', VIT, '--input', x, '--orders', 'morf', '--patch', '4');
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/^composite attnlrp \(default for a transformer .*; --method to choose\)$/m);
+    expect(r.out).to.match(/^attnlrp\s+-?\d+\.\d{3}/m);
+    const g = path.join(FIXTURES, 'golden');
+    const cnn = run('evaluate', path.join(g, 'gap-op17.onnx'), '--input', path.join(g, 'gap.input.npy'), '--orders', 'morf');
+    expect(cnn.code, cnn.err).to.equal(0);
+    expect(cnn.out).to.match(/^composite epsilon_plus_flat \(default for a graph without attention/m);
+    expect(cnn.out).to.match(/^epsilon_plus_flat\s+-?\d+\.\d{3}/m);
+  });
+
   for (const [name, file, composite] of [['a CNN', CNN, DEFAULT_COMPOSITE], ['a text transformer', TEXT, 'attnlrp'], ['a ViT with a patch-embedding Conv', VIT, 'attnlrp']] as const) {
     it(`inspect on ${name}: the default composite with its reason, the engine auto picks and every reference node with its reason`, () => {
       const r = run('inspect', file, '--json');
