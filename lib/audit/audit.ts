@@ -17,7 +17,7 @@ import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
 import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput, tokenInput } from './input';
-import { TokenInput, tokenInputOf } from '../methods/tokens';
+import { TokenInput, padTokenId, tokenInputOf } from '../methods/tokens';
 import { Method, defaultMethod, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
 import { TextPer, textEntries } from './text-inputs';
 import { ExplanationRecord, writeInputFiles } from './record';
@@ -274,6 +274,11 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     createMarker(out);
     await removeStaleTemporaries(out, shard ? { tag: shardTag(shard) } : {}); // left by a killed run (of this shard)
     const tokens = tokenSpecOf(explainer, meta);
+    if (evaluation && tokens && typeof evaluation.replacement !== 'number') { // token deletion: the pad token, recorded as such
+      const pad = padTokenId(tokens);
+      if (pad === undefined) throw new AuditError(`evaluate: token deletion needs a replacement token id (replacement: ID); the vocabulary of ${explainer.source} has no pad token`);
+      evaluation = { ...evaluation, replacement: pad };
+    }
     const files = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
     // every input (a text model's .txt lines with textPer 'line') and its stem: a shard names its files as a single run would
     const { rels: listed, stems, lines } = textEntries(folder, files, outputStems(files), tokens ? textPerOf(opts.textPer) : 'file', limits);
