@@ -15,7 +15,9 @@ import { GraphBuilder, OPSET, UnsupportedTrace } from '../ort/builder';
 import { encodeModel } from '../ort/encode';
 import { staticNonNegative } from '../ort/executor';
 import { aliasesFor, reluAliases } from '../ort/exposure';
-import { WeightStore, lowerLinear, lowerRoute } from '../ort/lower';
+import { WeightStore, lowerLinear, lowerRoute, lowerVjp } from '../ort/lower';
+import { maskOperands } from '../../transformer';
+import { StepNotLowered, bilinearStep, softmaxStep, tokenStep } from './transformer';
 import { SymbolicOps } from '../ort/trace';
 import { ShapeError, inferShapes } from './shapes';
 
@@ -178,9 +180,24 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
         const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
         const inverse = perm.map((_, i) => perm.indexOf(i));
         out[0] = w.b.op('Transpose', [R], { perm: inverse });
-      } else throw new NotCovered(`${where}: gradient routing through this op is not lowered`);
+      } else {
+        const r = lowerVjp(w.b, ctx, R);
+        if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
+        return r;
+      }
       return out;
     }
+    case 'bilinear': case 'softmax': case 'tokens':
+      try {
+        if (rule.kind === 'bilinear') return bilinearStep(w.b, ctx, w.graph, rule, R);
+        if (rule.kind === 'softmax') out[0] = softmaxStep(w.b, ctx, R);
+        else out[1] = tokenStep(w.b, ctx, R, rule.dot);
+      } catch (e) {
+        if (e instanceof StepNotLowered) throw new NotCovered(`${where}: ${e.message}`);
+        throw e;
+      }
+      return out;
+    case 'stop': return out;
     default: throw new NotCovered(`${where}: ${rule.kind} rules are not lowered`);
   }
 }
@@ -202,8 +219,18 @@ class Sums {
   }
 }
 
-function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>): Omit<Walk, 'b' | 'store'> {
+const INTEGER = new Set(['int64', 'int32', 'bool']);
+
+/** `known`: integer values the input dims decide (shapes, indices): the lowerings read them as constants. */
+function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>, known: Map<string, number[]>): Omit<Walk, 'b' | 'store'> {
   const dtypes = inferDtypes(graph);
+  const decided = (name: string) => known.has(name) && INTEGER.has(dtypes.get(name) ?? '');
+  const data = (name: string): Tensor => {
+    const dtype = dtypes.get(name)!;
+    const v = known.get(name)!;
+    const d = dtype === 'int64' ? BigInt64Array.from(v.map(BigInt)) : dtype === 'int32' ? Int32Array.from(v) : Uint8Array.from(v);
+    return { dtype, dims: shapes.get(name)!, data: d } as Tensor;
+  };
   const aliases = reluAliases(graph);
   const useAliases = aliases.size > 0 && aliasesFor(graph, plan, aliases);
   const signs = new Map<string, boolean | null>();
@@ -213,9 +240,9 @@ function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>
     ctxFor: (node) => ({
       node,
       opset: graph.opsets[node.domain] ?? graph.opsets[''],
-      value: (name) => graph.constant(name) ?? fake(name),
+      value: (name) => graph.constant(name) ?? (decided(name) ? data(name) : fake(name)),
       has: (name) => shapes.has(name) || graph.isConstant(name),
-      isConstant: (name) => graph.isConstant(name),
+      isConstant: (name) => graph.isConstant(name) || decided(name),
     }),
     zOf: (name) => (useAliases && aliases.has(name) ? { name: aliases.get(name)!, positive: true } : { name, positive: false }),
     nonNegative: (name) => staticNonNegative(graph, name, signs) === true,
@@ -237,8 +264,9 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   const clash = [...graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...graph.constants.keys()].find((v) => v.startsWith(PREFIX));
   if (clash) throw new NotCovered(`the model names a value '${clash}'`);
   let shapes: Map<string, number[]>;
+  const known = new Map<string, number[]>();
   try {
-    shapes = inferShapes(graph, req.inputDims);
+    shapes = inferShapes(graph, req.inputDims, known);
   } catch (e) {
     if (e instanceof ShapeError) throw new NotCovered(e.message);
     throw e;
@@ -247,7 +275,7 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   const N = outDims[0];
   const b = new FusedBuilder('onnx-lrp fused');
   const store = new WeightStore();
-  const w: Walk = { ...walkContext(graph, plan, shapes), b, store };
+  const w: Walk = { ...walkContext(graph, plan, shapes, known), b, store };
   const rel = new Map<string, string>([[req.output, seed(b, req.output, outDims, req.outputRelevance)]]);
   const sums = new Sums(b, N);
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
@@ -259,6 +287,7 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
     if (!entry || rOut.every((r) => r === null)) continue;
     if (rOut.length !== 1) throw new NotCovered(`node '${node.name}' (${node.opType}): relevance at one of several outputs`);
     const rIn = await nodeStep(w, node, entry, rOut[0]!);
+    for (const i of maskOperands(graph, node)) rIn[i] = null; // additive attention masks get no relevance
     const ins: number[] = [];
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
