@@ -6,7 +6,7 @@
  * answered with a reason, never lowered approximately. Browser-safe. */
 import { Graph, Node, ValueInfo } from '../../../ir/graph';
 import { inferDtypes } from '../../../ops/dtypes';
-import { isLowered } from '../../../ops/lowering';
+import { isLowered, sumTo } from '../../../ops/lowering';
 import { NodeContext, liveInputs } from '../../../ops/op';
 import { builtRule } from '../../../plan/built';
 import { PlanEntry, RulePlan } from '../../../plan/plan';
@@ -141,7 +141,12 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
   const same = (a: string, c: string) => w.shapes.get(a)!.join(',') === w.shapes.get(c)!.join(',');
   switch (rule.kind) {
     case 'linear': {
-      if (rule.rule.name === 'pass') throw new NotCovered(`${where}: the pass rule on a linear op`);
+      if (rule.rule.name === 'pass') {
+        // the identity: relevance passes to the one live input of the output's shape
+        if (live.length !== 1 || !same(node.inputs[live[0]], node.outputs[0])) throw new NotCovered(`${where}: the pass rule on a linear op that changes the shape`);
+        out[live[0]] = R;
+        return out;
+      }
       const low = lowerLinear(avgPoolAsConv(ctx) ?? ctx, w.store);
       if (!isLowered(low)) throw new NotCovered(`${where}: ${low.none}`);
       const xs = low.live.map((i) => node.inputs[i]);
@@ -198,6 +203,12 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
       }
       return out;
     case 'stop': return out;
+    case 'uniform': {
+      // each live factor an equal share, summed over the dims it was broadcast along
+      const share = w.b.op('Mul', [R, w.b.scalar(1 / live.length)]);
+      for (const i of live) out[i] = sumTo(w.b, share, w.shapes.get(node.inputs[i])!, w.shapes.get(node.outputs[0])!);
+      return out;
+    }
     default: throw new NotCovered(`${where}: ${rule.kind} rules are not lowered`);
   }
 }
