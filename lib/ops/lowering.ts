@@ -71,8 +71,9 @@ export function sumTo(b: OnnxBuilder, g: string, inDims: readonly number[], outD
  * - `linear`: the node's LRP step (linear categories) as ONNX nodes, or why not for this node;
  * - `route`: its gradient routing (max pools), given the input x and the relevance R at the output;
  * - `vjp`: its vector-Jacobian product (routing ops, attention MatMuls, Softmax), for the fused engine's
- *   gradient routing and the transformer rules (lib/propagate/engine/fused/transformer.ts); beside `linear`
- *   for an op that is linear in some forms and bilinear in others (MatMul);
+ *   gradient routing and the transformer rules (lib/propagate/engine/fused/transformer.ts), and the per-layer
+ *   engine's bilinear rules (`KernelExecutor.vjp`); beside `linear` for an op that is linear in some forms and
+ *   bilinear in others (MatMul);
  * - `none`: the op has no lowering, and why (its relevance always runs in TypeScript).
  */
 export type OpLowering =
@@ -87,8 +88,10 @@ export const NO_LOWERING_ELEMENTWISE = notLowered('element-wise, cheap in TypeSc
 export const NO_LOWERING_ROUTING = notLowered('moves values, cheap in TypeScript');
 export const NO_LOWERING_SHAPE = notLowered('carries no relevance');
 
-/** How the onnxruntime engine runs an op, in a few words (the ops table). */
+/** How the onnxruntime engines run an op, in a few words (the ops table). */
 export function loweringSummary(l: OpLowering): string {
-  if ('linear' in l || 'route' in l || 'vjp' in l) return 'lowered';
+  if ('linear' in l) return l.vjp ? 'lowered (with two live operands: its vjp, for the bilinear rules)' : 'lowered';
+  if ('route' in l) return 'lowered';
+  if ('vjp' in l) return 'vjp lowered: the fused engine runs it in its graph (the per-layer engine in TypeScript, cheap)';
   return `not lowered: ${l.none}`;
 }
