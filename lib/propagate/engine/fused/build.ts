@@ -130,6 +130,36 @@ function avgPoolAsConv(ctx: NodeContext): NodeContext | null {
   };
 }
 
+/** Gradient routing (max pools, reshapes, Concat, Transpose, and the ops' vjp lowerings) as graph values. */
+function routeStep(w: Walk, ctx: NodeContext, entry: PlanEntry, R: string, where: string): (string | null)[] {
+  const { node } = ctx;
+  const out: (string | null)[] = node.inputs.map(() => null);
+  const live = liveInputs(ctx);
+  const same = (a: string, c: string) => w.shapes.get(a)!.join(',') === w.shapes.get(c)!.join(',');
+  if (entry.category === 'maxpool') {
+    const r = lowerRoute(w.b, ctx, node.inputs[0], R);
+    if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
+    out[0] = r;
+  } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
+    out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
+  } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
+    // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
+    const dims = node.inputs.map((i) => w.shapes.get(i) ?? w.graph.constant(i)!.dims);
+    const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
+    const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
+    parts.forEach((p, i) => { out[i] = p; });
+  } else if (node.opType === 'Transpose' && live.length === 1) {
+    const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    out[0] = w.b.op('Transpose', [R], { perm: inverse });
+  } else {
+    const r = lowerVjp(w.b, ctx, R);
+    if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
+    return r;
+  }
+  return out;
+}
+
 /** Relevance for each input of `node` as graph values (null where none flows). */
 async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promise<(string | null)[]> {
   const ctx = w.ctxFor(node);
@@ -168,30 +198,7 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
       out[live[0]] = R;
       return out;
     }
-    case 'vjp': {
-      if (entry.category === 'maxpool') {
-        const r = lowerRoute(w.b, ctx, node.inputs[0], R);
-        if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
-        out[0] = r;
-      } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
-        out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
-      } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
-        // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
-        const dims = node.inputs.map((i) => w.shapes.get(i) ?? w.graph.constant(i)!.dims);
-        const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
-        const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
-        parts.forEach((p, i) => { out[i] = p; });
-      } else if (node.opType === 'Transpose' && live.length === 1) {
-        const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
-        const inverse = perm.map((_, i) => perm.indexOf(i));
-        out[0] = w.b.op('Transpose', [R], { perm: inverse });
-      } else {
-        const r = lowerVjp(w.b, ctx, R);
-        if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
-        return r;
-      }
-      return out;
-    }
+    case 'vjp': return routeStep(w, ctx, entry, R, where);
     case 'bilinear': case 'softmax': case 'tokens':
       try {
         if (rule.kind === 'bilinear') return bilinearStep(w.b, ctx, w.graph, rule, R);

@@ -5,7 +5,7 @@ import { Graph, Node } from '../../../ir/graph';
 import { attrInt, attrInts, attrString } from '../../../ops/op';
 import { outputLength, resolvePads } from '../../../kernels/window';
 import { toNumbers } from '../../../tensor';
-import { MAX_KNOWN, knownData } from './values';
+import { Known, MAX_KNOWN, knownData } from './values';
 
 /** Element-wise ops with one live input whose output has its shape. */
 const SAME_SHAPE = new Set([
@@ -46,9 +46,6 @@ function windowed(node: Node, x: readonly number[], kernel: number[], channels: 
   return [x[0], channels, ...inSp.map((n, d) => outputLength(n, kernel[d], strides[d], dil[d], pads.begin[d], pads.end[d], ceil))];
 }
 
-/** The data of small integer values (shapes, indices, masks) where the graph decides them: constants, and
- * what the shape subgraphs compute from the input dims (./values.ts). */
-export type Known = (name: string | undefined) => number[] | null;
 
 function reshape(known: Known, node: Node, x: readonly number[]): number[] {
   const target = known(node.inputs[1]);

@@ -4,7 +4,10 @@
  * dims decide is computed here; a value that depends on the input's data stays unknown. Browser-safe. */
 import { Node } from '../../../ir/graph';
 import { attrInt, broadcastMap } from '../../../ops/op';
-import type { Known } from './shapes';
+
+/** The data of small integer values (shapes, indices, masks) where the graph decides them: constants, and
+ * what the shape subgraphs compute from the input dims. */
+export type Known = (name: string | undefined) => number[] | null;
 
 /** values larger than this are not tracked */
 export const MAX_KNOWN = 4096;
