@@ -16,10 +16,11 @@
  *  - localisation: relevance mass accuracy (share of the positive relevance of the content tokens on the
  *    evidence tokens) and rank accuracy (share of the k most relevant tokens that are evidence, k = |evidence|);
  *  - maps: every method at its defaults (LRP seeded with the target logit; gradient × input and IG with the
- *    one-hot); random: a uniform random map (seed 0); ties in the deletion order broken at random (seed 0). */
+ *    one-hot; IG in embedding space, 32 trapezoid steps from the [PAD] embedding at every position, as the CLI's
+ *    default); random: a uniform random map (seed 0); ties in the deletion order broken at random (seed 0). */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ModelMetadata, PerturbationCurve, TokenInput, encodeTexts, methodFor, runMethod, openModel, perturbationCurve, readMetadata, specialPositions, textMetadataOf, tokenInputOf, tokenLocalization, tokenRelevance } from '../lib';
+import { ModelMetadata, PerturbationCurve, TokenInput, encodeTexts, methodFor, runMethod, openModel, padTokenId, perturbationCurve, readMetadata, specialPositions, textMetadataOf, tokenInputOf, tokenLocalization, tokenRelevance } from '../lib';
 import { mergeCurves } from '../lib/evaluate';
 import { resolveTargets } from '../lib/methods/util';
 
@@ -51,7 +52,7 @@ async function evaluateModel(modelFile: string, methods: string[], count: number
   try {
     const spec = tokenInputOf(e, meta) as TokenInput;
     const rows: Row[] = methods.map((method) => ({ method, seconds: 0, curves: [], mass: [], rank: [] }));
-    const pad = spec.tokenizer?.pad ? spec.tokenizer.vocab.indexOf(spec.tokenizer.pad) : 0;
+    const pad = padTokenId(spec) ?? 0;
     let correct = 0;
     const labels = (JSON.parse(fs.readFileSync(set.file.replace(/\.txt$/, '.json'), 'utf8')) as { examples: { label: number }[] }).examples;
     const chunk = 50;
@@ -65,7 +66,7 @@ async function evaluateModel(modelFile: string, methods: string[], count: number
         if (r.error) continue;
         const t = Date.now();
         try {
-          const a = await runMethod(e, batch.tensor, methodFor(r.method, undefined, { seed: 0 }), { target: targets });
+          const a = await runMethod(e, batch.tensor, methodFor(r.method, undefined, { seed: 0, baseline: pad }), { target: targets });
           r.seconds += (Date.now() - t) / 1000;
           const N = texts.length, T = batch.tensor.dims[1];
           const rel = new Float32Array(N * T);

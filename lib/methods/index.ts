@@ -12,6 +12,7 @@ import { cam, gradCam } from './cam';
 import { GRADIENT_COMPOSITES, GradientComposite, Integration, gradientOf, integratedGradients, smoothGrad } from './gradient';
 import { occlusion } from './occlusion';
 import { attentionRollout } from './rollout';
+import { tokenIntegratedGradients } from './token-ig';
 import { F32Tensor, predictRows, prng, resolveTargets, toF32Tensor } from './util';
 
 export interface AttributeOptions {
@@ -41,7 +42,10 @@ export interface AttributeOptions {
   base?: GradientComposite;
   /** smoothgrad noise, random map (default 0) */
   seed?: number;
-  /** integrated_gradients: baseline (tensor or constant, default 0), steps (default 32), rule (default trapezoid) */
+  /** integrated_gradients: baseline (tensor or constant, default 0), steps (default 32), rule (default trapezoid).
+   * Token ids: the path runs in embedding space (./token-ig.ts); the baseline is then a token id at every
+   * position (the CLI's default: the padding token, `padTokenId`), reference ids [T] or [N, T], or an embedding
+   * [T, D] or [N, T, D]; default zeros */
   baseline?: Tensor | number;
   steps?: number;
   integration?: Integration;
@@ -115,6 +119,8 @@ export interface MethodEntry {
   spatial?: boolean;
   /** needs attention blocks (transformers) */
   attention?: boolean;
+  /** why the method does not apply to token ids (undefined: it does) */
+  notOnTokens?: string;
   run: Run;
 }
 
@@ -130,28 +136,33 @@ export const METHODS: Readonly<Record<string, MethodEntry>> = {
   deconvnet: { name: 'deconvnet', description: 'deconvnet (Zeiler & Fergus 2014)', params: ['outputRelevance', 'dual', 'clip', 'contrast', 'keepAll', 'batchSize'], run: single('deconvnet') },
   smoothgrad: {
     name: 'smoothgrad', description: 'SmoothGrad (Smilkov et al. 2017): gradient averaged over noisy copies', params: ['samples', 'noise', 'seed', 'base', 'batchSize'],
+    notOnTokens: 'it adds Gaussian noise to the input, and token ids take no noise (SmoothGrad in embedding space is not implemented); integrated_gradients and gradient_x_input run on tokens',
     run: async (e, x, o, targets) => ({ relevance: await smoothGrad(e, x, { ...o, targets }), details: { samples: o.samples ?? 16, noise: o.noise ?? 0.15, seed: o.seed ?? 0 } }),
   },
   integrated_gradients: {
     name: 'integrated_gradients', description: 'Integrated Gradients (Sundararajan et al. 2017)', params: ['baseline', 'steps', 'integration', 'batchSize'],
     run: async (e, x, o, targets) => {
+      if (isTokenTensor(x)) {
+        const t = await tokenIntegratedGradients(e, x, { ...o, targets });
+        return { relevance: t.relevance, details: { steps: o.steps ?? 32, integration: o.integration ?? 'trapezoid', space: 'embedding', baseline: t.baseline, sums: t.sums, delta: t.delta } };
+      }
       const r = await integratedGradients(e, x, { ...o, targets });
       return { relevance: r.relevance, details: { steps: o.steps ?? 32, integration: o.integration ?? 'trapezoid', sums: r.sums, delta: r.delta } };
     },
   },
   occlusion: {
-    name: 'occlusion', description: 'occlusion (Zeiler & Fergus 2014): mean drop of the target logit under a sliding patch', params: ['patch', 'stride', 'fill', 'batchSize'], spatial: true,
+    name: 'occlusion', description: 'occlusion (Zeiler & Fergus 2014): mean drop of the target logit under a sliding patch', params: ['patch', 'stride', 'fill', 'batchSize'], spatial: true, notOnTokens: 'it needs a 4-D image input [N, C, H, W] (patches of pixels)',
     run: async (e, x, o, targets) => ({ relevance: await occlusion(e, x, { ...o, targets }), details: { patch: o.patch ?? 4, stride: o.stride ?? o.patch ?? 4, fill: o.fill ?? 0 } }),
   },
   cam: {
-    name: 'cam', description: 'CAM (Zhou et al. 2016): class-weighted sum of the feature maps before global average pooling', params: [], spatial: true,
+    name: 'cam', description: 'CAM (Zhou et al. 2016): class-weighted sum of the feature maps before global average pooling', params: [], spatial: true, notOnTokens: 'it needs a 4-D image input [N, C, H, W] (feature maps before global average pooling)',
     run: async (e, x, _o, targets) => {
       const r = await cam(e, x, { targets });
       return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
     },
   },
   gradcam: {
-    name: 'gradcam', description: 'Grad-CAM (Selvaraju et al. 2017) at a 4-D activation (default: after the last Conv)', params: ['layer', 'batchSize'], spatial: true,
+    name: 'gradcam', description: 'Grad-CAM (Selvaraju et al. 2017) at a 4-D activation (default: after the last Conv)', params: ['layer', 'batchSize'], spatial: true, notOnTokens: 'it needs a 4-D image input [N, C, H, W] (a 4-D activation)',
     run: async (e, x, o, targets) => {
       const r = await gradCam(e, x, { targets, layer: o.layer, batchSize: o.batchSize, onProgress: o.onProgress });
       return { relevance: r.relevance, details: { layer: r.layer, size: r.size } };
@@ -184,6 +195,13 @@ export function isLrpComposite(name: string): boolean {
   return COMPOSITE_NAMES.includes(name) && !(name in METHODS);
 }
 
+/** Why method `name` does not apply to token-id inputs (a message naming it), or undefined when it does (LRP
+ * composites, the gradient composites, integrated_gradients, attention_rollout, random). */
+export function notOnTokens(name: string): string | undefined {
+  const why = METHODS[name]?.notOnTokens;
+  return why ? `method ${name} does not apply to token ids: ${why}` : undefined;
+}
+
 /** Attributes the model's output for `input` (one tensor, batch first) with a method or an LRP composite. */
 export async function attribute(explainer: Explainer, input: Tensor, opts: AttributeOptions): Promise<Attribution> {
   const x = isTokenTensor(input) ? (input as F32Tensor) : toF32Tensor(input); // token ids pass as they are (only methods that read them run)
@@ -200,6 +218,7 @@ export async function attribute(explainer: Explainer, input: Tensor, opts: Attri
   }
   const def = METHODS[name];
   if (!def) throw new Error(`unknown method '${name}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
+  if (isTokenTensor(x) && def.notOnTokens) throw new Error(`${explainer.source}: ${notOnTokens(name)}`);
   if (def.spatial && x.dims.length !== 4) throw new Error(`${explainer.source}: method ${name} needs a 4-D input [N, C, H, W]; got shape [${x.dims.join('x')}]`);
   const t = resolveTargets(await predictRows(explainer, x, 64), opts.target);
   const r = await def.run(explainer, x, opts, t.targets);
@@ -217,7 +236,9 @@ export { gradientOf, smoothGrad, integratedGradients, quadrature, baselineFor, G
 export type { GradientComposite, Integration, SmoothGradOptions, IntegratedGradientsOptions } from './gradient';
 export { occlusion, windowStarts } from './occlusion';
 export { attentionRollout, attentionSoftmaxes, rolloutMatrix, RolloutError } from './rollout';
-export { tokenInputOf, encodeTexts, tokenIds, tokenRelevance, specialPositions } from './tokens';
+export { tokenInputOf, encodeTexts, tokenIds, tokenRelevance, specialPositions, padTokenId, embeddingGather } from './tokens';
+export { tokenIntegratedGradients, embeddingCut } from './token-ig';
+export type { EmbeddingCut } from './token-ig';
 export type { TokenInput, TokenBatch } from './tokens';
 export type { OcclusionOptions } from './occlusion';
 export { rowRunner, chunkSize } from './batch';

@@ -2,6 +2,7 @@
  * turned into a checked int64 tensor, and relevance per token with the token strings. Browser-safe (the
  * vocabulary arrives in the metadata object: lib/node-io.ts reads a vocabulary file). */
 import { Explainer } from '../explain';
+import { Graph, Node } from '../ir/graph';
 import { Encoded, TokenError, TokenizerSettings, checkTokenIds, encodeText, idsTensor, tokenStrings, tokenizerSettings, vocabIndex } from '../io/tokenize';
 import { ModelMetadata, textMetadataOf } from '../metadata';
 import { Tensor } from '../tensor';
@@ -41,13 +42,19 @@ export function tokenInputOf(explainer: Explainer, meta?: ModelMetadata): TokenI
 /** Rows of the embedding table the ids of `input` index: the first dimension of the constant a Gather reads
  * with them (behind Cast/Reshape/Unsqueeze/Squeeze/Flatten). */
 function embeddingRows(explainer: Explainer, input: string): number | undefined {
-  const g = explainer.graph;
+  const gather = embeddingGather(explainer.graph, input);
+  return gather ? explainer.graph.constant(gather.inputs[0])?.dims[0] : undefined;
+}
+
+/** The token embedding the ids of graph input `input` index: the first Gather along axis 0 on a constant table
+ * that reads them (behind Cast/Reshape/Unsqueeze/Squeeze/Flatten/Identity, which keep their order). */
+export function embeddingGather(g: Graph, input: string): Node | undefined {
   const seen = new Set<string>();
-  const walk = (v: string): number | undefined => {
+  const walk = (v: string): Node | undefined => {
     if (seen.has(v)) return undefined;
     seen.add(v);
     for (const n of g.consumers(v)) {
-      if (n.opType === 'Gather' && n.inputs[1] === v && g.isConstant(n.inputs[0]) && Number(n.attrs.axis ?? 0) === 0) return g.constant(n.inputs[0])?.dims[0];
+      if (n.opType === 'Gather' && n.inputs[1] === v && g.isConstant(n.inputs[0]) && Number(n.attrs.axis ?? 0) === 0) return n;
       if (['Cast', 'Reshape', 'Unsqueeze', 'Squeeze', 'Flatten', 'Identity'].includes(n.opType) && n.inputs[0] === v) {
         const r = walk(n.outputs[0]);
         if (r !== undefined) return r;
@@ -125,4 +132,11 @@ export function specialPositions(tokens: readonly string[], spec: Pick<TokenInpu
   if (!s) return [];
   const special = new Set([s.cls, s.sep, s.pad].filter((x): x is string => !!x));
   return tokens.flatMap((t, k) => (special.has(t) ? [k] : []));
+}
+
+/** The id of the padding token (the tokenizer's), or undefined without one: the default baseline of integrated
+ * gradients on tokens (lib/methods/token-ig.ts) and the replacement of token deletion. */
+export function padTokenId(spec: Pick<TokenInput, 'tokenizer'>): number | undefined {
+  const s = spec.tokenizer;
+  return s?.pad ? s.vocab.indexOf(s.pad) : undefined;
 }

@@ -4,7 +4,7 @@
 import * as path from 'path';
 import { AuditError, AuditEvaluationOptions, AuditOptions, AuditProgress, AuditSummary, ORDERS, Order, Shard, ShardError, audit, auditWorkers, openModel, parseShard, readMetadata } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels, checkTokenMethods,
   number, numbers, parse, parseImageFlags, parseLabels, parseMethods, parseSeedFlags, parseRenderFlags, singleTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -169,6 +169,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   const explainer = openModel(model, { canonize, engine: engineOption(v), threads: scale.threads, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
   try {
     checkBoundChannels(v, explainer);
+    checkTokenMethods(methods, explainer);
   } catch (e) {
     await explainer.release();
     throw e;

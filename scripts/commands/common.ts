@@ -4,6 +4,7 @@ import { parseArgs, ParseArgsConfig } from 'util';
 import {
   AttributeOptions, COLORMAPS, COMPOSITE_NAMES, Explainer, IMAGENET_PREPROCESSING, METHODS, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions,
   DEFAULT_COMPOSITE, defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels, DUAL_CLASSES, DualClass, OutputRelevance,
+  notOnTokens, padTokenId, textMetadataOf, tokenizerSettings,
 } from '../../lib';
 import { closest, joinNegativeValues, parseErrorMessage } from './args';
 import { UsageError } from './errors';
@@ -88,7 +89,8 @@ export const METHOD_FLAGS: Options = {
 
 export const METHOD_PARAM_USAGE = `method parameters (the same names in explain, audit and evaluate):
   --sg-samples N         smoothgrad: noisy copies (default 16)      --sg-noise S  σ / input range (default 0.15)
-  --ig-steps N           integrated_gradients: steps (default 32)   --ig-baseline V  baseline value (default 0)
+  --ig-steps N           integrated_gradients: steps (default 32)   --ig-baseline V  baseline value (default 0);
+                         token models (embedding space): a token id, pad (default, with a pad token) or zeros
   --occlusion-patch P    occlusion: patch (default 4)   --occlusion-stride S (default: the patch)
   --occlusion-fill V     occlusion: fill value, one or one per channel (default 0)
   --layer NAME           gradcam: node or value (default: after the last Conv)
@@ -245,7 +247,7 @@ const PARAM_FLAGS: Record<string, keyof AttributeOptions> = {
 };
 
 /** The method parameters given (validated), as AttributeOptions. */
-export function parseMethodParams(v: Values): Omit<AttributeOptions, 'method' | 'target'> {
+export function parseMethodParams(v: Values, meta?: ModelMetadata): Omit<AttributeOptions, 'method' | 'target'> {
   const int = (flag: string, min: number): number | undefined => {
     const n = number(v[flag] as string | undefined, `--${flag}`);
     if (n !== undefined && (!Number.isInteger(n) || n < min)) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${v[flag]}'`);
@@ -254,11 +256,39 @@ export function parseMethodParams(v: Values): Omit<AttributeOptions, 'method' | 
   const noise = number(v['sg-noise'] as string | undefined, '--sg-noise');
   if (noise !== undefined && noise < 0) throw new UsageError(`--sg-noise must be ≥ 0, got '${v['sg-noise']}'`);
   const o: Omit<AttributeOptions, 'method' | 'target'> = {
-    samples: int('sg-samples', 1), noise, steps: int('ig-steps', 1), baseline: number(v['ig-baseline'] as string | undefined, '--ig-baseline'),
+    samples: int('sg-samples', 1), noise, steps: int('ig-steps', 1), ...igBaseline(v, meta),
     patch: int('occlusion-patch', 1), stride: int('occlusion-stride', 1), fill: numbers(v['occlusion-fill'] as string | undefined, '--occlusion-fill'),
     layer: v.layer as string | undefined, seed: int('seed', 0),
   };
   return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined));
+}
+
+/** --ig-baseline: a number (image models: the value; token models: a token id), `zeros`, or `pad` (token
+ * models: the padding token's id; the default when the metadata's vocabulary has one, else zeros). */
+function igBaseline(v: Values, meta: ModelMetadata | undefined): { baseline?: number } {
+  const raw = (v['ig-baseline'] as string | undefined)?.trim();
+  const text = textMetadataOf(meta);
+  let pad: number | undefined;
+  try {
+    pad = text ? padTokenId({ tokenizer: tokenizerSettings(text) }) : undefined;
+  } catch { /* bad text metadata: reported when the input is tokenised */ }
+  if (raw === undefined || raw === 'pad') {
+    if (raw === 'pad' && pad === undefined) throw new UsageError(`--ig-baseline pad needs a token model whose metadata names a pad token${text ? '' : ' (no text section in the metadata)'}`);
+    return pad === undefined ? {} : { baseline: pad };
+  }
+  if (raw === 'zeros') return {};
+  const n = number(raw, '--ig-baseline');
+  if (text && !Number.isInteger(n)) throw new UsageError(`--ig-baseline on a token model is a token id, pad or zeros, got '${raw}'`);
+  return { baseline: n };
+}
+
+/** A model that takes token ids refuses methods that do not apply to them (usage error: exit 2). */
+export function checkTokenMethods(methods: readonly Method[], explainer: Explainer): void {
+  if (!explainer.graph.inputs.some((i) => i.dtype === 'int64' || i.dtype === 'int32')) return;
+  for (const m of methods) {
+    const why = m.attribution ? notOnTokens(m.attribution) : undefined;
+    if (why) throw new UsageError(`${explainer.source}: ${why}`);
+  }
 }
 
 /** A method parameter given for none of the methods run is a usage error (it would be ignored silently). */
@@ -291,7 +321,7 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   if (new Set([...names, ...attributions]).size !== names.length + attributions.length) throw new UsageError(`a composite or method is listed twice: ${[...given, ...listed].join(',')}`);
   const options = parseRuleOptions(v, meta);
   checkMethodParams(v, attributions);
-  const params = parseMethodParams(v);
+  const params = parseMethodParams(v, meta);
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
   const composites = names.length || ruleMap || attributions.length ? names : [DEFAULT_COMPOSITE];

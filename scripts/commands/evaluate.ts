@@ -111,7 +111,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const seed = int('seed', 0, 0);
   const options: CompositeOptions = parseRuleOptions(v, meta);
   const fillDefault = typeof replacement === 'number' || Array.isArray(replacement) ? replacement : 0;
-  const params = parseMethodParams(v);
+  const params = parseMethodParams(v, meta);
   const attr: Omit<AttributeOptions, 'method'> = {
     options, ...seedOptionsOf(v, meta?.labels), ...params, seed, fill: params.fill ?? fillDefault,
   };

@@ -6,7 +6,7 @@ import {
   float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance,
 } from '../../lib';
 import {
-  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels,
+  IMAGE_FLAGS, IMAGE_USAGE, METHOD_FLAGS, METHOD_PARAM_USAGE, METHOD_USAGE, RENDER_FLAGS, RENDER_USAGE, UsageError, Values, canonizeOption, engineOption, checkBoundChannels, checkTokenMethods,
   parse, parseImageFlags, parseLabels, parseMethods, parseSeedFlags, parseRenderFlags, parseTarget,
 } from './common';
 import { LIMIT_FLAGS, LIMIT_USAGE, parseLimits } from './limits';
@@ -98,6 +98,7 @@ export async function explainCommand(argv: string[]): Promise<void> {
     methods = withImageBounds(methods, imageOptions);
     const tokenSpec = tokenInputOf(explainer, meta);
     if ((texts.length || tokenList !== undefined) && !tokenSpec) throw new UsageError(`--text and --tokens need a model with a token-id input (int64); ${modelFile} takes ${explainer.graph.inputs.map((x) => `${x.name} (${x.dtype})`).join(', ')}`);
+    checkTokenMethods(methods, explainer);
     const generated = inputs.length - texts.length - (tokenList !== undefined ? 1 : 0);
     for (const [i, file] of inputs.entries()) {
       try {
@@ -201,9 +202,10 @@ function summary(r: MethodResult, s: number): string {
   }
   let sum = 0;
   for (const x of sliceSample(r.relevance, s).data) sum += x;
-  const d = r.details as { sums?: number[]; delta?: number[] } | undefined;
+  const d = r.details as { sums?: number[]; delta?: number[]; space?: string; baseline?: string } | undefined;
   if (d?.delta && d.sums) {
-    return `map sum ${fmt(d.sums[s])}, f(x) − f(baseline) ${fmt(d.delta[s])} (completeness: sum / difference ${d.delta[s] === 0 ? 'n/a' : fmt(d.sums[s] / d.delta[s])})`;
+    const where = d.space ? `; in ${d.space} space, baseline ${d.baseline}` : '';
+    return `map sum ${fmt(d.sums[s])}, f(x) − f(baseline) ${fmt(d.delta[s])} (completeness: sum / difference ${d.delta[s] === 0 ? 'n/a' : fmt(d.sums[s] / d.delta[s])}${where})`;
   }
   return `map sum ${fmt(sum)} (target logit ${fmt(r.scores[s])}; no conservation claim)`;
 }

@@ -132,4 +132,40 @@ describe('CLI: token inputs', function () {
     expect(got).to.be.closeTo(c.aopc, 1e-5);
     expect(c.regions).to.equal(5);
   });
+
+  it('integrated_gradients on text: embedding space, the [PAD] baseline by default (the library\'s numbers), in explain and audit', async () => {
+    const r = run('explain', model, '--text', 'Very goodish movie.', '--method', 'integrated_gradients', '--ig-steps', '8');
+    expect(r.code, r.err).to.equal(0);
+    expect(r.out).to.match(/integrated_gradients: map sum \S+, f\(x\) − f\(baseline\) \S+ \(completeness: sum \/ difference \S+; in embedding space, baseline token 0\)/);
+    const rows = r.out.split('\n').filter((l) => /^\s+\d+\s+\S+\s+-?\d/.test(l)).map((l) => l.trim().split(/\s+/));
+    const batch = encodeTexts(tokenInputOf(m.explainer, readMetadata(model))!, ['Very goodish movie.']);
+    const a = await attribute(m.explainer, batch.tensor, { method: 'integrated_gradients', steps: 8, baseline: 0 });
+    expect(rows).to.have.length(7);
+    rows.forEach((x, k) => expect(Number(x[2])).to.be.closeTo(a.relevance.data[k], 1e-3 * Math.abs(a.relevance.data[k]) + 1e-6));
+    const z = run('explain', model, '--tokens', '2,4,6,3,0,0,0,0', '--method', 'integrated_gradients', '--ig-baseline', 'zeros', '--ig-steps', '4');
+    expect(z.code, z.err).to.equal(0);
+    expect(z.out).to.include('in embedding space, baseline zeros');
+    const inp = path.join(tmp, 'in-ig');
+    fs.mkdirSync(inp, { recursive: true });
+    fs.writeFileSync(path.join(inp, 'a.txt'), 'Very goodish movie.');
+    const au = run('audit', model, inp, '--out', path.join(tmp, 'a-ig'), '--method', 'integrated_gradients', '--ig-steps', '8', '--quiet');
+    expect(au.code, au.err).to.equal(0);
+    const got = JSON.parse(fs.readFileSync(path.join(tmp, 'a-ig', 'summary.json'), 'utf8')).inputs[0].methods.integrated_gradients.tokenRelevance as number[];
+    got.forEach((v, k) => expect(v).to.be.closeTo(a.relevance.data[k], 1e-4 * Math.abs(a.relevance.data[k]) + 1e-6));
+  });
+
+  it('methods that do not apply to token ids, and a non-id --ig-baseline: exit 2 naming the method and why', () => {
+    for (const [cmd, method, re] of [
+      ['explain', 'smoothgrad', /method smoothgrad does not apply to token ids: it adds Gaussian noise to the input/],
+      ['explain', 'occlusion', /method occlusion does not apply to token ids: it needs a 4-D image input/],
+      ['audit', 'smoothgrad', /method smoothgrad does not apply to token ids/],
+    ] as [string, string, RegExp][]) {
+      const r = cmd === 'explain' ? run('explain', model, '--text', 'good movie', '--method', method) : run('audit', model, tmp, '--out', path.join(tmp, `a-${method}`), '--method', method, '--quiet');
+      expect(r.code, `${cmd} ${method}: ${r.err}`).to.equal(2);
+      expect(r.err.split('\n')[0]).to.match(re);
+    }
+    const b = run('explain', model, '--text', 'good movie', '--method', 'integrated_gradients', '--ig-baseline', '2.5');
+    expect(b.code).to.equal(2);
+    expect(b.err).to.match(/--ig-baseline on a token model is a token id, pad or zeros, got '2\.5'/);
+  });
 });
