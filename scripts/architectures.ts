@@ -4,7 +4,8 @@
  *   explained at their native 224×224, batch 1.
  * - torchvision architectures exported by scripts/export_torchvision.py into the cache
  *   ($ONNX_LRP_CACHE/torchvision, default ~/.cache/onnx-lrp/torchvision), explained on their batch-2 sample.
- * Each model is explained with epsilon_plus_flat and epsilon_gamma_box (bounds ±3). Results go to
+ * Each CNN is explained with epsilon_plus_flat and epsilon_gamma_box (bounds ±3), each transformer (vit_b_16)
+ * with attnlrp, the composite it gets by default (lib/plan/default.ts: `compositesFor`). Results go to
  * docs/architectures.json (merged with the rows of models not run), and the tables of verified architectures
  * (docs/architectures.md, README.md) are regenerated from it (scripts/ops-table.ts).
  *
@@ -22,6 +23,7 @@ import { inferDtypes } from '../lib/ops/dtypes';
 import { loadModelFile, readNpy } from '../lib/node-io';
 import { saveModel } from '../lib/onnx/save';
 import { LINEAR_CATEGORIES } from '../lib/ops/op';
+import { TRANSFORMER_COMPOSITE } from '../lib/plan/default';
 import { Tensor } from '../lib/tensor';
 import { calibrateWeights, randomInput } from './random-weights';
 
@@ -29,6 +31,10 @@ export const ROOT = path.resolve(__dirname, '../..');
 export const SHARED = process.env.SHARED_DIR ?? path.resolve(ROOT, '../shared');
 export const ONNX_LIGHT_DIR = 'models/onnx-light';
 export const COMPOSITES = ['epsilon_plus_flat', 'epsilon_gamma_box'] as const;
+/** The composites a transformer is explained with. */
+export const TRANSFORMER_COMPOSITES = [TRANSFORMER_COMPOSITE] as const;
+/** Every composite of the table, in its column order. */
+export const ALL_COMPOSITES: readonly string[] = [...COMPOSITES, ...TRANSFORMER_COMPOSITES];
 export const BOUNDS = { low: -3, high: 3 };
 export const RESULTS_FILE = path.join(ROOT, 'docs/architectures.json');
 
@@ -39,7 +45,7 @@ export const ONNX_LIGHT = [
 /** The torchvision models scripts/export_torchvision.py exports (same names). */
 export const TORCHVISION = [
   'resnet18', 'resnet50', 'vgg16_bn', 'densenet121', 'mobilenet_v2', 'mobilenet_v3_small', 'efficientnet_b0',
-  'shufflenet_v2_x1_0', 'squeezenet1_1', 'googlenet', 'regnet_x_400mf',
+  'shufflenet_v2_x1_0', 'squeezenet1_1', 'googlenet', 'regnet_x_400mf', 'vit_b_16',
 ] as const;
 
 /** Where exported models are cached: $ONNX_LRP_CACHE, default ~/.cache/onnx-lrp (never inside the repo). */
@@ -188,12 +194,18 @@ export function summarize(family: Result['family'], p: Prepared, explainer: Expl
   };
 }
 
-/** Explains a prepared model with every composite; returns one result per composite. */
+/** The composites a model is explained with: attnlrp for a graph whose default it is (a transformer), else the
+ * CNN composites. */
+export function compositesFor(explainer: Explainer): readonly string[] {
+  return explainer.defaultComposite().composite === TRANSFORMER_COMPOSITE ? TRANSFORMER_COMPOSITES : COMPOSITES;
+}
+
+/** Explains a prepared model with each of its composites (`compositesFor`); returns one result per composite. */
 export async function explainAll(family: Result['family'], p: Prepared, check?: (r: Explanation, composite: string) => void): Promise<Result[]> {
   const explainer = explainerFor(p);
   const out: Result[] = [];
   try {
-    for (const composite of COMPOSITES) {
+    for (const composite of compositesFor(explainer)) {
       const t0 = Date.now();
       const r = await explainer.explain(p.input, { composite, options: BOUNDS });
       const seconds = (Date.now() - t0) / 1000;
@@ -263,7 +275,7 @@ async function main(argv: string[]) {
   const key = (r: Result) => `${r.family}/${r.model}/${r.composite}`;
   const fresh = new Set(results.map(key));
   const merged = [...previous.filter((r) => !fresh.has(key(r))), ...results];
-  const order = (r: Result) => (r.family === 'onnx-light' ? ONNX_LIGHT.indexOf(r.model as never) : 100 + TORCHVISION.indexOf(r.model as never)) * 10 + COMPOSITES.indexOf(r.composite as never);
+  const order = (r: Result) => (r.family === 'onnx-light' ? ONNX_LIGHT.indexOf(r.model as never) : 100 + TORCHVISION.indexOf(r.model as never)) * 10 + ALL_COMPOSITES.indexOf(r.composite);
   merged.sort((a, b) => order(a) - order(b));
   fs.mkdirSync(path.dirname(json), { recursive: true });
   fs.writeFileSync(json, writeResults(merged));

@@ -52,7 +52,15 @@ def build(name):
     kwargs = {'weights': None}
     if name == 'googlenet':
         kwargs.update(aux_logits=False, init_weights=True, transform_input=False)
-    return getattr(torchvision.models, name)(**kwargs)
+    model = getattr(torchvision.models, name)(**kwargs)
+    if name.startswith('vit_'):
+        # torchvision zero-initialises the ViT's classification head: every logit would be 0 and there would
+        # be nothing to explain; a random head N(0, 1/fan_in) like the other layers' scale
+        head = model.heads.head
+        with torch.no_grad():
+            head.weight.normal_(0, head.in_features ** -0.5)
+            head.bias.normal_(0, 0.1)
+    return model
 
 
 def recalibrate_batchnorm(model, side, batches=3, batch_size=4):

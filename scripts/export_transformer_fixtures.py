@@ -171,6 +171,72 @@ class EmbedMeanPool(nn.Module):
         return self.head(torch.relu(self.fc(x)).mean(dim=1))
 
 
+class TinyViT(nn.Module):
+    """A tiny ViT on [N, 1, 8, 8]: 4x4 patches embedded by a Conv with stride = kernel (`patch='conv'`) or by
+    Reshape/Transpose + Linear (`'linear'`), a CLS token prepended by Concat of its Expand, a learned position
+    embedding (an initializer Added), one pre-norm nn.TransformerEncoderLayer (GELU), a final LayerNorm, pooling by
+    the CLS token (`pool='gather'`: x[:, 0]; `'slice'`: x[:, :1] flattened) or the mean over tokens (`'mean'`),
+    then Linear(16, 3)."""
+
+    def __init__(self, patch='conv', pool='gather'):
+        super().__init__()
+        self.patch, self.pool = patch, pool
+        self.conv = nn.Conv2d(1, D, 4, stride=4) if patch == 'conv' else None
+        self.proj = nn.Linear(16, D) if patch == 'linear' else None
+        self.cls = nn.Parameter(torch.randn(1, 1, D))
+        self.pos = nn.Parameter(torch.randn(1, 5, D))
+        self.layer = nn.TransformerEncoderLayer(D, HEADS, dim_feedforward=32, dropout=0.0, activation='gelu',
+                                                batch_first=True, norm_first=True)
+        self.ln = nn.LayerNorm(D)
+        self.head = nn.Linear(D, 3)
+
+    def forward(self, x):
+        n = x.shape[0]
+        if self.patch == 'conv':
+            t = self.conv(x).flatten(2).transpose(1, 2)                       # [N, 4, D]
+        else:
+            t = x.reshape(n, 1, 2, 4, 2, 4).permute(0, 2, 4, 1, 3, 5).reshape(n, 4, 16)
+            t = self.proj(t)
+        t = torch.cat([self.cls.expand(n, -1, -1), t], dim=1) + self.pos
+        t = self.ln(self.layer(t))
+        if self.pool == 'gather':
+            t = t[:, 0]
+        elif self.pool == 'slice':
+            t = t[:, :1].reshape(n, D)
+        else:
+            t = t.mean(dim=1)
+        return self.head(t)
+
+
+class BoolMaskAttention(HandAttention):
+    """Hand-written attention with a boolean key-padding mask input [N, 1, 1, S] (True: masked), applied by
+    masked_fill(-1e4) (a Where on the input)."""
+
+    def __init__(self):
+        super().__init__('none', 'div')
+
+    def forward(self, x, mask):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = self.heads(q), self.heads(k), self.heads(v)
+        s = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd)
+        a = torch.softmax(s.masked_fill(mask, -1e4), dim=-1)
+        o = (a @ v).transpose(1, 2).reshape(x.shape[0], x.shape[1], D)
+        return self.out(o)
+
+
+def image_input():
+    g = torch.Generator().manual_seed(SEED + 3)
+    return torch.randn(N, 1, 8, 8, generator=g)
+
+
+def bool_mask():
+    """[N, 1, 1, S]: the last key of sample 0 and the last two of sample 1 masked."""
+    m = torch.zeros(N, 1, 1, S, dtype=torch.bool)
+    m[0, ..., -1:] = True
+    m[1, ..., -2:] = True
+    return m
+
+
 def token_input():
     g = torch.Generator().manual_seed(SEED + 2)
     return torch.randint(0, 50, (N, S), generator=g)
@@ -226,6 +292,17 @@ def cases():
                           'RMSNorm by hand: x * torch.rsqrt(x.pow(2).mean(-1) + 1e-6) * w, then Linear')
     c['rmsnorm_sqrt'] = (lambda: RMSNorm('sqrt'), {'x': seq_input()},
                          'RMSNorm by hand: x / torch.sqrt(x.pow(2).mean(-1) + 1e-6) * w, then Linear')
+    c['attn_bool_mask_input'] = (BoolMaskAttention, {'x': seq_input(), 'mask': bool_mask()},
+                                 'hand-written attention, boolean key-padding mask input [2,1,1,5] by masked_fill(-1e4)')
+    c['vit_conv_gather'] = (lambda: TinyViT('conv', 'gather'), {'x': image_input()},
+                            'tiny ViT on [2,1,8,8]: patch embedding Conv 4x4 stride 4, CLS by Concat of Expand, learned '
+                            'position embedding, pre-norm encoder layer (GELU), LayerNorm, CLS pooling x[:, 0], Linear')
+    c['vit_linear_slice'] = (lambda: TinyViT('linear', 'slice'), {'x': image_input()},
+                             'tiny ViT: patch embedding by Reshape/Transpose + Linear, CLS by Concat of Expand, '
+                             'learned position embedding, encoder layer, LayerNorm, CLS pooling by Slice x[:, :1]')
+    c['vit_linear_mean'] = (lambda: TinyViT('linear', 'mean'), {'x': image_input()},
+                            'tiny ViT: patch embedding by Reshape/Transpose + Linear, CLS, learned position '
+                            'embedding, encoder layer, LayerNorm, mean pooling over the tokens (ReduceMean), Linear')
     return c
 
 
@@ -249,6 +326,12 @@ def main():
     manifest = {'torch': torch.__version__, 'seed': SEED, 'cases': [], 'skipped': []}
     all_cases = cases()
     names = args.only.split(',') if args.only else list(all_cases)
+    old_path = os.path.join(args.out, 'manifest.json')
+    if args.only and os.path.exists(old_path):  # --only: the other cases keep their entries (and files)
+        with open(old_path) as f:
+            old = json.load(f)
+        manifest['cases'] = [c for c in old['cases'] if c['name'] not in names]
+        manifest['skipped'] = [k for k in old['skipped'] if k['name'] not in names]
     for name in names:
         ctor, inputs, desc = all_cases[name]
         torch.manual_seed(SEED)
@@ -280,6 +363,8 @@ def main():
             print(f'{name} op{opset}: {os.path.getsize(path)} bytes, ' +
                   ', '.join(f'{k} x{v}' for k, v in entry['files'][str(opset)]['ops'].items()))
         manifest['cases'].append(entry)
+    order = list(all_cases)
+    manifest['cases'].sort(key=lambda c: order.index(c['name']) if c['name'] in order else len(order))
     with open(os.path.join(args.out, 'manifest.json'), 'w') as f:
         json.dump(manifest, f, indent=1)
         f.write('\n')

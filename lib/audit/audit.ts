@@ -12,13 +12,13 @@ import { ImageInputOptions } from '../io/image';
 import { ModelMetadata, boundsOf, withBounds } from '../metadata';
 import { openModel, readMetadata } from '../node-io';
 import { ReadLimits, readJsonSafe } from '../safe-read';
-import { CompositeOptions, DEFAULT_COMPOSITE } from '../plan/composites';
+import { CompositeOptions } from '../plan/composites';
 import { RenderOptions } from '../render/display';
 import { AuditEvaluationOptions, MethodEvaluation, batchedExplainer, evaluateInput, evaluationSettings, readGroundTruth, sidecarsOf, withoutSidecars } from './evaluate-input';
 import { AUDIT_MARKER, FileWriteError, INPUT_EXTENSIONS, isImageFile, listInputs, removeStaleTemporaries, withWriterTag, writeFileAtomic } from './files';
 import { imageOptionsFor, loadInput, tokenInput } from './input';
-import { TokenInput, tokenInputOf } from '../methods/tokens';
-import { Method, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
+import { TokenInput, padTokenId, tokenInputOf } from '../methods/tokens';
+import { Method, defaultMethod, explainInput, methodsFor, resultTitles, withImageBounds } from '../methods/run';
 import { TextPer, textEntries } from './text-inputs';
 import { ExplanationRecord, writeInputFiles } from './record';
 import { AuditRow, AuditSummary, indexHtml, summaryCsv } from './report';
@@ -31,7 +31,7 @@ export interface AuditOptions {
   folder: string;
   /** output folder (created); must not be the input folder itself (it may lie inside it: it is skipped) */
   out: string;
-  /** LRP composites (default [DEFAULT_COMPOSITE]: lib/plan/composites.ts); or give `methods` */
+  /** LRP composites (default: the model's default composite, `defaultMethod`: lib/plan/default.ts); or give `methods` */
   composites?: string[];
   methods?: Method[];
   /** rule parameters; zBox bounds default to the metadata's */
@@ -237,12 +237,15 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
   const limits = opts.limits ?? {};
   const meta = typeof opts.metadata === 'object' ? opts.metadata : readMetadata(opts.model, opts.metadata, limits);
   const options: CompositeOptions | undefined = withBounds({ ...opts.options }, boundsOf(meta));
-  let methods = opts.methods ?? methodsFor(opts.composites ?? [DEFAULT_COMPOSITE], options);
-  if (!methods.length) throw new AuditError('no composite or method to audit with');
-  const titles = resultTitles(methods, opts.contrast);
-  if (new Set(titles).size !== titles.length) throw new AuditError(`method titles must differ, got ${titles.join(', ')}`);
+  const asked = opts.methods ?? (opts.composites ? methodsFor(opts.composites, options) : undefined);
+  if (asked && !asked.length) throw new AuditError('no composite or method to audit with');
+  const titles0 = asked && resultTitles(asked, opts.contrast);
+  if (titles0 && new Set(titles0).size !== titles0.length) throw new AuditError(`method titles must differ, got ${titles0.join(', ')}`);
   const labels = opts.labels ?? meta?.labels;
   const explainer = opts.explainer ?? openModel(opts.model, { canonize: opts.canonize, maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  let methods = asked ?? [defaultMethod(explainer, options)]; // none asked for: the model's default composite
+  const titles = titles0 ?? resultTitles(methods, opts.contrast);
+  const defaultChoice = methods.find((m) => m.compositeReason);
   let perturber: ReturnType<typeof batchedExplainer> | null = null;
   const started = new Date();
   const t0 = Date.now();
@@ -271,6 +274,11 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     createMarker(out);
     await removeStaleTemporaries(out, shard ? { tag: shardTag(shard) } : {}); // left by a killed run (of this shard)
     const tokens = tokenSpecOf(explainer, meta);
+    if (evaluation && tokens && typeof evaluation.replacement !== 'number') { // token deletion: the pad token, recorded as such
+      const pad = padTokenId(tokens);
+      if (pad === undefined) throw new AuditError(`evaluate: token deletion needs a replacement token id (replacement: ID); the vocabulary of ${explainer.source} has no pad token`);
+      evaluation = { ...evaluation, replacement: pad };
+    }
     const files = withoutSidecars(await listInputs(folder, { exclude: [out], extensions: tokens ? [...INPUT_EXTENSIONS, '.txt'] : undefined })); // NAME.mask.npy beside NAME.png is a ground truth
     // every input (a text model's .txt lines with textPer 'line') and its stem: a shard names its files as a single run would
     const { rels: listed, stems, lines } = textEntries(folder, files, outputStems(files), tokens ? textPerOf(opts.textPer) : 'file', limits);
@@ -295,6 +303,7 @@ async function auditFolder(opts: AuditOptions, shard: Shard | undefined, onProgr
     const writeSummary = async (complete: boolean): Promise<AuditResult> => {
       const s: AuditSummary = summaryOf({
         model: opts.model, folder: opts.folder, methods: titles, options: options as Record<string, unknown>,
+        ...(defaultChoice ? { compositeReason: defaultChoice.compositeReason } : {}),
         outputRelevance: opts.outputRelevance ?? 'default', ...seedSettings(opts), target: opts.target ?? null, evaluation: evaluation ?? undefined,
       }, rowsByInput, { started: started.toISOString(), finished: new Date().toISOString() }, complete);
       lastSummary = Date.now();

@@ -108,7 +108,7 @@ export async function mergeShards(out: string, opts: MergeOptions = {}): Promise
   const first = shards[0];
   const times = { started: shards.map((s) => s.started).sort()[0], finished: shards.map((s) => s.finished).sort().at(-1)! };
   const summary = summaryOf({
-    model: first.model, folder: first.folder, methods: first.methods, options: first.options, outputRelevance: first.outputRelevance,
+    model: first.model, folder: first.folder, methods: first.methods, options: first.options, compositeReason: first.compositeReason, outputRelevance: first.outputRelevance,
     dual: first.dual, clip: first.clip, contrast: first.contrast, target: first.target,
     evaluation: first.evaluation?.settings,
   }, rowsByInput, times, !problems.length && shards.every((s) => s.complete));

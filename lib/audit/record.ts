@@ -31,6 +31,8 @@ export interface MethodRecord {
   title: string;
   /** the LRP composite (or rule map's base composite), or the baseline method's name */
   composite: string;
+  /** no composite was asked for: why the model got this one (lib/plan/default.ts) */
+  compositeReason?: string;
   /** 'lrp', 'gradient', 'gradient_x_input', or 'attribution' (a lib/methods baseline) */
   mode: string;
   /** rule parameters (epsilon, gamma, low/high, zeroBias …), or the baseline's parameters */
@@ -234,7 +236,7 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
       }
       const c = conservationOf(res, s);
       rec.methods.push({
-        title: method.title, composite: method.attribution ?? e?.plan.composite ?? method.title, mode: method.attribution ? 'attribution' : e?.plan.mode ?? 'lrp',
+        title: method.title, composite: method.attribution ?? e?.plan.composite ?? method.title, ...compositeReasonOf(res), mode: method.attribution ? 'attribution' : e?.plan.mode ?? 'lrp',
         options: method.attribution ? { ...method.attributionOptions } : e?.plan.options ?? {}, ruleMap: !!method.ruleMap,
         rules: (e?.plan.entries ?? []).map((p) => ({
           node: p.node, op: p.op, rule: p.rule, source: p.source,
@@ -266,12 +268,21 @@ export async function writeInputFiles(dir: string, stem: string, ie: InputExplan
   return record;
 }
 
+/** `{ compositeReason }` when the composite was the model's default (the method's, or the plan's when the
+ * library was called without one), else nothing. */
+function compositeReasonOf(r: MethodResult): { compositeReason?: string } {
+  const reason = r.method.compositeReason ?? r.explanation?.plan.compositeReason;
+  return reason ? { compositeReason: reason } : {};
+}
+
 /** The JSON record of one method's result on one input (`onnx-lrp explain --json`). */
 export interface ResultRecord {
   model: string;
   input: string;
   /** the plan's composite (or the method's title), and its options (or the method's parameters) */
   composite: string;
+  /** no composite was asked for: why the model got this one (lib/plan/default.ts) */
+  compositeReason?: string;
   options: Record<string, unknown>;
   outputRelevance: string | null;
   outputRelevanceDefault: boolean | null;
@@ -299,7 +310,7 @@ export function resultRecord(r: MethodResult, info: { model: string; input: stri
   const e = r.explanation;
   const labels = info.labels;
   return {
-    model: info.model, input: info.input, composite: e?.plan.composite ?? r.method.title,
+    model: info.model, input: info.input, composite: e?.plan.composite ?? r.method.title, ...compositeReasonOf(r),
     options: (e?.plan.options ?? r.method.attributionOptions ?? {}) as Record<string, unknown>,
     outputRelevance: r.outputRelevance ?? null, outputRelevanceDefault: r.outputRelevanceDefault ?? null,
     ...(r.dual !== undefined ? { dual: r.dual, clipped: r.clipped } : {}), ...(r.contrast !== undefined ? { contrast: r.contrast } : {}),

@@ -82,6 +82,8 @@ export interface AuditSummary {
   folder: string;
   methods: string[];
   options: Record<string, unknown>;
+  /** no composite was asked for: why the model got the one it ran (lib/plan/default.ts) */
+  compositeReason?: string;
   /** as asked for, or 'default' (each method its own: 'logit' for LRP, 'one' for the gradient family) */
   outputRelevance: string;
   /** contrastive: the dual class and clipping asked for; contrast classes (each method's maps are titled `<method> vs K`) */

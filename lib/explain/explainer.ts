@@ -10,11 +10,13 @@ import { inferDtypes } from '../ops/dtypes';
 import { LoadedModel } from '../onnx/load';
 import { saveModel } from '../onnx/save';
 import { isFloat } from '../ops/op';
-import { PlanOptions, RulePlan, buildPlan, relevanceNodes } from '../plan/plan';
+import { PlanOptions, RulePlan, buildPlan, defaultComposite, relevanceNodes } from '../plan/plan';
+import { CompositeChoice } from '../plan/default';
 import { Propagation, propagate } from '../propagate/core';
 import { FusedEngine, FusedResult } from '../propagate/engine/fused/engine';
 import { Tensor, float32, shapeString } from '../tensor';
 import { assembleExplanation } from './result';
+import { ReferenceNode, recording, referenceNodes } from './engines';
 import { assembleBlocks } from './blocks';
 import { blockCount, blockOf, negatedHead, stackBlocks, tileFeeds } from './contrast';
 import { defaultOutputRelevance, outputSeed, resolveTargets } from './seed';
@@ -30,6 +32,8 @@ export class Explainer {
   private plain: InferenceSession | null = null;
   private exposed: string[] = [];
   private executor: OrtExecutor | null = null;
+  /** the nodes the onnxruntime executor handled (engines.ts) */
+  private handled = new Set<string>();
   private fused: FusedEngine | null = null;
   /** the forward for the onnxruntime engine: without the linear outputs that only a Relu reads */
   private lean: { session: InferenceSession; exposed: string[]; aliases: Map<string, string> } | null = null;
@@ -70,6 +74,17 @@ export class Explainer {
 
   plan(opts: PlanOptions = {}): RulePlan {
     return buildPlan(this.graph, opts);
+  }
+
+  /** The nodes of `plan` that ran on the reference kernels (TypeScript) rather than onnxruntime in this
+   * explainer's per-layer ('ort') explanations so far, each with the reason (the engine's or the op's). */
+  referenceNodes(plan: RulePlan): ReferenceNode[] {
+    return referenceNodes(plan, this.handled, this.executor?.referenceReasons() ?? new Map());
+  }
+
+  /** The composite this model gets when none is asked for, and why (lib/plan/default.ts). */
+  defaultComposite(): CompositeChoice {
+    return defaultComposite(this.graph);
   }
 
   /** Every float value on the relevance path (graph inputs and constants aside). */
@@ -261,7 +276,7 @@ export class Explainer {
       }
     }
     const engine = requested === 'reference' ? 'reference' : 'ort';
-    if (engine === 'ort') this.executor ??= new OrtExecutor(this.graph, this.backend, { threads: this.threads });
+    if (engine === 'ort' && !this.executor) ({ executor: this.executor, handled: this.handled } = recording(new OrtExecutor(this.graph, this.backend, { threads: this.threads })));
     const used: EngineUse = note ? { used: engine, note } : { used: engine };
     // a model with a fixed batch cannot take the tiled input: one forward pass, then one backward pass per block
     const fixed = k > 1 && this.graph.inputs.some((i) => typeof i.dims?.[0] === 'number');

@@ -26,6 +26,8 @@ export interface Method {
   attribution?: string;
   /** its parameters (samples, steps, patch, layer, seed …) */
   attributionOptions?: Omit<AttributeOptions, 'method' | 'target'>;
+  /** the composite was not asked for: why the model got it (`defaultMethod`) */
+  compositeReason?: string;
 }
 
 /** The parameters of the METHODS (samples, steps, patch, layer, seed …). */
@@ -50,6 +52,13 @@ export function methodsFor(composites: string[], options?: CompositeOptions, rul
   }
   if (ruleMap) out.push({ title: ruleMap.title ?? 'rule-map', ruleMap: ruleMap.map, options });
   return out;
+}
+
+/** The method run when none is asked for: the model's default composite (lib/plan/default.ts: `attnlrp` for a
+ * transformer, `DEFAULT_COMPOSITE` otherwise), with `options` and the reason it was chosen. */
+export function defaultMethod(explainer: Explainer, options?: CompositeOptions): Method {
+  const { composite, reason } = explainer.defaultComposite();
+  return { title: composite, composite, options, compositeReason: reason };
 }
 
 /** The name `attribute` runs a method under: its METHODS name, else its composite ('rule-map' for a rule map). */

@@ -4,7 +4,8 @@ import { Graph, Node } from '../ir/graph';
 import { Category } from '../ops/op';
 import { categoryOf } from '../ops/registry';
 import { NODE_RULES, RULES, RuleCategory, RuleName, RuleParams, createRule, isNodeRuleName, isRuleName, rulesFor } from '../rules';
-import { Composite, CompositeOptions, DEFAULT_COMPOSITE, NodeRule, RuleChoice, getComposite } from './composites';
+import { Composite, CompositeOptions, NodeRule, RuleChoice, getComposite } from './composites';
+import { CompositeChoice, chooseComposite } from './default';
 import { familyOf } from './family';
 
 export interface PlanEntry {
@@ -20,6 +21,9 @@ export interface PlanEntry {
 
 export interface RulePlan {
   composite: string;
+  /** set when no composite was asked for (neither `composite` nor the rule map's): why the graph got this one
+   * (`defaultComposite`) */
+  compositeReason?: string;
   mode: 'lrp' | 'gradient' | 'gradient_x_input';
   options: CompositeOptions;
   entries: PlanEntry[];
@@ -123,8 +127,15 @@ export function relevanceNodes(graph: Graph): { node: Node; category: Category }
   return out;
 }
 
+/** The composite `graph` gets when none is asked for, and why (lib/plan/default.ts decides). */
+export function defaultComposite(graph: Graph): CompositeChoice {
+  return chooseComposite(relevanceNodes(graph).map((n) => n.category));
+}
+
 export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
-  const name = opts.ruleMap?.composite ?? opts.composite ?? DEFAULT_COMPOSITE;
+  const asked = opts.ruleMap?.composite ?? opts.composite;
+  const byDefault = asked === undefined ? defaultComposite(graph) : undefined;
+  const name = asked ?? byDefault!.composite;
   const composite = getComposite(name);
   const options: CompositeOptions = { ...(opts.ruleMap?.options ?? {}), ...(opts.options ?? {}) };
   const userRules = (opts.ruleMap?.rules ?? []).map((r, k) => ({ ...r, k, re: r.name ? globToRegExp(r.name) : null }));
@@ -174,7 +185,7 @@ export function buildPlan(graph: Graph, opts: PlanOptions = {}): RulePlan {
     }
     return { node: node.name, op: node.opType, category, rule: choice.rule, params, ...(isFirst ? { first: true } : {}), source };
   });
-  return { composite: name, mode: composite.mode, options, entries };
+  return { composite: name, ...(byDefault ? { compositeReason: byDefault.reason } : {}), mode: composite.mode, options, entries };
 }
 
 /** Checks a parsed rule-map JSON value and returns it typed; errors name the offending entry. */

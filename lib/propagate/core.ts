@@ -3,6 +3,7 @@
  * activations are never mutated. */
 import { Graph, Node } from '../ir/graph';
 import { KernelExecutor } from './engine/executor';
+import { sampleStrides } from './samples';
 import { NodeContext, broadcastMap, f32, liveInputs } from '../ops/op';
 import { opFor } from '../ops/registry';
 import { builtRule } from '../plan/built';
@@ -26,21 +27,21 @@ export interface Propagation {
 }
 
 /** Per-sample sums (float64), remembered per array within one propagation (`sums`): most arrays are summed as
- * one node's input relevance and again as their producer's output relevance. */
-function perSample(r: Float32Array, batch: number, sums: Map<Float32Array, number[]>): number[] {
+ * one node's input relevance and again as their producer's output relevance. Element i is sample
+ * ⌊i / stride⌋ mod batch (samples.ts; default: batch-first, stride = size / batch). */
+function perSample(r: Float32Array, batch: number, sums: Map<Float32Array, { stride: number; s: number[] }>, stride = r.length / batch): number[] {
   const hit = sums.get(r);
-  if (hit && hit.length === batch) return hit;
-  const n = r.length / batch;
+  if (hit && hit.s.length === batch && hit.stride === stride) return hit.s;
   const s = new Array<number>(batch).fill(0);
-  for (let b = 0; b < batch; b++) {
+  for (let start = 0, block = 0; start < r.length; start += stride, block++) {
     let a0 = 0; let a1 = 0; let a2 = 0; let a3 = 0;
-    const end = (b + 1) * n;
-    let i = b * n;
+    const end = Math.min(start + stride, r.length);
+    let i = start;
     for (; i + 3 < end; i += 4) { a0 += r[i]; a1 += r[i + 1]; a2 += r[i + 2]; a3 += r[i + 3]; }
     for (; i < end; i++) a0 += r[i];
-    s[b] = (a0 + a1) + (a2 + a3);
+    s[block % batch] += (a0 + a1) + (a2 + a3);
   }
-  sums.set(r, s);
+  sums.set(r, { stride, s });
   return s;
 }
 
@@ -135,7 +136,13 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
   const rel = new Map<string, Float32Array>([[seed.value, seed.relevance]]);
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const conservation: NodeConservation[] = [];
-  const sums = new Map<Float32Array, number[]>();
+  const sums = new Map<Float32Array, { stride: number; s: number[] }>();
+  const strides = sampleStrides(graph, plan, values, batch);
+  // values relevance may reach: graph inputs and the outputs of the plan's nodes. An operand computed from
+  // constants alone (a CLS token behind an Expand, a mask) is not one: what a rule gives it is dropped there,
+  // and the node's own conservation reports it (atOutputs − atInputs), instead of leaking unreported
+  const reachable = new Set<string>(graph.inputs.map((i) => i.name));
+  for (const e of plan.entries) for (const o of graph.node(e.node)?.outputs ?? []) if (o) reachable.add(o);
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
     const node = graph.nodes[k];
     const entry = byNode.get(node.name);
@@ -146,12 +153,12 @@ export async function propagate(graph: Graph, plan: RulePlan, values: ReadonlyMa
     const rIn = await nodeRelevance(ctx, graph, entry, filled, exec);
     for (const i of maskOperands(graph, node)) rIn[i] = null; // additive attention masks get no relevance
     const atOutputs = new Array<number>(batch).fill(0);
-    for (const r of rOut) if (r) perSample(r, batch, sums).forEach((v, s) => { atOutputs[s] += v; });
+    rOut.forEach((r, i) => { if (r) perSample(r, batch, sums, strides.get(node.outputs[i])).forEach((v, s) => { atOutputs[s] += v; }); });
     const atInputs = new Array<number>(batch).fill(0);
     for (const [i, r] of rIn.entries()) {
       const name = node.inputs[i];
-      if (!r || !name || graph.isConstant(name)) continue;
-      perSample(r, batch, sums).forEach((v, s) => { atInputs[s] += v; });
+      if (!r || !name || !reachable.has(name)) continue;
+      perSample(r, batch, sums, strides.get(name)).forEach((v, s) => { atInputs[s] += v; });
       const acc = rel.get(name);
       // one add at a time: a node may read the same value twice (Add(x, x)), and each add must see the last
       rel.set(name, acc ? (exec ? await exec.add(acc, r) : addArrays(acc, r)) : r);

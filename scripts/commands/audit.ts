@@ -161,7 +161,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   if (path.resolve(out) === path.resolve(folder)) throw new UsageError('--out must not be the input folder');
   const limits = parseLimits(v);
   const meta = readMetadata(model, v.metadata as string | undefined, limits);
-  const { methods, options } = parseMethods(v, meta);
+  const { methods, options, byDefault } = parseMethods(v, meta);
   const evaluate = parseEvaluateFlags(v);
   const labels = parseLabels(v, meta);
   const target = singleTarget(v, labels);
@@ -186,7 +186,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   let result;
   try {
     const opts: AuditOptions = {
-      model, folder, out, methods, options, target, ...parseSeedFlags(v, labels), metadata: meta, explainer, canonize,
+      model, folder, out, methods: byDefault ? undefined : methods, options, target, ...parseSeedFlags(v, labels), metadata: meta, explainer, canonize,
       notice: (msg: string) => { if (!v.quiet) console.error(`onnx-lrp: ${msg}`); },
       labels, image: parseImageFlags(v), render: parseRenderFlags(v), grid: v['no-grid'] ? false : undefined,
       npy: !v['no-npy'], force: !!v.force, signal: ac.signal, evaluate, limits, shard: scale.shard, ...(textPer ? { textPer: textPer as 'file' | 'line' } : {}),
@@ -204,6 +204,7 @@ export async function auditCommand(argv: string[]): Promise<void> {
   }
   const c = result.counts;
   if (!v.quiet) {
+    if (result.compositeReason) console.log(`composite ${result.methods[0]} (${result.compositeReason}; --composite to choose)`);
     console.log(`${c.inputs} inputs in ${formatDuration(Date.now() - t0)}: ${c.ok} explained, ${c.failed} failed${c.resumed ? `, ${c.resumed} kept from an earlier run` : ''}`);
     for (const r of result.inputs.filter((x) => x.status !== 'ok')) console.log(`  failed: ${r.error?.startsWith(`${r.input}: `) ? r.error : `${r.input}: ${r.error}`}`);
     if (result.evaluation) {

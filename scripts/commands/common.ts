@@ -3,7 +3,7 @@
 import { parseArgs, ParseArgsConfig } from 'util';
 import {
   AttributeOptions, COLORMAPS, COMPOSITE_NAMES, Explainer, IMAGENET_PREPROCESSING, METHODS, METHOD_NAMES, CompositeOptions, ImageInputOptions, Method, ModelMetadata, RenderOptions,
-  DEFAULT_COMPOSITE, defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels, DUAL_CLASSES, DualClass, OutputRelevance,
+  defaultBounds, methodsFor, parseRuleMap, withBounds, readJsonSafe, readLabels, DUAL_CLASSES, DualClass, OutputRelevance,
   notOnTokens, padTokenId, textMetadataOf, tokenizerSettings,
 } from '../../lib';
 import { closest, joinNegativeValues, parseErrorMessage } from './args';
@@ -312,8 +312,10 @@ function unknownMethod(c: string): UsageError {
 }
 
 /** Composites (validated), rule parameters (bounds default from the metadata), method parameters, rule map
- * → methods. --composite takes composites (and methods); --method/--methods take methods (and composites). */
-export function parseMethods(v: Values, meta: ModelMetadata | undefined): { methods: Method[]; options: CompositeOptions } {
+ * → methods. --composite takes composites (and methods); --method/--methods take methods (and composites).
+ * None given: `methods` is empty and `byDefault` true: the model's default composite (`defaultMethod`, once it is
+ * open) runs. */
+export function parseMethods(v: Values, meta: ModelMetadata | undefined): { methods: Method[]; options: CompositeOptions; byDefault: boolean } {
   const { composites: given, methods: listed } = listedMethods(v);
   for (const c of [...given, ...listed]) if (!COMPOSITE_NAMES.includes(c) && !METHOD_NAMES.includes(c)) throw unknownMethod(c);
   const names = [...given.filter((c) => COMPOSITE_NAMES.includes(c)), ...listed.filter((c) => !METHOD_NAMES.includes(c))];
@@ -324,8 +326,8 @@ export function parseMethods(v: Values, meta: ModelMetadata | undefined): { meth
   const params = parseMethodParams(v, meta);
   const ruleMapFile = v['rule-map'] as string | undefined;
   const ruleMap = ruleMapFile ? { map: readRuleMapFile(ruleMapFile), title: ruleMapFile.replace(/^.*[\\/]/, '').replace(/\.json$/i, '') } : undefined;
-  const composites = names.length || ruleMap || attributions.length ? names : [DEFAULT_COMPOSITE];
-  return { methods: methodsFor(composites, options, ruleMap, attributions, params), options };
+  const byDefault = !(names.length || ruleMap || attributions.length);
+  return { methods: methodsFor(names, options, ruleMap, attributions, params), options, byDefault };
 }
 
 /** --output-relevance, or undefined: each method's default (logit for LRP, one for the gradient family). */

@@ -34,7 +34,7 @@ inputs:
   --labels FILE.json     class names for --target NAME (default: the metadata's)
 methods:
   --method LIST          comma-separated (alias --methods; --composite adds to it); default
-                         epsilon_plus_flat,gradient,random
+                         the model's composite (attnlrp for a transformer, else epsilon_plus_flat),gradient,random
                          LRP composites: ${COMPOSITE_NAMES.filter((c) => !METHOD_NAMES.includes(c)).join(', ')}
                          methods: ${METHOD_NAMES.join(', ')}
   --epsilon E --gamma G  LRP rule parameters (≥ 0)          --zero-bias  drop biases in every parametric rule
@@ -94,7 +94,8 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   };
   const listed = listedMethods(v);
   const methods = [...listed.composites, ...listed.methods];
-  if (!methods.length) methods.push(DEFAULT_COMPOSITE, 'gradient', 'random');
+  const byDefault = !methods.length; // the first: the model's own composite, once it is open
+  if (byDefault) methods.push(DEFAULT_COMPOSITE, 'gradient', 'random');
   for (const m of methods) if (!ATTRIBUTION_NAMES.includes(m)) throw new UsageError(`unknown method '${m}'; known: ${ATTRIBUTION_NAMES.join(', ')}`);
   if (new Set(methods).size !== methods.length) throw new UsageError(`a method is listed twice: ${methods.join(',')}`);
   checkMethodParams(v, methods);
@@ -142,6 +143,11 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   let explainer = opened;
   try {
     checkBoundChannels(v, opened);
+    if (byDefault) {
+      const d = opened.defaultComposite();
+      methods[0] = d.composite;
+      log(`composite ${d.composite} (${d.reason}; --method to choose)`);
+    }
     explainer = await batchable(opened, data.x, log);
     const x = data.x;
     log(`${modelFile}: ${x.dims[0]} input(s) [${x.dims.slice(1).join('x')}]; regions ${int('patch', 4)}x${int('patch', 4)}, replacement ${JSON.stringify(replacement)}, score ${score}, seed ${seed}`);

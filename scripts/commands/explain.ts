@@ -2,7 +2,7 @@
  * conservation and (with --out) heatmaps, overlays, .npy relevance, a JSON record and a comparison grid out. */
 import * as path from 'path';
 import {
-  ComparisonRow, Explainer, ExplanationRecord, GRID_CELL, InputExplanation, Method, RenderOptions, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
+  ComparisonRow, Explainer, defaultMethod, ExplanationRecord, GRID_CELL, InputExplanation, Method, RenderOptions, MethodResult, comparisonGrid, comparisonRows, resultRecord, encodePng, explainInput, isImageFile, imageOptionsFor, withImageBounds, loadInput, openModel, readMetadata, sliceSample, writeFileAtomic, writeInputFiles, writeNpy,
   float32, parseTokenList, tokenInput, tokenInputOf, tokenRelevance,
 } from '../../lib';
 import {
@@ -72,7 +72,8 @@ export async function explainCommand(argv: string[]): Promise<void> {
   if (!inputs.length) throw new UsageError('missing INPUT (an image or .npy file, or --text / --tokens)');
   const limits = parseLimits(v);
   const meta = readMetadata(modelFile, v.metadata as string | undefined, limits);
-  let { methods } = parseMethods(v, meta);
+  const parsed = parseMethods(v, meta);
+  let { methods } = parsed;
   const imageFlags = parseImageFlags(v);
   const render = parseRenderFlags(v);
   const labels = parseLabels(v, meta);
@@ -88,6 +89,10 @@ export async function explainCommand(argv: string[]): Promise<void> {
   const stems = uniqueStems(inputs);
   const bar = quiet ? null : new ProgressBar(process.stderr, undefined, 2000);
   const explainer = openModel(modelFile, { canonize: canonizeOption(v), engine: engineOption(v), maxFileSize: limits.maxFileSize, maxInputElements: limits.maxInputElements });
+  if (parsed.byDefault) {
+    methods = [defaultMethod(explainer, parsed.options)];
+    if (!quiet) console.log(`composite ${methods[0].composite} (${methods[0].compositeReason}; --composite to choose)`);
+  }
   let failed = 0;
   const allRows: ComparisonRow[] = [];
   try {

@@ -1,9 +1,9 @@
 /** torchvision architectures exported from PyTorch (random weights, eval mode, opset 17, dynamic batch) by
  * scripts/export_torchvision.py into the cache outside the repository ($ONNX_LRP_CACHE/torchvision, default
  * ~/.cache/onnx-lrp/torchvision). Each present small-input export is explained end to end on its batch-2
- * sample with epsilon_plus_flat and epsilon_gamma_box, and onnxruntime's logits are checked against
+ * sample with epsilon_plus_flat and epsilon_gamma_box (a transformer with attnlrp), and onnxruntime's logits are checked against
  * PyTorch's. A machine without the cache skips with a message; `npm run architectures` also explains the
- * large-input ones (VGG-16-BN at 224×224). */
+ * large-input ones (VGG-16-BN, ViT-B/16 at 224×224). */
 import { expect } from 'chai';
 import { TORCHVISION, explainAll, prepareTorchvision, resultLine, torchvisionDir, torchvisionManifest } from '../../scripts/architectures';
 import { checkExplanation } from '../helpers/architectures';
@@ -16,7 +16,7 @@ describe('real architectures: torchvision exports (cached outside the repository
   const manifest = torchvisionManifest();
 
   for (const name of TORCHVISION) {
-    it(`${name}: explains end to end with epsilon_plus_flat and epsilon_gamma_box`, async function () {
+    it(`${name}: explains end to end with its composites`, async function () {
       const entry = manifest.find((e) => e.name === name);
       if (!entry) {
         console.log(`      (skipped: ${name} is not in ${torchvisionDir()}; export it with /usr/bin/python3 scripts/export_torchvision.py)`);

@@ -125,6 +125,7 @@ describe('CLI: token inputs', function () {
     expect(r.code, r.err).to.equal(0);
     const s = JSON.parse(fs.readFileSync(path.join(tmp, 'a3', 'summary.json'), 'utf8'));
     const got = s.inputs[0].methods.attention_rollout.aopc.morf;
+    expect(s.evaluation.settings.replacement, 'the summary records the [PAD] id actually used').to.equal(0);
     const meta = readMetadata(model)!;
     const b = encodeTexts(tokenInputOf(m.explainer, meta)!, ['very goodish movie .']);
     const a = await attribute(m.explainer, b.tensor, { method: 'attention_rollout' });
