@@ -20,6 +20,7 @@ import { maskOperands } from '../../transformer';
 import { StepNotLowered, bilinearStep, softmaxStep, tokenStep } from './transformer';
 import { SymbolicOps } from '../ort/trace';
 import { ShapeError, inferShapes } from './shapes';
+import { sampleStrides } from '../../samples';
 
 /** Names of everything the fused graph adds to the model's own (which never start with it). */
 const PREFIX = 'lrp/';
@@ -225,13 +226,19 @@ class Sums {
   readonly cols: string[] = [];
   private readonly index = new Map<string, number>();
   constructor(private readonly b: GraphBuilder, private readonly N: number) {}
-  of(v: string): number {
-    let i = this.index.get(v);
+  /** `stride` (samples.ts): element i belongs to sample ⌊i / stride⌋ mod N, for a value whose batch is not
+   * its first axis (nn.MultiheadAttention's sequence-first values); absent: batch-first. */
+  of(v: string, stride?: number, size?: number): number {
+    const key = `${v}|${stride ?? ''}`;
+    let i = this.index.get(key);
     if (i === undefined) {
-      const flat = this.b.op('Reshape', [v, this.b.ints([this.N, -1])]);
-      this.cols.push(this.b.op('ReduceSum', [flat, this.b.ints([1])], { keepdims: 1 }));
+      const b = this.b;
+      const col = stride === undefined || size === undefined
+        ? b.op('ReduceSum', [b.op('Reshape', [v, b.ints([this.N, -1])]), b.ints([1])], { keepdims: 1 })
+        : b.op('Reshape', [b.op('ReduceSum', [b.op('Reshape', [v, b.ints([-1, this.N, stride])]), b.ints([0, 2])], { keepdims: 0 }), b.ints([this.N, 1])]);
+      this.cols.push(col);
       i = this.cols.length - 1;
-      this.index.set(v, i);
+      this.index.set(key, i);
     }
     return i;
   }
@@ -296,6 +303,11 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   const w: Walk = { ...walkContext(graph, plan, shapes, known), b, store };
   const rel = new Map<string, string>([[req.output, seed(b, req.output, outDims, req.outputRelevance)]]);
   const sums = new Sums(b, N);
+  const strides = sampleStrides(graph, plan, new Map([...shapes].map(([k, d]) => [k, { dtype: 'float32', dims: d, data: new Float32Array(0) } as Tensor])), N);
+  const sumOf = (r: string, value: string) => sums.of(r, strides.get(value), shapes.get(value)?.reduce((a, v) => a * v, 1));
+  // as the core: relevance reaches graph inputs and the plan's nodes' outputs, not operands of constants alone
+  const reachable = new Set<string>(graph.inputs.map((i) => i.name));
+  for (const e of plan.entries) for (const o of graph.node(e.node)?.outputs ?? []) if (o) reachable.add(o);
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const nodes: FusedNodeSums[] = [];
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
@@ -309,12 +321,12 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
     const ins: number[] = [];
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
-      if (!r || !name || graph.isConstant(name)) return;
-      ins.push(sums.of(r));
+      if (!r || !name || !reachable.has(name)) return;
+      ins.push(sumOf(r, name));
       const acc = rel.get(name);
       rel.set(name, acc ? b.op('Add', [acc, r]) : r);
     });
-    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: [sums.of(rOut[0]!)], ins });
+    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: [sumOf(rOut[0]!, node.outputs[0])], ins });
   }
   nodes.reverse();
   return assemble(graph, b, store, { shapes, rel, sums, nodes, outDims, req });
