@@ -5,7 +5,8 @@
 import { Graph, Node } from '../ir/graph';
 import { sumKernel } from '../kernels/pool';
 import { ANY, Arity, Category, OpDef, NodeContext, TWO_IN_ONE_OUT, broadcastMap, f32, fail, isConst } from './op';
-import { LinearLowering, NO_LOWERING_ELEMENTWISE, NotLowered, OnnxBuilder, notLowered } from './lowering';
+import { LinearLowering, NO_LOWERING_ELEMENTWISE, NotLowered, OnnxBuilder, notLowered, sumTo } from './lowering';
+import { Tensor } from '../tensor';
 
 function liveCount(node: Node, graph: Graph): number {
   return node.inputs.filter((_, i) => !isConst(graph, node, i)).length;
@@ -76,27 +77,40 @@ function extremumVjp(ctx: NodeContext, g: Float32Array, better: (a: number, b: n
   return out;
 }
 
-/** Add / Sum / Sub of live tensors of the output's shape: weights ±1. */
+/** Add / Sub / Sum: weights ±1 on the live inputs (broadcast ones summed back in the transpose), the
+ * constants (a position embedding) a bias, as sumLinear defines them. */
 function lowerSum(ctx: NodeContext): LinearLowering | NotLowered {
   const { node } = ctx;
   if (!ctx.has(node.outputs[0])) return notLowered('its output is not kept');
   const y = ctx.value(node.outputs[0]).dims;
-  for (const name of node.inputs) {
-    if (!name || ctx.isConstant(name) || !ctx.has(name)) return notLowered('a constant or missing input');
-    const d = ctx.value(name).dims;
-    if (d.length !== y.length || d.some((v, i) => v !== y[i])) return notLowered(`input [${d}] is broadcast to [${y}]`);
-  }
+  const live: number[] = [];
+  const consts: number[] = [];
+  node.inputs.forEach((name, i) => {
+    if (name && ctx.isConstant(name)) consts.push(i);
+    else if (name && ctx.has(name)) live.push(i);
+  });
+  if (live.length + consts.length !== node.inputs.length) return notLowered('a missing input');
   const coef = node.inputs.map((_, i) => (node.opType === 'Sub' && i === 1 ? -1 : 1));
   const term = (b: OnnxBuilder, v: string, c: number) => (c === 1 ? v : b.op('Mul', [v, b.scalar(c)]));
+  // the constants summed at their own broadcast shape (the bias modifier is element-wise: it commutes)
+  const biasOf = (fn: (v: number) => number): Tensor => {
+    const ts = consts.map((i) => ctx.value(node.inputs[i]));
+    const rank = Math.max(...ts.map((t) => t.dims.length));
+    const dims = Array.from({ length: rank }, (_, k) => Math.max(...ts.map((t) => t.dims[k - rank + t.dims.length] ?? 1)));
+    const data = new Float32Array(dims.reduce((a, v) => a * v, 1));
+    ts.forEach((t, j) => { const map = broadcastMap(t.dims, dims); const v = f32(t); for (let o = 0; o < data.length; o++) data[o] += coef[consts[j]] * v[map[o]]; });
+    return { dtype: 'float32', dims, data: data.map(fn) };
+  };
   return {
-    live: node.inputs.map((_, i) => i),
-    hasBias: false,
-    forward(b, xs, m) {
-      const terms = xs.map((v, i) => term(b, v, m.fn(coef[i])));
+    live,
+    hasBias: consts.length > 0,
+    forward(b, xs, m, bias) {
+      const terms = xs.map((v, k) => term(b, v, m.fn(coef[live[k]])));
+      if (bias && consts.length) terms.push(b.constant(`sum-bias:${bias.key}`, () => biasOf(bias.fn)));
       return terms.length === 1 ? b.op('Identity', terms) : terms.length === 2 ? b.op('Add', terms) : b.op('Sum', terms);
     },
     transposed(b, g, m) {
-      return coef.map((c) => term(b, g, m.fn(c)));
+      return live.map((i) => sumTo(b, term(b, g, m.fn(coef[i])), ctx.value(node.inputs[i]).dims, y));
     },
   };
 }

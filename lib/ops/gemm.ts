@@ -6,7 +6,7 @@ import { matmulNodeVjp } from './attention';
 import { WeightMod } from '../kernels/kernel';
 import { Tensor } from '../tensor';
 import { Category, OpDef, NodeContext, WeightLayout, attrFloat, attrInt, broadcastMap, f32, fail, isConst } from './op';
-import { LinearLowering, NotLowered, OnnxBuilder, WeightSource, notLowered } from './lowering';
+import { LinearLowering, NotLowered, OnnxBuilder, WeightSource, notLowered, sumTo } from './lowering';
 
 function gemmLinear(ctx: NodeContext) {
   const { node } = ctx;
@@ -158,6 +158,18 @@ const MATMUL_WEIGHTS: WeightLayout = {
   foldable: () => true,
 };
 
+/** A MatMul's vjp (attention: two live operands) as matmulVjp computes it: g·Bᵀ and Aᵀ·g, summed over the
+ * batch dims an operand was broadcast along; null for a constant operand. */
+function lowerMatMulVjp(b: OnnxBuilder, ctx: NodeContext, [a, c]: readonly string[], y: string, g: string): (string | null)[] | NotLowered {
+  const [ad, cd, yd] = [a, c, y].map((v) => ctx.value(v).dims);
+  if (ad.length < 2 || cd.length < 2) return notLowered('a 1-D operand');
+  const swap = (v: string, r: number) => b.op('Transpose', [v], { perm: [...Array(r - 2).keys(), r - 1, r - 2] });
+  return [
+    ctx.isConstant(a) ? null : sumTo(b, b.op('MatMul', [g, swap(c, cd.length)]), ad, [...yd.slice(0, -2), ...ad.slice(-2)]),
+    ctx.isConstant(c) ? null : sumTo(b, b.op('MatMul', [swap(a, ad.length), g]), cd, [...yd.slice(0, -2), ...cd.slice(-2)]),
+  ];
+}
+
 export const ops: OpDef[] = [
   {
     type: 'Gemm', category: denseOrFail, categories: DENSE_CATEGORIES, linear: gemmLinear,
@@ -168,7 +180,7 @@ export const ops: OpDef[] = [
     type: 'MatMul', category: denseOrFail, linear: matmulLinear, vjp: (ctx, [g]) => matmulNodeVjp(ctx, g!),
     categories: [...DENSE_CATEGORIES, { category: 'attention', when: 'of two live tensors (QKᵀ, A·V)' }],
     // two inputs in ONNX; fold-bias-add gives it a third, its bias, after loading (saved as MatMul + Add)
-    arity: [2, 2, 1, 1], outputDtype: 'input', sign: 'any', weights: MATMUL_WEIGHTS, lowering: { linear: lowerMatMul },
+    arity: [2, 2, 1, 1], outputDtype: 'input', sign: 'any', weights: MATMUL_WEIGHTS, lowering: { linear: lowerMatMul, vjp: lowerMatMulVjp },
     note: 'with an Add of a constant after it: one linear layer (fold-bias-add); a constant first operand is not supported',
   },
 ];

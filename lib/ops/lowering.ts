@@ -34,7 +34,8 @@ export interface LinearLowering {
   /** positions in node.inputs of the live inputs, in the order the rule concatenates them */
   readonly live: number[];
   readonly hasBias: boolean;
-  forward(b: OnnxBuilder, xs: string[], w: WeightMod, bias: WeightMod | null): string;
+  /** `orig`: the node's own (unmodified) live inputs, for maps that depend on them (a layer norm's σ) */
+  forward(b: OnnxBuilder, xs: string[], w: WeightMod, bias: WeightMod | null, orig: readonly string[]): string;
   transposed(b: OnnxBuilder, g: string, w: WeightMod, xs: string[]): string[];
   /** let onnxruntime reorder this graph's layout (NCHWc: convolutions with a spatial kernel) */
   readonly layout?: boolean;
@@ -51,15 +52,34 @@ export function isLowered<T>(l: T | NotLowered): l is T {
   return typeof l !== 'object' || l === null || !('none' in l);
 }
 
+/** An op's vector-Jacobian product (or the rule-specific routing of relevance through it) as ONNX nodes, given
+ * the names of the node's own input and output values in the graph being built and the value `g` at its
+ * (first) output: the value for each input (null where none flows). */
+export type VjpLowering = (b: OnnxBuilder, ctx: NodeContext, inputs: readonly string[], output: string, g: string) => (string | null)[] | NotLowered;
+
+/** `g` (of dims `outDims`) summed down to `inDims` over the dims it was broadcast along (numpy broadcasting). */
+export function sumTo(b: OnnxBuilder, g: string, inDims: readonly number[], outDims: readonly number[]): string {
+  const off = outDims.length - inDims.length;
+  const axes = outDims.flatMap((d, i) => (i < off || (inDims[i - off] === 1 && d !== 1) ? [i] : []));
+  if (axes.length === 0) return g;
+  const r = b.op('ReduceSum', [g, b.ints(axes)], { keepdims: 1 });
+  return off === 0 ? r : b.op('Reshape', [r, b.ints(inDims)]);
+}
+
 /**
  * An op's onnxruntime lowering:
  * - `linear`: the node's LRP step (linear categories) as ONNX nodes, or why not for this node;
  * - `route`: its gradient routing (max pools), given the input x and the relevance R at the output;
+ * - `vjp`: its vector-Jacobian product (routing ops, attention MatMuls, Softmax), for the fused engine's
+ *   gradient routing and the transformer rules (lib/propagate/engine/fused/transformer.ts), and the per-layer
+ *   engine's bilinear rules (`KernelExecutor.vjp`); beside `linear` for an op that is linear in some forms and
+ *   bilinear in others (MatMul);
  * - `none`: the op has no lowering, and why (its relevance always runs in TypeScript).
  */
 export type OpLowering =
-  | { readonly linear: (ctx: NodeContext, weights: WeightSource) => LinearLowering | NotLowered }
+  | { readonly linear: (ctx: NodeContext, weights: WeightSource) => LinearLowering | NotLowered; readonly vjp?: VjpLowering }
   | { readonly route: (b: OnnxBuilder, ctx: NodeContext, x: string, R: string) => string | NotLowered }
+  | { readonly vjp: VjpLowering }
   | NotLowered;
 
 /** Element-wise, shape and routing ops: relevance there is cheap (a copy, a product or a scatter); both
@@ -68,8 +88,10 @@ export const NO_LOWERING_ELEMENTWISE = notLowered('element-wise, cheap in TypeSc
 export const NO_LOWERING_ROUTING = notLowered('moves values, cheap in TypeScript');
 export const NO_LOWERING_SHAPE = notLowered('carries no relevance');
 
-/** How the onnxruntime engine runs an op, in a few words (the ops table). */
+/** How the onnxruntime engines run an op, in a few words (the ops table). */
 export function loweringSummary(l: OpLowering): string {
-  if ('linear' in l || 'route' in l) return 'lowered';
+  if ('linear' in l) return l.vjp ? 'lowered (with two live operands: its vjp, for the bilinear rules)' : 'lowered';
+  if ('route' in l) return 'lowered';
+  if ('vjp' in l) return 'vjp lowered: the fused engine runs it in its graph (the per-layer engine in TypeScript, cheap)';
   return `not lowered: ${l.none}`;
 }

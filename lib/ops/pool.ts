@@ -165,6 +165,27 @@ function lowerMaxPoolRoute(b: OnnxBuilder, ctx: NodeContext, x: string, R: strin
   return b.op('Reshape', [r, b.op('Shape', [x])]);
 }
 
+/** ReduceMean / ReduceSum: every reduced element weighted 1/count (mean) or 1 (sum), as reduceKernel. */
+function lowerReduce(mean: boolean) {
+  return (ctx: NodeContext): LinearLowering | NotLowered => {
+    const dims = ctx.value(ctx.node.inputs[0]).dims;
+    const axes = reduceAxes(ctx);
+    if (axes.length === 0) return notLowered('no axes (the identity)');
+    const w = mean ? 1 / axes.reduce((a, i) => a * dims[i], 1) : 1;
+    const kept = dims.map((d, i) => (axes.includes(i) ? 1 : d));
+    const keepdims = attrInt(ctx.node, 'keepdims', 1);
+    return {
+      live: [0],
+      hasBias: false,
+      forward: (b, [xv], m) => b.op('Mul', [b.op('ReduceSum', [xv, b.ints(axes)], { keepdims }), b.scalar(m.fn(w))]),
+      transposed(b, g, m, [xv]) {
+        const r = keepdims ? g : b.op('Reshape', [g, b.ints(kept)]);
+        return [b.op('Expand', [b.op('Mul', [r, b.scalar(m.fn(w))]), b.op('Shape', [xv])])];
+      },
+    };
+  };
+}
+
 /** Pools and reductions: the output is ≥ 0 wherever the input is. */
 const POOL = { outputDtype: 'input', sign: 'keeps' } as const;
 const REDUCE_ARITY = [1, 2, 1, 1] as const; // axes as an input from opset 13/18
@@ -187,14 +208,14 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'ReduceMean', category: 'avgpool', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
+    type: 'ReduceMean', category: 'avgpool', arity: REDUCE_ARITY, ...POOL, lowering: { linear: lowerReduce(true) },
     linear(ctx) {
       const { map, outSize, count } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1 / count), live: [0] };
     },
   },
   {
-    type: 'ReduceSum', category: 'sum', arity: REDUCE_ARITY, ...POOL, lowering: notLowered('no lowering yet (reference kernels)'),
+    type: 'ReduceSum', category: 'sum', arity: REDUCE_ARITY, ...POOL, lowering: { linear: lowerReduce(false) },
     linear(ctx) {
       const { map, outSize } = reduceMap(ctx.value(ctx.node.inputs[0]).dims, reduceAxes(ctx));
       return { kernel: reduceKernel(map, outSize, 1), live: [0] };

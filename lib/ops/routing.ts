@@ -5,7 +5,7 @@ import { Tensor, toNumbers } from '../tensor';
 import { DATA_TYPE } from '../ir/dtypes';
 import { DType } from '../tensor';
 import { ANY, OpDef, NodeContext, ONE_IN_ONE_OUT, TWO_IN_ONE_OUT, attrInt, attrInts, attrString, broadcastMap, fail, isConst, strides } from './op';
-import { NO_LOWERING_ROUTING } from './lowering';
+import { NO_LOWERING_ROUTING, NotLowered, OnnxBuilder, notLowered, sumTo } from './lowering';
 
 const dimsOf = (ctx: NodeContext, name: string) => ctx.value(name).dims;
 
@@ -49,6 +49,62 @@ function inputOrAttr(ctx: NodeContext, i: number, attr: string): number[] | unde
   if (node.inputs[i]) return toNumbers(ctx.value(node.inputs[i]));
   if (node.attrs[attr] !== undefined) return attrInts(node, attr, []);
   return undefined;
+}
+
+/** A Slice's first element and step along every axis of its input. */
+function sliceWindow(ctx: NodeContext): { begin: number[]; step: number[] } {
+  const { node } = ctx;
+  const xd = dimsOf(ctx, node.inputs[0]);
+  const starts = inputOrAttr(ctx, 1, 'starts') ?? [];
+  const axes = (ctx.opset >= 10 ? inputOrAttr(ctx, 3, 'axes') : attrInts(node, 'axes', [])) ?? [];
+  const steps = (ctx.opset >= 10 ? inputOrAttr(ctx, 4, 'steps') : undefined) ?? [];
+  const begin = xd.map(() => 0);
+  const step = xd.map(() => 1);
+  starts.forEach((s, k) => {
+    const a = normAxis(axes.length ? axes[k] : k, xd.length);
+    const st = steps[k] ?? 1;
+    let b = s < 0 ? s + xd[a] : s;
+    b = st > 0 ? Math.min(Math.max(b, 0), xd[a]) : Math.min(Math.max(b, 0), xd[a] - 1);
+    begin[a] = b;
+    step[a] = st;
+  });
+  return { begin, step };
+}
+
+/** Inputs after the first that are not constants (the lowerings below need them at build time). */
+const liveParams = (ctx: NodeContext) => ctx.node.inputs.slice(1).some((n) => n && !ctx.isConstant(n));
+
+/** Slice's vjp: g padded with zeros back to the input (unit steps). */
+function lowerSliceVjp(b: OnnxBuilder, ctx: NodeContext, [x]: readonly string[], y: string, g: string): (string | null)[] | NotLowered {
+  if (ctx.opset < 10 || liveParams(ctx)) return notLowered('bounds that are not constants');
+  const { begin, step } = sliceWindow(ctx);
+  if (step.some((s) => s !== 1)) return notLowered('steps other than 1');
+  const [xd, yd] = [x, y].map((v) => ctx.value(v).dims);
+  const pads = [...begin, ...xd.map((d, i) => d - begin[i] - yd[i])];
+  return [b.op('Pad', [g, b.ints(pads)]), ...ctx.node.inputs.slice(1).map(() => null)];
+}
+
+/** Gather's vjp on a live tensor by constant scalar or 1-D indices: a scatter-add along the axis. */
+function lowerGatherVjp(b: OnnxBuilder, ctx: NodeContext, [x, ids]: readonly string[], _y: string, g: string): (string | null)[] | NotLowered {
+  if (!ctx.isConstant(ids)) return notLowered('indices that are not constants');
+  const idxT = ctx.value(ids);
+  if (idxT.dims.length > 1) return notLowered('indices of rank > 1');
+  const xd = ctx.value(x).dims;
+  const axis = normAxis(attrInt(ctx.node, 'axis', 0), xd.length);
+  const idx = toNumbers(idxT).map((i) => (i < 0 ? i + xd[axis] : i));
+  const gd = [...xd.slice(0, axis), idx.length, ...xd.slice(axis + 1)];
+  const g1 = idxT.dims.length === 0 ? b.op('Reshape', [g, b.ints(gd)]) : g;
+  const shaped = b.constant(`gather-idx:${axis}:${idx.join(',')}`, () => ({ dtype: 'int64', dims: gd.map((d, i) => (i === axis ? d : 1)), data: BigInt64Array.from(idx.map(BigInt)) }));
+  const zeros = b.op('ConstantOfShape', [b.ints(xd)], { value: { dtype: 'float32', dims: [1], data: Float32Array.of(0) } });
+  return [b.op('ScatterElements', [zeros, b.op('Expand', [shaped, b.ints(gd)]), g1], { axis, reduction: 'add' }), null];
+}
+
+/** Where's vjp: g where the condition picks X, to X; elsewhere to Y (a constant fill gets none). */
+function lowerWhereVjp(b: OnnxBuilder, ctx: NodeContext, [cond, xv, yv]: readonly string[], out: string, g: string): (string | null)[] | NotLowered {
+  const od = ctx.value(out).dims;
+  const zero = b.scalar(0);
+  const part = (v: string, picked: string[]) => (ctx.isConstant(v) ? null : sumTo(b, b.op('Where', [cond, ...picked]), ctx.value(v).dims, od));
+  return [null, part(xv, [g, zero]), part(yv, [zero, g])];
 }
 
 /** DepthToSpace (DCR or CRD) and SpaceToDepth on [N, C, H, W]: output (n, c, h, w) reads one input element. */
@@ -147,24 +203,12 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Slice', category: 'routing', arity: (opset) => (opset < 10 ? ONE_IN_ONE_OUT : [3, 5, 1, 1]), ...MOVES,
+    type: 'Slice', category: 'routing', arity: (opset) => (opset < 10 ? ONE_IN_ONE_OUT : [3, 5, 1, 1]), ...MOVES, lowering: { vjp: lowerSliceVjp },
     vjp(ctx, [g]) {
       const { node } = ctx;
       const xd = dimsOf(ctx, node.inputs[0]);
       const yd = dimsOf(ctx, node.outputs[0]);
-      const starts = inputOrAttr(ctx, 1, 'starts') ?? [];
-      const axes = (ctx.opset >= 10 ? inputOrAttr(ctx, 3, 'axes') : attrInts(node, 'axes', [])) ?? [];
-      const steps = (ctx.opset >= 10 ? inputOrAttr(ctx, 4, 'steps') : undefined) ?? [];
-      const begin = xd.map(() => 0);
-      const step = xd.map(() => 1);
-      starts.forEach((s, k) => {
-        const a = normAxis(axes.length ? axes[k] : k, xd.length);
-        const st = steps[k] ?? 1;
-        let b = s < 0 ? s + xd[a] : s;
-        b = st > 0 ? Math.min(Math.max(b, 0), xd[a]) : Math.min(Math.max(b, 0), xd[a] - 1);
-        begin[a] = b;
-        step[a] = st;
-      });
+      const { begin, step } = sliceWindow(ctx);
       const map = mapByCoords(yd, xd, (o, i) => { for (let d = 0; d < xd.length; d++) i[d] = begin[d] + o[d] * step[d]; return true; });
       return [scatter(map, g!, xd.reduce((a, b) => a * b, 1)), ...node.inputs.slice(1).map(() => null)];
     },
@@ -200,7 +244,7 @@ export const ops: OpDef[] = [
     },
   },
   {
-    type: 'Gather', arity: TWO_IN_ONE_OUT, ...MOVES,
+    type: 'Gather', arity: TWO_IN_ONE_OUT, ...MOVES, lowering: { vjp: lowerGatherVjp },
     // a table of constants read by live ids: token embeddings (relevance per token: the sum over the width)
     category: (node, graph) => (graph.isConstant(node.inputs[0]) && !graph.isConstant(node.inputs[1]) ? 'embedding' : 'routing'),
     categories: [
@@ -229,7 +273,7 @@ export const ops: OpDef[] = [
   },
   {
     // masked_fill / torch.where: each output element comes from X or Y (a constant fill gets no relevance)
-    type: 'Where', arity: [3, 3, 1, 1], outputDtype: (_node, input) => input(1), sign: 'any', lowering: NO_LOWERING_ROUTING,
+    type: 'Where', arity: [3, 3, 1, 1], outputDtype: (_node, input) => input(1), sign: 'any', lowering: { vjp: lowerWhereVjp },
     category: (node, graph) => (isConst(graph, node, 1) && isConst(graph, node, 2) ? 'shape' : 'routing'),
     categories: [
       { category: 'routing', when: 'selecting from a live tensor (masked_fill, causal masks): the fill gets no relevance' },
@@ -253,6 +297,8 @@ export const ops: OpDef[] = [
   {
     // torch.triu / tril: the kept triangle of the last two dims routes back, the zeroed part gets nothing
     type: 'Trilu', arity: [1, 2, 1, 1], ...MOVES,
+    // the same triangle of g
+    lowering: { vjp: (b, ctx, [, k], _y, g) => [b.op('Trilu', k ? [g, k] : [g], { upper: attrInt(ctx.node, 'upper', 1) }), null] },
     category: (node, graph) => (isConst(graph, node, 0) ? 'shape' : 'routing'),
     categories: [
       { category: 'routing', when: 'of a live tensor' },
@@ -270,6 +316,7 @@ export const ops: OpDef[] = [
   },
   {
     type: 'Expand', category: 'routing', arity: TWO_IN_ONE_OUT, ...MOVES,
+    lowering: { vjp: (b, ctx, [x], y, g) => [sumTo(b, g, ctx.value(x).dims, ctx.value(y).dims), null] },
     vjp(ctx, [g]) {
       const xd = dimsOf(ctx, ctx.node.inputs[0]);
       const yd = dimsOf(ctx, ctx.node.outputs[0]);

@@ -2,22 +2,33 @@
  * the graph (attention weights) has category `softmax`: the AttnLRP rule and the gradient need its axis
  * (`softmaxAxis`) and its vector-Jacobian product. */
 import { NodeContext, ONE_IN_ONE_OUT, OpDef, attrInt, f32, fail } from './op';
-import { notLowered } from './lowering';
+import { NotLowered, OnnxBuilder, notLowered } from './lowering';
 
-const IN_TYPESCRIPT = notLowered('a final one is stripped; inside the graph the softmax rule runs in TypeScript');
-
-/** The softmax's axis as (outer, len, inner) strides over its input: element (o, k, i) is at (o·len + k)·inner + i. */
-export function softmaxAxis(ctx: NodeContext): { outer: number; len: number; inner: number } {
+/** The softmax's axis as an index into its input's dims. */
+export function softmaxAxisIndex(ctx: NodeContext): number {
   const { node } = ctx;
-  const dims = ctx.value(node.inputs[0]).dims;
-  const rank = dims.length;
+  const rank = ctx.value(node.inputs[0]).dims.length;
   const raw = attrInt(node, 'axis', ctx.opset >= 13 ? -1 : 1);
   const axis = raw < 0 ? raw + rank : raw;
   if (axis < 0 || axis >= rank) fail(node, `axis ${raw} is out of range for an input of rank ${rank}`);
   // below opset 13 the input is flattened to 2-D at `axis`: one axis only when it is the last
   if (ctx.opset < 13 && axis !== rank - 1) fail(node, `a Softmax over the flattened axes ${axis}..${rank - 1} (opset ${ctx.opset}) is not supported inside the graph`);
+  return axis;
+}
+
+/** The softmax's axis as (outer, len, inner) strides over its input: element (o, k, i) is at (o·len + k)·inner + i. */
+export function softmaxAxis(ctx: NodeContext): { outer: number; len: number; inner: number } {
+  const dims = ctx.value(ctx.node.inputs[0]).dims;
+  const axis = softmaxAxisIndex(ctx);
   const prod = (d: readonly number[]) => d.reduce((p, v) => p * v, 1);
   return { outer: prod(dims.slice(0, axis)), len: dims[axis], inner: prod(dims.slice(axis + 1)) };
+}
+
+/** s ⊙ (g − Σ g ⊙ s) over the axis, s the node's output. */
+function lowerSoftmaxVjp(b: OnnxBuilder, ctx: NodeContext, _inputs: readonly string[], s: string, g: string): (string | null)[] | NotLowered {
+  const axis = softmaxAxisIndex(ctx);
+  const dot = b.op('ReduceSum', [b.op('Mul', [g, s]), b.ints([axis])], { keepdims: 1 });
+  return [b.op('Mul', [s, b.op('Sub', [g, dot])])];
 }
 
 /** For each softmax row (o, i): fn(offset of its first element, stride). */
@@ -27,7 +38,7 @@ export function forEachRow(ax: { outer: number; len: number; inner: number }, fn
 
 export const ops: OpDef[] = [
   {
-    type: 'Softmax', category: 'softmax', arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'nonNegative', lowering: IN_TYPESCRIPT,
+    type: 'Softmax', category: 'softmax', arity: ONE_IN_ONE_OUT, outputDtype: 'input', sign: 'nonNegative', lowering: { vjp: lowerSoftmaxVjp },
     note: 'as the final op: stripped (strip-softmax), the logits are explained; inside the graph: attention weights',
     vjp(ctx, [g]) {
       const ax = softmaxAxis(ctx);

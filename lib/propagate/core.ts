@@ -98,7 +98,7 @@ async function nodeRelevance(ctx: NodeContext, graph: Graph, entry: PlanEntry, r
     case 'vjp':
       return (entry.category === 'maxpool' && exec && (await exec.route(ctx, rOut))) || op.vjp!(ctx, rOut);
     case 'bilinear':
-      return bilinearRelevance(ctx, graph, rule, R!, (g) => op.vjp!(ctx, [g]));
+      return bilinearRelevance(ctx, graph, rule, R!, async (g) => (exec && (await exec.vjp(ctx, g))) || op.vjp!(ctx, [g]));
     case 'softmax':
       out[0] = softmaxRelevance(ctx, R!);
       return out;

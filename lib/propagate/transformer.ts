@@ -61,19 +61,19 @@ const timesInput = (x: Float32Array, g: Float32Array | null) => (g ? g.map((v, i
 
 /** `even` (AttnLRP): n = R / (2z + ε), each live operand x gets x ⊙ vjp(n). `value` (CP-LRP): the operand that
  * comes from a Softmax is a constant weight: n = R / (z + ε), the other operand gets x ⊙ vjp(n). */
-export function bilinearRelevance(ctx: NodeContext, graph: Graph, rule: { split: 'even' | 'value'; epsilon: number }, R: Float32Array, vjp: (g: Float32Array) => (Float32Array | null)[]): (Float32Array | null)[] {
+export async function bilinearRelevance(ctx: NodeContext, graph: Graph, rule: { split: 'even' | 'value'; epsilon: number }, R: Float32Array, vjp: (g: Float32Array) => Promise<(Float32Array | null)[]>): Promise<(Float32Array | null)[]> {
   const { node } = ctx;
   const xs = [0, 1].map((i) => f32(ctx.value(node.inputs[i])));
   const z = f32(ctx.value(node.outputs[0]));
   if (rule.split === 'even') {
-    const g = vjp(plainQuotient(R, z.map((v) => 2 * v), rule.epsilon));
+    const g = await vjp(plainQuotient(R, z.map((v) => 2 * v), rule.epsilon));
     return [timesInput(xs[0], g[0]), timesInput(xs[1], g[1])];
   }
   const weights = [0, 1].filter((i) => fromSoftmax(graph, node.inputs[i]));
   if (weights.length !== 1) {
     fail(node, `rule valueOnly (CP-LRP) needs exactly one operand computed by a Softmax (the attention weights); ${weights.length ? 'both are' : 'neither is'}`);
   }
-  const g = vjp(plainQuotient(R, z, rule.epsilon));
+  const g = await vjp(plainQuotient(R, z, rule.epsilon));
   return [0, 1].map((i) => (i === weights[0] ? null : timesInput(xs[i], g[i])));
 }
 

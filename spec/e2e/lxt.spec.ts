@@ -1,6 +1,6 @@
 /** End to end: attnlrp and cp_lrp against golden maps made by LXT itself (its explicit rule functions, commit
  * in each file; scripts/golden/make_lxt_golden.py, regenerated only by that script) on the project's shipped
- * transformers, at every opset they are shipped in, on both engines: relative L2 ≤ 1e-5. */
+ * transformers, at every opset they are shipped in, on the three engines: relative L2 ≤ 1e-5. */
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -9,7 +9,7 @@ import { FIXTURES, ROOT } from '../helpers/paths';
 import { relL2 } from '../rules/reference';
 
 const DIR = path.join(FIXTURES, 'lxt');
-const ENGINES: Engine[] = ['reference', 'ort'];
+const ENGINES: Engine[] = ['reference', 'ort', 'fused'];
 const TOL = 1e-5;
 
 /** Samples whose golden file does not record LXT's own float32 deviation yet, measured by running the golden
@@ -51,6 +51,7 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
     for (const composite of ['attnlrp', 'cp_lrp']) for (const engine of ENGINES) {
       it(`${composite} (${engine})`, async () => {
         const r = await explainer.explain(readNpy(path.join(dir, 'encoder.x.npy')), { composite, engine });
+        expect(r.engine.used, r.engine.note).to.equal(engine);
         const err = relL2(r.relevance.data, readNpy(path.join(dir, `encoder.${composite}.npy`)).data as Float32Array);
         worst = Math.max(worst, err);
         expect(err).to.be.at.most(TOL);
@@ -67,6 +68,7 @@ describe('LXT golden relevance (attnlrp, cp_lrp)', () => {
           it(`${g.samples.length} samples (${engine})`, async () => {
             for (const [k, s] of g.samples.entries()) {
               const r = await explainer.explain({ [g.input.name]: inputOf(s, explainer.graph.inputs[0].dims) }, { composite: g.composite, target: s.target, outputRelevance: g.outputRelevance, engine });
+              expect(r.engine.used, r.engine.note).to.equal(engine);
               expect(relL2(r.output.data, s.logits), `sample ${k}: logits`).to.be.below(1e-5);
               const got = r.inputs.get(g.input.name)!.data;
               const err = relL2(got, relevanceOf(s));

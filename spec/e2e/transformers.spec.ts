@@ -18,7 +18,7 @@ const manifest: { cases: Case[] } = JSON.parse(fs.readFileSync(path.join(DIR, 'm
 describe('exported transformers (spec/fixtures/transformer)', () => {
   for (const c of manifest.cases) {
     for (const [opset, { file }] of Object.entries(c.files)) {
-      it(`${c.name} at opset ${opset}: canonized graph keeps PyTorch's output; attnlrp and cp_lrp explain it on both engines`, async () => {
+      it(`${c.name} at opset ${opset}: canonized graph keeps PyTorch's output; attnlrp and cp_lrp explain it on the three engines`, async () => {
         const feeds: Record<string, Tensor> = Object.fromEntries(c.inputs.map((i) => [i.name, readNpy(path.join(DIR, i.file))]));
         const ex = openModel(path.join(DIR, file));
         try {
@@ -26,12 +26,21 @@ describe('exported transformers (spec/fixtures/transformer)', () => {
           const expected = readNpy(path.join(DIR, c.output.file)).data as Float32Array;
           expect(relL2((await ex.predict(feeds)).data, expected)).to.be.below(1e-5);
           for (const composite of ['attnlrp', 'cp_lrp']) {
-            const [ref, ort] = [await ex.explain(feeds, { composite, engine: 'reference' }), await ex.explain(feeds, { composite, engine: 'ort' })];
+            const [ref, ort, fused] = [await ex.explain(feeds, { composite, engine: 'reference' }), await ex.explain(feeds, { composite, engine: 'ort' }), await ex.explain(feeds, { composite })];
+            expect(fused.engine, `${composite}: engine auto chooses the fused engine`).to.deep.equal({ used: 'fused' });
             for (const [name, r] of ref.inputs) {
               expect(r.data.every(Number.isFinite), `${composite}: ${name} finite`).to.equal(true);
-              const o = ort.inputs.get(name)!.data;
-              if (r.data.some((v) => v !== 0)) expect(relL2(o, r.data), `${composite}: engines agree on ${name}`).to.be.below(1e-5);
+              for (const [engine, e] of [['ort', ort], ['fused', fused]] as const) {
+                const o = e.inputs.get(name)?.data ?? new Float32Array(r.data.length);
+                if (r.data.some((v) => v !== 0)) expect(relL2(o, r.data), `${composite}: ${engine} agrees with the reference on ${name}`).to.be.below(1e-5);
+                else expect(o.every((v) => v === 0), `${composite}: ${engine} gives ${name} no relevance either`).to.equal(true);
+              }
             }
+            ref.conservation.nodes.forEach((n) => {
+              const f = fused.conservation.nodes.find((m) => m.node === n.node);
+              expect(f, `${composite}: fused conservation row for ${n.node}`).to.not.equal(undefined);
+              n.atInputs.forEach((v, s) => expect(f!.atInputs[s], `${composite}: ${n.node} relevance at its inputs`).to.be.closeTo(v, 1e-4 * Math.max(1, Math.abs(v))));
+            });
             const first = ref.inputs.get(c.inputs[0].name)!.data;
             expect(first.some((v) => v !== 0), `${composite}: relevance reaches ${c.inputs[0].name}`).to.equal(true);
             if (feeds.mask) expect(ref.inputs.get('mask')!.data.every((v) => v === 0), 'the mask input gets no relevance').to.equal(true);

@@ -18,9 +18,13 @@ import { mod } from '../../lib/kernels/kernel';
 import { ANY, LINEAR_CATEGORIES, OpDef, arityOf, f32, signOf } from '../../lib/ops/op';
 import { FAMILIES, categoryOf, findOp } from '../../lib/ops/registry';
 import { OrtExecutor } from '../../lib/propagate/engine/ort/executor';
+import { GraphBuilder } from '../../lib/propagate/engine/ort/builder';
+import { encodeModel } from '../../lib/propagate/engine/ort/encode';
+import { lowerVjp } from '../../lib/propagate/engine/ort/lower';
+import type { ValueInfo } from '../../lib/ir/graph';
 import { DType, Tensor, float32 } from '../../lib/tensor';
 import { relL2 } from '../rules/reference';
-import { In, contextFor, dot, expectClose, int64s, oneNode, prng, randomTensor, runOrt, scalar } from '../helpers/onnx';
+import { In, contextFor, dot, expectClose, int64, int64s, oneNode, prng, randomTensor, runOrt, scalar } from '../helpers/onnx';
 
 interface Sample {
   inputs: In[];
@@ -99,6 +103,16 @@ const SAMPLES: Record<string, Sample> = {
   LogSoftmax: { inputs: [x()], attrs: { axis: 1 } },
 };
 
+/** Forms the vjp lowerings cover that the samples above do not reach. */
+const VJP_SAMPLES: [string, Sample][] = [
+  ['MatMul', { inputs: [x([2, 1, 3, 4]), { name: 'x2', dims: [3, 4, 5] }] }], // attention: two live operands, broadcast batch dims
+  ['MatMul', { inputs: [{ name: 'x2', dims: [3, 5, 4] }, x([4, 2])] }],
+  ['Gather', { inputs: [x(), c('idx', int64([], [-1]))], attrs: { axis: 2 } }], // CLS pooling: a scalar index
+  ['Softmax', { inputs: [x()], attrs: { axis: -1 }, opset: 11 }],
+  ['Where', { inputs: [{ name: 'cond', dims: [1, 1, 4, 4], dtype: 'bool' }, x(), c('fill', scalar(-1e9))] }],
+  ['Trilu', { inputs: [x(), c('k', int64([], [1]))], attrs: { upper: 0 }, opset: 14 }],
+];
+
 const ALL: { family: string; op: OpDef }[] = Object.entries(FAMILIES).flatMap(([family, ops]) => ops.map((op) => ({ family, op })));
 const label = (op: OpDef) => (op.domain ? `${op.domain}::${op.type}` : op.type);
 
@@ -173,6 +187,7 @@ describe('op definitions (lib/ops): every op declares its facts, and they hold o
       // a linear op says how the engine runs it, or why it does not; a route lowering needs a vjp
       if ('linear' in low) expect(op.linear, `${what}: a linear lowering without linear math`).to.be.a('function');
       if ('route' in low) expect(op.vjp, `${what}: a route lowering without a vjp`).to.be.a('function');
+      if ('vjp' in low) expect(op.vjp, `${what}: a vjp lowering without a vjp`).to.be.a('function');
       if (op.weights) expect(op.linear, `${what}: a weight layout without linear math`).to.be.a('function');
     }
   });
@@ -239,7 +254,7 @@ describe('op definitions (lib/ops): every op declares its facts, and they hold o
       if (!r) { this.skip(); return; }
       const { built, feeds } = r;
       const category = categoryOf(built.node, built.graph);
-      if (!(LINEAR_CATEGORIES as readonly string[]).includes(category) && category !== 'maxpool') { this.skip(); return; }
+      if (!(LINEAR_CATEGORIES as readonly string[]).includes(category) && category !== 'maxpool' && category !== 'layernorm') { this.skip(); return; }
       const e = explainerAfter(built.graph, r.out.get('y0')!.data.length / (r.out.get('y0')!.dims[0] ?? 1));
       try {
         const ref = await e.explain(feeds.x, { composite: 'epsilon_alpha2_beta1', engine: 'reference' });
@@ -252,6 +267,38 @@ describe('op definitions (lib/ops): every op declares its facts, and they hold o
       } finally {
         await e.release();
       }
+    });
+  }
+
+  const vjpCases = [...ALL.filter(({ op }) => !op.domain && 'vjp' in op.lowering).map(({ op }): [string, Sample] => [op.type, SAMPLES[op.type] ?? { inputs: [x()] }]), ...VJP_SAMPLES];
+  for (const [k, [type, sample]] of vjpCases.entries()) {
+    it(`${type} (${sample.inputs.map((i) => (i.tensor ? `const [${i.tensor.dims}]` : `[${i.dims}]`)).join(', ')}, case ${k}): its vjp lowering in onnxruntime equals the reference vjp`, async function () {
+      const op = findOp(type)!;
+      const r = await runSample(op, sample, -1);
+      if (!r) { this.skip(); return; }
+      const { built, feeds, out } = r;
+      const values = new Map<string, Tensor>([...Object.entries(feeds), ...out]);
+      const ctx = contextFor(built.node, built.graph, values);
+      const g = randomTensor(prng(11), [...out.get('y0')!.dims]);
+      const b = new GraphBuilder('vjp');
+      const low = lowerVjp(b, ctx, 'g');
+      if (!isLowered(low)) throw new Error(`not lowered: ${low.none}`);
+      const ref = op.vjp!(ctx, [g.data]);
+      const outs = low.map((v) => v && b.op('Identity', [v]));
+      expect(outs.map((v) => v !== null), 'inputs that get a value').to.deep.equal(ref.map((v) => v !== null));
+      const names = [...built.node.inputs, 'y0'].filter((n, i, a) => n && a.indexOf(n) === i);
+      const gFeeds: Record<string, Tensor> = { g };
+      const inputs: ValueInfo[] = [{ name: 'g', dtype: 'float32', dims: g.dims }];
+      for (const n of names) {
+        const t = values.get(n) ?? built.graph.constant(n)!;
+        gFeeds[n] = t;
+        inputs.push({ name: n, dtype: t.dtype, dims: t.dims });
+      }
+      const parts = b.parts();
+      const wanted = outs.filter((v): v is string => v !== null);
+      const graph = new Graph({ nodes: [...parts.nodes], inputs, outputs: wanted.map((name) => ({ name, dtype: 'float32', dims: null })), constants: new Map(parts.constants), opsets: { '': 17 } });
+      const got = await runOrt(encodeModel(graph), gFeeds, wanted);
+      outs.forEach((v, i) => { if (v) expectClose(f32(got.get(v)!), ref[i]!, 1e-5, `vjp at input ${i}`); });
     });
   }
 

@@ -15,6 +15,8 @@ export interface KernelExecutor {
   linear(ctx: NodeContext, rule: BuiltLinearRule, R: Float32Array): Promise<(Float32Array | null)[] | null>;
   /** Gradient routing (MaxPool) for each input, or null: not handled. */
   route(ctx: NodeContext, R: (Float32Array | null)[]): Promise<(Float32Array | null)[] | null>;
+  /** The node's vector-Jacobian product at `g` (attention MatMuls) for each input, or null: not handled. */
+  vjp(ctx: NodeContext, g: Float32Array): Promise<(Float32Array | null)[] | null>;
   /** a + b elementwise (relevance arriving at a value from several consumers), as a new array. */
   add(a: Float32Array, b: Float32Array): Promise<Float32Array>;
   release(): Promise<void>;

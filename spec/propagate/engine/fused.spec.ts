@@ -7,7 +7,7 @@ import { Explainer, Graph, Node, openModel, ortBackend, readNpy } from '../../..
 import type { Tensor } from '../../../lib';
 import { MAX_SESSIONS } from '../../../lib/propagate/engine/fused/engine';
 import { inferShapes } from '../../../lib/propagate/engine/fused/shapes';
-import { FIXTURES } from '../../helpers/paths';
+import { FIXTURES, ROOT } from '../../helpers/paths';
 import { relL2 } from '../../rules/reference';
 
 const GOLDEN = path.join(FIXTURES, 'golden');
@@ -103,18 +103,40 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
     } finally {
       await e.release();
     }
-    // x·sigmoid(x): canonized to a com.microsoft op, which the fused graph does not take
+    // a Gather by a matrix of indices: no vjp lowering (indices of rank > 1)
     const m = net([
       { name: 'mm', opType: 'MatMul', domain: '', inputs: ['x', 'W'], outputs: ['h'], attrs: {} },
-      { name: 'sg', opType: 'Sigmoid', domain: '', inputs: ['h'], outputs: ['s'], attrs: {} },
-      { name: 'gate', opType: 'Mul', domain: '', inputs: ['h', 's'], outputs: ['y'], attrs: {} },
-    ], { W: f32([4, 3], (i) => Math.sin(i + 1)) }, [2, 4]);
+      { name: 'ga', opType: 'Gather', domain: '', inputs: ['h', 'I'], outputs: ['g'], attrs: { axis: 1 } },
+      { name: 'fl', opType: 'Flatten', domain: '', inputs: ['g'], outputs: ['y'], attrs: {} },
+    ], { W: f32([4, 3], (i) => Math.sin(i + 1)), I: { dtype: 'int64', dims: [2, 2], data: BigInt64Array.of(0n, 2n, 1n, 1n) } }, [2, 4]);
     try {
-      const r = await m.explain(f32([2, 4], (i) => Math.cos(i)), { composite: 'epsilon', engine: 'fused' });
-      expect(r.engine.used).to.equal('ort');
-      expect(r.engine.note).to.match(/^fused engine not used: node 'gate' \(\w+\): ./);
+      const xs = f32([2, 4], (i) => Math.cos(i));
+      const r = await m.explain(xs, { composite: 'epsilon', engine: 'fused' });
+      expect(r.engine).to.deep.equal({ used: 'ort', note: "fused engine not used: node 'ga' (Gather), rule gradient: indices of rank > 1" });
+      const ref = await m.explain(xs, { composite: 'epsilon', engine: 'reference' });
+      expect(relL2(r.relevance.data, ref.relevance.data)).to.be.below(1e-5);
     } finally {
       await m.release();
+    }
+  });
+
+  it('covers transformer graphs: the shipped ViT at batch 2, every relevance value and conservation row as per layer', async () => {
+    const e = openModel(path.join(ROOT, 'models', 'fashion-vit.onnx'), { threads: 1 });
+    const xs = f32([2, 1, 28, 28], (i) => Math.sin(i * 0.731) * 1.5);
+    try {
+      expect(inferShapes(e.graph, new Map([[e.graph.inputs[0].name, [3, 1, 28, 28]]])).get(e.graph.outputs[0].name)).to.deep.equal([3, 10]);
+      for (const composite of ['attnlrp', 'cp_lrp']) {
+        const a = await e.explain(xs, { composite, keepAll: true });
+        const b = await e.explain(xs, { composite, keepAll: true, engine: 'ort' });
+        expect(a.engine, composite).to.deep.equal({ used: 'fused' });
+        for (const [k, v] of b.values!) {
+          if (v.some((u) => u !== 0)) expect(relL2(a.values!.get(k)!, v), `${composite}: ${k}`).to.be.below(1e-5);
+        }
+        expect(a.conservation.nodes.map((n) => n.node)).to.deep.equal(b.conservation.nodes.map((n) => n.node));
+        a.conservation.nodes.forEach((n, i) => n.atInputs.forEach((v, s) => expect(v, `${composite}: ${n.node}`).to.be.closeTo(b.conservation.nodes[i].atInputs[s], 1e-4 * Math.max(1, Math.abs(v)))));
+      }
+    } finally {
+      await e.release();
     }
   });
 

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { COMPOSITE_NAMES, Explainer, Graph, Node, ValueInfo, openModel, ortBackend, readNpy } from '../../../lib';
 import type { Explanation, ExplainOptions, Tensor } from '../../../lib';
 import { OrtExecutor } from '../../../lib/propagate/engine/ort/executor';
-import { FIXTURES } from '../../helpers/paths';
+import { FIXTURES, ROOT } from '../../helpers/paths';
 
 const TOL = 1e-5;
 
@@ -271,6 +271,31 @@ describe('onnxruntime kernels (lib/propagate/engine/ort) against the reference k
       expect(relL2(q.relevance.data, a.relevance.data)).to.equal(0);
     } finally {
       await e.release();
+    }
+  });
+
+  it('transformers (the shipped ViT and text model, attnlrp and cp_lrp, batch 2): layer norms, sums with constants and attention MatMuls run in onnxruntime; the three engines agree', async () => {
+    const cases: [string, Tensor][] = [
+      ['fashion-vit.onnx', tensor([2, 1, 28, 28], rng(5), -1, 1)],
+      ['text-evidence.onnx', { dtype: 'int64', dims: [2, 25], data: BigInt64Array.from({ length: 50 }, (_, i) => BigInt(1 + ((i * 7) % 40))) }],
+    ];
+    for (const [file, x] of cases) {
+      const e = openModel(path.join(ROOT, 'models', file), { threads: 1 });
+      try {
+        for (const composite of ['attnlrp', 'cp_lrp']) {
+          await compare(e, x, { composite }, `${file} ${composite}`, true);
+          const reasons = (e as unknown as { executor: OrtExecutor }).executor.referenceReasons();
+          expect([...reasons.values()], `${file}: nodes handed back to the reference`).to.deep.equal([]);
+          await expectLowered(e, ['LayerNormalization']);
+          const attention = e.graph.nodes.filter((n) => n.opType === 'MatMul' && n.inputs.every((i) => !e.graph.isConstant(i)));
+          expect(attention.length, `${file}: attention MatMuls`).to.be.greaterThan(0);
+          const got = await lowered(e);
+          // cp_lrp sends no relevance through QKᵀ: only A·V then
+          for (const n of attention) if (composite === 'attnlrp') expect(got.has(n.name), `${n.name}: its vjp ran in onnxruntime`).to.equal(true);
+        }
+      } finally {
+        await e.release();
+      }
     }
   });
 

@@ -6,7 +6,7 @@
  * answered with a reason, never lowered approximately. Browser-safe. */
 import { Graph, Node, ValueInfo } from '../../../ir/graph';
 import { inferDtypes } from '../../../ops/dtypes';
-import { isLowered } from '../../../ops/lowering';
+import { isLowered, sumTo } from '../../../ops/lowering';
 import { NodeContext, liveInputs } from '../../../ops/op';
 import { builtRule } from '../../../plan/built';
 import { PlanEntry, RulePlan } from '../../../plan/plan';
@@ -15,9 +15,12 @@ import { GraphBuilder, OPSET, UnsupportedTrace } from '../ort/builder';
 import { encodeModel } from '../ort/encode';
 import { staticNonNegative } from '../ort/executor';
 import { aliasesFor, reluAliases } from '../ort/exposure';
-import { WeightStore, lowerLinear, lowerRoute } from '../ort/lower';
+import { WeightStore, lowerLinear, lowerRoute, lowerVjp } from '../ort/lower';
+import { maskOperands } from '../../transformer';
+import { StepNotLowered, bilinearStep, softmaxStep, tokenStep } from './transformer';
 import { SymbolicOps } from '../ort/trace';
 import { ShapeError, inferShapes } from './shapes';
+import { sampleStrides } from '../../samples';
 
 /** Names of everything the fused graph adds to the model's own (which never start with it). */
 const PREFIX = 'lrp/';
@@ -136,6 +139,36 @@ function avgPoolAsConv(ctx: NodeContext): NodeContext | null {
   };
 }
 
+/** Gradient routing (max pools, reshapes, Concat, Transpose, and the ops' vjp lowerings) as graph values. */
+function routeStep(w: Walk, ctx: NodeContext, entry: PlanEntry, R: string, where: string): (string | null)[] {
+  const { node } = ctx;
+  const out: (string | null)[] = node.inputs.map(() => null);
+  const live = liveInputs(ctx);
+  const same = (a: string, c: string) => w.shapes.get(a)!.join(',') === w.shapes.get(c)!.join(',');
+  if (entry.category === 'maxpool') {
+    const r = lowerRoute(w.b, ctx, node.inputs[0], R);
+    if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
+    out[0] = r;
+  } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
+    out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
+  } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
+    // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
+    const dims = node.inputs.map((i) => w.shapes.get(i) ?? w.graph.constant(i)!.dims);
+    const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
+    const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
+    parts.forEach((p, i) => { out[i] = p; });
+  } else if (node.opType === 'Transpose' && live.length === 1) {
+    const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    out[0] = w.b.op('Transpose', [R], { perm: inverse });
+  } else {
+    const r = lowerVjp(w.b, ctx, R);
+    if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
+    return r;
+  }
+  return out;
+}
+
 /** Relevance for each input of `node` as graph values (null where none flows). */
 async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promise<(string | null)[]> {
   const ctx = w.ctxFor(node);
@@ -147,7 +180,12 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
   const same = (a: string, c: string) => w.shapes.get(a)!.join(',') === w.shapes.get(c)!.join(',');
   switch (rule.kind) {
     case 'linear': {
-      if (rule.rule.name === 'pass') throw new NotCovered(`${where}: the pass rule on a linear op`);
+      if (rule.rule.name === 'pass') {
+        // the identity: relevance passes to the one live input of the output's shape
+        if (live.length !== 1 || !same(node.inputs[live[0]], node.outputs[0])) throw new NotCovered(`${where}: the pass rule on a linear op that changes the shape`);
+        out[live[0]] = R;
+        return out;
+      }
       const low = lowerLinear(avgPoolAsConv(ctx) ?? ctx, w.store);
       if (!isLowered(low)) throw new NotCovered(`${where}: ${low.none}`);
       const xs = low.live.map((i) => node.inputs[i]);
@@ -169,24 +207,22 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
       out[live[0]] = R;
       return out;
     }
-    case 'vjp': {
-      if (entry.category === 'maxpool') {
-        const r = lowerRoute(w.b, ctx, node.inputs[0], R);
-        if (!isLowered(r)) throw new NotCovered(`${where}: ${r.none}`);
-        out[0] = r;
-      } else if (RESHAPES.has(node.opType) && live.length === 1 && live[0] === 0) {
-        out[0] = same(node.inputs[0], node.outputs[0]) ? R : w.b.op('Reshape', [R, w.b.ints(w.shapes.get(node.inputs[0])!)]);
-      } else if (node.opType === 'Concat' && node.inputs.every(Boolean)) {
-        // each input gets its slice of R along the axis (constant inputs' slices are dropped by the caller)
-        const dims = node.inputs.map((i) => w.shapes.get(i) ?? w.graph.constant(i)!.dims);
-        const axis = (node.attrs.axis as number) < 0 ? (node.attrs.axis as number) + dims[0].length : node.attrs.axis as number;
-        const parts = node.inputs.length === 1 ? [R] : w.b.node('Split', [R, w.b.ints(dims.map((d) => d[axis]))], { axis }, node.inputs.length);
-        parts.forEach((p, i) => { out[i] = p; });
-      } else if (node.opType === 'Transpose' && live.length === 1) {
-        const perm = node.attrs.perm as number[] | undefined ?? w.shapes.get(node.inputs[0])!.map((_, i, a) => a.length - 1 - i);
-        const inverse = perm.map((_, i) => perm.indexOf(i));
-        out[0] = w.b.op('Transpose', [R], { perm: inverse });
-      } else throw new NotCovered(`${where}: gradient routing through this op is not lowered`);
+    case 'vjp': return routeStep(w, ctx, entry, R, where);
+    case 'bilinear': case 'softmax': case 'tokens':
+      try {
+        if (rule.kind === 'bilinear') return bilinearStep(w.b, ctx, w.graph, rule, R);
+        if (rule.kind === 'softmax') out[0] = softmaxStep(w.b, ctx, R);
+        else out[1] = tokenStep(w.b, ctx, R, rule.dot);
+      } catch (e) {
+        if (e instanceof StepNotLowered) throw new NotCovered(`${where}: ${e.message}`);
+        throw e;
+      }
+      return out;
+    case 'stop': return out;
+    case 'uniform': {
+      // each live factor an equal share, summed over the dims it was broadcast along
+      const share = w.b.op('Mul', [R, w.b.scalar(1 / live.length)]);
+      for (const i of live) out[i] = sumTo(w.b, share, w.shapes.get(node.inputs[i])!, w.shapes.get(node.outputs[0])!);
       return out;
     }
     default: throw new NotCovered(`${where}: ${rule.kind} rules are not lowered`);
@@ -200,24 +236,41 @@ class Sums {
   readonly cols: string[] = [];
   private readonly index = new Map<string, number[]>();
   constructor(private readonly b: GraphBuilder, private readonly N: number) {}
-  of(v: string): number[] {
-    let i = this.index.get(v);
+  /** `stride` (samples.ts): element i belongs to sample ⌊i / stride⌋ mod N, for a value whose batch is not
+   * its first axis (nn.MultiheadAttention's sequence-first values); absent: batch-first. */
+  of(v: string, stride?: number, size?: number): number[] {
+    const key = `${v}|${stride ?? ''}`;
+    let i = this.index.get(key);
     if (i === undefined) {
-      const flat = this.b.op('Reshape', [v, this.b.ints([this.N, -1])]);
-      this.cols.push(this.b.op('ReduceSum', [flat, this.b.ints([1])], { keepdims: 1 }));
+      const b = this.b;
+      const col = stride === undefined || size === undefined
+        ? b.op('ReduceSum', [b.op('Reshape', [v, b.ints([this.N, -1])]), b.ints([1])], { keepdims: 1 })
+        : b.op('Reshape', [b.op('ReduceSum', [b.op('Reshape', [v, b.ints([-1, this.N, stride])]), b.ints([0, 2])], { keepdims: 0 }), b.ints([this.N, 1])]);
+      this.cols.push(col);
       i = [this.cols.length - 1];
-      this.index.set(v, i);
+      this.index.set(key, i);
     }
     return i;
   }
-  /** `v`'s per-sample sum is the sum of these values' */
-  alias(v: string, parts: string[]): void {
-    if (!this.index.has(v)) this.index.set(v, parts.flatMap((p) => this.of(p)));
+  /** `v` (laid out with `stride`) sums per sample to these columns added up */
+  alias(v: string, stride: number | undefined, cols: number[]): void {
+    const key = `${v}|${stride ?? ''}`;
+    if (!this.index.has(key)) this.index.set(key, cols);
   }
 }
 
-function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>): Omit<Walk, 'b' | 'store'> {
+const INTEGER = new Set(['int64', 'int32', 'bool']);
+
+/** `known`: integer values the input dims decide (shapes, indices): the lowerings read them as constants. */
+function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>, known: Map<string, number[]>): Omit<Walk, 'b' | 'store'> {
   const dtypes = inferDtypes(graph);
+  const decided = (name: string) => known.has(name) && INTEGER.has(dtypes.get(name) ?? '');
+  const data = (name: string): Tensor => {
+    const dtype = dtypes.get(name)!;
+    const v = known.get(name)!;
+    const d = dtype === 'int64' ? BigInt64Array.from(v.map(BigInt)) : dtype === 'int32' ? Int32Array.from(v) : Uint8Array.from(v);
+    return { dtype, dims: shapes.get(name)!, data: d } as Tensor;
+  };
   const aliases = reluAliases(graph);
   const useAliases = aliases.size > 0 && aliasesFor(graph, plan, aliases);
   const signs = new Map<string, boolean | null>();
@@ -227,9 +280,9 @@ function walkContext(graph: Graph, plan: RulePlan, shapes: Map<string, number[]>
     ctxFor: (node) => ({
       node,
       opset: graph.opsets[node.domain] ?? graph.opsets[''],
-      value: (name) => graph.constant(name) ?? fake(name),
+      value: (name) => graph.constant(name) ?? (decided(name) ? data(name) : fake(name)),
       has: (name) => shapes.has(name) || graph.isConstant(name),
-      isConstant: (name) => graph.isConstant(name),
+      isConstant: (name) => graph.isConstant(name) || decided(name),
     }),
     zOf: (name) => (useAliases && aliases.has(name) ? { name: aliases.get(name)!, positive: true } : { name, positive: false }),
     nonNegative: (name) => staticNonNegative(graph, name, signs) === true,
@@ -251,8 +304,9 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   const clash = [...graph.nodes.flatMap((n) => [n.name, ...n.outputs]), ...graph.constants.keys()].find((v) => v.startsWith(PREFIX));
   if (clash) throw new NotCovered(`the model names a value '${clash}'`);
   let shapes: Map<string, number[]>;
+  const known = new Map<string, number[]>();
   try {
-    shapes = inferShapes(graph, req.inputDims);
+    shapes = inferShapes(graph, req.inputDims, known);
   } catch (e) {
     if (e instanceof ShapeError) throw new NotCovered(e.message);
     throw e;
@@ -261,9 +315,14 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   const N = outDims[0];
   const b = new FusedBuilder('onnx-lrp fused', graph.constants);
   const store = new WeightStore();
-  const w: Walk = { ...walkContext(graph, plan, shapes), b, store };
+  const w: Walk = { ...walkContext(graph, plan, shapes, known), b, store };
   const rel = new Map<string, string>([[req.output, seed(b, req.output, outDims, req.outputRelevance)]]);
   const sums = new Sums(b, N);
+  const strides = sampleStrides(graph, plan, new Map([...shapes].map(([k, d]) => [k, { dtype: 'float32', dims: d, data: new Float32Array(0) } as Tensor])), N);
+  const sumOf = (r: string, value: string) => sums.of(r, strides.get(value), shapes.get(value)?.reduce((a, v) => a * v, 1));
+  // as the core: relevance reaches graph inputs and the plan's nodes' outputs, not operands of constants alone
+  const reachable = new Set<string>(graph.inputs.map((i) => i.name));
+  for (const e of plan.entries) for (const o of graph.node(e.node)?.outputs ?? []) if (o) reachable.add(o);
   const byNode = new Map(plan.entries.map((e) => [e.node, e]));
   const nodes: FusedNodeSums[] = [];
   for (let k = graph.nodes.length - 1; k >= 0; k--) {
@@ -273,19 +332,22 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
     if (!entry || rOut.every((r) => r === null)) continue;
     if (rOut.length !== 1) throw new NotCovered(`node '${node.name}' (${node.opType}): relevance at one of several outputs`);
     const rIn = await nodeStep(w, node, entry, rOut[0]!);
+    for (const i of maskOperands(graph, node)) rIn[i] = null; // additive attention masks get no relevance
     const ins: number[] = [];
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
-      if (!r || !name || graph.isConstant(name)) return;
-      // a reshape or transpose of R keeps its sum
-      if (RESHAPES.has(node.opType) || node.opType === 'Transpose') sums.alias(r, [rOut[0]!]);
-      ins.push(...sums.of(r));
+      if (!r || !name || !reachable.has(name)) return;
+      // a transpose of R, or a reshape between values laid out alike, keeps each sample's sum
+      if (node.opType === 'Transpose' || (RESHAPES.has(node.opType) && strides.get(name) === strides.get(node.outputs[0]))) {
+        sums.alias(r, strides.get(name), sumOf(rOut[0]!, node.outputs[0]));
+      }
+      ins.push(...sumOf(r, name));
       const acc = rel.get(name);
       const v = acc ? b.op('Add', [acc, r]) : r;
-      if (acc) sums.alias(v, [acc, r]);
+      if (acc) sums.alias(v, strides.get(name), [...sumOf(acc, name), ...sumOf(r, name)]);
       rel.set(name, v);
     });
-    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: sums.of(rOut[0]!), ins });
+    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: sumOf(rOut[0]!, node.outputs[0]), ins });
   }
   nodes.reverse();
   return assemble(graph, b, store, { shapes, rel, sums, nodes, outDims, req });

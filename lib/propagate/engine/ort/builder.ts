@@ -29,8 +29,8 @@ export class GraphBuilder {
     return `${prefix}${this.count++}`;
   }
 
-  input(name: string, dims: readonly Dim[]): string {
-    this.inputs.push({ name, dtype: 'float32', dims });
+  input(name: string, dims: readonly Dim[], dtype: ValueInfo['dtype'] = 'float32'): string {
+    this.inputs.push({ name, dtype, dims });
     return name;
   }
 

@@ -1,8 +1,9 @@
 /** The onnxruntime executor: each linear node's LRP step (the rule's modified forwards, stabilised quotient,
  * transposed products and products with the input) becomes one small ONNX graph, built by running the rule's
  * body against symbolic values (./trace), compiled once per node, rule, parameters and input shape (the batch
- * dimension is symbolic), and reused across calls. MaxPool routing runs there too. Everything else stays with
- * the reference. Browser-safe: sessions come from an InferenceBackend. */
+ * dimension is symbolic), and reused across calls. MaxPool routing and attention MatMuls' vector-Jacobian
+ * products run there too. Everything else stays with the reference. Browser-safe: sessions come from an
+ * InferenceBackend. */
 import { Graph } from '../../../ir/graph';
 import { InferenceBackend, InferenceSession } from '../../../forward/backend';
 import { isLowered } from '../../../ops/lowering';
@@ -11,7 +12,7 @@ import { findOp } from '../../../ops/registry';
 import { Tensor } from '../../../tensor';
 import { BuiltLinearRule, KernelExecutor } from '../executor';
 import { GraphBuilder, UnsupportedTrace } from './builder';
-import { WeightStore, lowerLinear, lowerRoute } from './lower';
+import { WeightStore, lowerLinear, lowerRoute, lowerVjp } from './lower';
 import { SymbolicOps } from './trace';
 
 interface Compiled {
@@ -57,6 +58,8 @@ export class OrtExecutor implements KernelExecutor {
   private readonly store = new WeightStore();
   private readonly signs = new Map<string, boolean | null>();
   private readonly reasons = new Map<string, string>();
+  /** vjp graphs: which inputs get no value (one graph output per other input) */
+  private readonly vjpNulls = new Map<string, boolean[]>();
   /** why a compile key has no graph */
   private readonly declined = new Map<string, string>();
 
@@ -175,6 +178,29 @@ export class OrtExecutor implements KernelExecutor {
     if (!k) return this.decline(ctx, this.declined.get(key) ?? 'not lowered');
     const [r] = await this.run(k, { x, R: { dtype: 'float32', dims: y.dims, data: R[0] } });
     return node.inputs.map((_, i) => (i === 0 ? r : null));
+  }
+
+  /** The op's vjp lowering in a graph of its own per node and input dims (every input and the output fed). */
+  async vjp(ctx: NodeContext, g: Float32Array): Promise<(Float32Array | null)[] | null> {
+    const { node } = ctx;
+    const names = [...node.inputs, node.outputs[0]].filter((n, i, a) => n && a.indexOf(n) === i);
+    if (names.some((n) => !ctx.has(n))) return this.decline(ctx, 'a value it reads is not kept');
+    const y = ctx.value(node.outputs[0]);
+    const key = [node.name, 'vjp', names.map((n) => ctx.value(n).dims.join('x')).join(',')].join('|');
+    const k = await this.compile(key, async (b) => {
+      for (const n of names) b.input(n, ctx.value(n).dims, ctx.value(n).dtype);
+      const out = lowerVjp(b, ctx, b.input('g', y.dims));
+      if (!isLowered(out)) { this.declined.set(key, out.none); return null; }
+      this.vjpNulls.set(key, out.map((v) => v === null));
+      return out.filter((v): v is string => v !== null);
+    }, false, y.dims[0] > 1);
+    if (!k) return this.decline(ctx, this.declined.get(key) ?? 'not lowered');
+    const nulls = this.vjpNulls.get(key)!;
+    const feeds: Record<string, Tensor> = { g: { dtype: 'float32', dims: y.dims, data: g } };
+    for (const n of names) feeds[n] = ctx.value(n);
+    const res = await this.run(k, feeds);
+    let j = 0;
+    return node.inputs.map((_, i) => (nulls[i] ? null : res[j++]));
   }
 
   async add(a: Float32Array, b: Float32Array): Promise<Float32Array> {

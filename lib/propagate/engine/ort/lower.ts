@@ -75,3 +75,12 @@ export function lowerRoute(b: OnnxBuilder, ctx: NodeContext, x: string, R: strin
   if ('route' in low) return low.route(b, ctx, x, R);
   return 'none' in low ? low : notLowered('its op lowers a linear step, not routing');
 }
+
+/** A node's vector-Jacobian product (routing, attention MatMuls, Softmax) as ONNX nodes reading the node's own
+ * input and output values and `g` at its output, or why not. */
+export function lowerVjp(b: OnnxBuilder, ctx: NodeContext, g: string): (string | null)[] | NotLowered {
+  const low = findOp(ctx.node.opType, ctx.node.domain)?.lowering;
+  if (!low) return notLowered('not an op of the registry');
+  if ('vjp' in low && low.vjp) return low.vjp(b, ctx, ctx.node.inputs, ctx.node.outputs[0], g);
+  return 'none' in low ? low : notLowered('its op has no vector-Jacobian product lowering');
+}

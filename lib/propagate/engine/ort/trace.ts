@@ -23,7 +23,7 @@ export class SymbolicOps implements RuleOps<Sym> {
   }
 
   async forward(x: Sym, w: WeightMod, bias: WeightMod | null): Promise<Sym> {
-    return [this.low.forward(this.b, x, w, bias)];
+    return [this.low.forward(this.b, x, w, bias, this.xs)];
   }
 
   async transposed(g: Sym, w: WeightMod): Promise<Sym> {
