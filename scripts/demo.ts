@@ -10,7 +10,7 @@ import {
 
 const ROOT = path.resolve(__dirname, '../..');
 const MODELS = path.join(ROOT, 'models');
-const COMPOSITES = ['epsilon_plus_flat', 'epsilon_gamma_box', 'epsilon_alpha2_beta1'];
+const COMPOSITES = ['epsilon_plus_flat', 'epsilon_gamma_box', 'epsilon_alpha2_beta1', 'attnlrp'];
 const SCALE = 4; // 28×28 inputs are drawn at 112×112
 
 interface Sample { file: string; label: number; labelName: string }

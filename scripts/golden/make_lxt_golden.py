@@ -253,11 +253,17 @@ def vit_cases(lf, rules, onnx_path):
         seed = seed_relevance(out, targets)
         out.backward(seed)
         rel = x.grad.detach()
+        # LXT's own float32 run of the same rules: how well conditioned each sample is in float32
+        x_32 = x32.clone().requires_grad_(True)
+        out32 = vit_forward_lxt(model, x_32, lf, rules, cp, Recorder())
+        out32.backward(seed_relevance(out32, targets))
+        rel32 = x_32.grad.detach().double()
+        dev32 = relative_l2(rel32, rel)
         results[comp] = {
             'samples': [{
                 'testIndex': int(indices[i]), 'label': int(yte[indices[i]]),
                 'input': lst(x32[i]), 'target': int(targets[i]), 'logits': lst(logits32[i]),
-                'relevance': lst(rel[i]),
+                'relevance': lst(rel[i]), 'float32Deviation': float(dev32[i]), 'relevanceFloat32': lst(rel32[i]),
                 'outputSum': float(seed[i].sum()), 'inputSum': float(rel[i].sum()),
                 'sums': {k: float(v[i]) for k, v in rec.sums.items()},
                 'tokenSums': {k: lst(v[i]) for k, v in rec.per_token.items()},
@@ -319,6 +325,12 @@ def text_cases(lf, rules, onnx_path):
             } for i in range(len(chosen))],
         }
     return results
+
+
+def relative_l2(a, b):
+    """Per sample: ||a - b|| / ||b|| over all but the first axis."""
+    n = a.shape[0]
+    return ((a - b).reshape(n, -1).norm(dim=1) / b.reshape(n, -1).norm(dim=1)).tolist()
 
 
 def check_forward(name, comp, out, plain64, logits32):
