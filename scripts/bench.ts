@@ -377,7 +377,7 @@ async function main() {
       const comp = transformer ? 'attnlrp' : 'epsilon_plus_flat';
       const line = `${model}: load → first explanation (${comp}, ${last} threads) ${fmtMs(first.first)} ms vs session creation ${fmtMs(first.create)} ms: **${fmt(first.ratio)}×** (target ≤ 2×: ${first.ratio <= 2 ? 'met' : 'missed'}; load ${fmt(best.load, 0)}, canonize ${fmt(best.canonize, 0)}, first explain ${fmt(best.explain, 0)} ms, of which creating onnxruntime sessions ${fmt(best.sessionCreate, 0)} ms (${fmt(best.sessionCreate / first.create)}× the plain session's creation, for ${fmtMs(best.modelMB)} MB of graph against the model file's ${fmtMs(fs.statSync(path.join(CACHE, `${model}.onnx`)).size / 2 ** 20)} MB), building the graph and the first run the rest; a second explanation ${fmt(best.second, 0)} ms)`;
       extra.push(line);
-      summary.first.push(`${model} ${fmt(first.ratio, 1)}×`);
+      summary.first.push(`${model} ${fmt(first.ratio)}×`);
       console.log(line);
     }
     // peak RSS, one configuration per process
