@@ -73,6 +73,20 @@ function flipTranspose(w: Float32Array, dims: readonly number[], group: number):
   const K = dims.slice(2).reduce((a, b) => a * b, 1);
   const Mg = M / group;
   const out = new Float32Array(w.length);
+  if (K === 1) {
+    // 1×1 kernels: a transpose per group, in tiles (a row-by-row scatter misses the cache on every write)
+    const T = 32;
+    for (let g = 0; g < group; g++) {
+      const src = g * Mg * Cg;
+      for (let m0 = 0; m0 < Mg; m0 += T) {
+        for (let c0 = 0; c0 < Cg; c0 += T) {
+          const m1 = Math.min(m0 + T, Mg), c1 = Math.min(c0 + T, Cg);
+          for (let c = c0; c < c1; c++) for (let m = m0; m < m1; m++) out[src + c * Mg + m] = w[src + m * Cg + c];
+        }
+      }
+    }
+    return out;
+  }
   for (let g = 0; g < group; g++) {
     for (let m = 0; m < Mg; m++) {
       for (let c = 0; c < Cg; c++) {

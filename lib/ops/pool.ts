@@ -134,6 +134,14 @@ function lowerUnitAveragePool(ctx: NodeContext): LinearLowering | NotLowered {
   };
 }
 
+/** Windows that never share an input position: in every dimension the dilated kernel fits in the stride. */
+function disjointWindows(node: Node): boolean {
+  const kernel = attrInts(node, 'kernel_shape', []);
+  const strides = attrInts(node, 'strides', kernel.map(() => 1));
+  const dil = attrInts(node, 'dilations', kernel.map(() => 1));
+  return kernel.length > 0 && kernel.every((k, d) => (k - 1) * dil[d] + 1 <= strides[d]);
+}
+
 /** MaxPool's gradient: the winner of each window (the first maximum, as onnxruntime's Indices and the
  * reference both pick) receives the output's relevance, added up where windows overlap. */
 function lowerMaxPoolRoute(b: OnnxBuilder, ctx: NodeContext, x: string, R: string): string | NotLowered {
@@ -145,6 +153,12 @@ function lowerMaxPoolRoute(b: OnnxBuilder, ctx: NodeContext, x: string, R: strin
     if (node.attrs[k] !== undefined) attrs[k] = node.attrs[k] as number | string | number[];
   }
   const [, idx] = b.node('MaxPool', [x], attrs, 2);
+  if (disjointWindows(node)) {
+    // each input position is in at most one window: MaxUnpool places R at the winners in one pass
+    const unpool: Record<string, number[]> = { kernel_shape: attrs.kernel_shape as number[] };
+    for (const k of ['pads', 'strides'] as const) if (attrs[k] !== undefined) unpool[k] = attrs[k] as number[];
+    return b.op('MaxUnpool', [R, idx, b.op('Shape', [x])], unpool);
+  }
   const flat = b.ints([-1]);
   const zeros = b.op('ConstantOfShape', [b.op('Shape', [b.op('Reshape', [x, flat])])]);
   const r = b.op('ScatterElements', [zeros, b.op('Reshape', [idx, flat]), b.op('Reshape', [R, flat])], { axis: 0, reduction: 'add' });

@@ -14,8 +14,11 @@ function replaceBetween(file: string, name: string, body: string): void {
   fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${body}\n${text.slice(b)}`);
 }
 
-export function writeDocs(root: string, r: { machine: string; table: string[]; notes: string[] }): void {
-  const body = [`Measured on ${r.machine}:`, '', ...r.table, '', ...r.notes.map((n) => `- ${n}`)].join('\n');
+export function writeDocs(root: string, r: { machine: string; table: string[]; notes: string[]; profile?: string[]; summary?: string[] }): void {
+  const profile = r.profile?.length
+    ? ['', 'What stands in the way, measured: onnxruntime\'s profile of each fused explanation (batch 1, one thread, kernel time per run summed by part, in forwards: the part\'s time over the model\'s own nodes\' time in the same graph; scripts/bench/profile.ts). The floors count the forward and the rule products; everything after them is above the floor:', '', ...r.profile.map((n) => `- ${n}`)]
+    : [];
+  const body = [`Measured on ${r.machine}:`, '', ...r.table, '', ...r.notes.map((n) => `- ${n}`), ...profile].join('\n');
   replaceBetween(path.join(root, 'docs/speed.md'), 'bench', body);
   // README: the ratio ranges per composite, fused engine, over models, batches and threads
   const ranges = new Map<string, number[]>();
@@ -33,6 +36,6 @@ export function writeDocs(root: string, r: { machine: string; table: string[]; n
   const summary = [...ranges].map(([k, v]) => `${k} ${span(v)}`).join(', ');
   const list = (v: Set<string>) => [...v].join(', ');
   const [cpu, load] = r.machine.split(';');
-  const line = `Cost of an explanation in forward passes of the same model (torchvision ${list(models)}; batch ${list(batches)}; threads ${list(threads)}; \`npm run bench\`, [docs/speed.md](docs/speed.md)): ${summary}${zennit.length ? `; Zennit 0.5.1 on the same CPU takes ${span(zennit)} as long` : ''}. Measured on ${cpu},${load}.`;
+  const line = `Cost of an explanation in forward passes of the same model (torchvision ${list(models)}; batch ${list(batches)}; threads ${list(threads)}; \`npm run bench\`, [docs/speed.md](docs/speed.md)): ${summary}${zennit.length ? `; Zennit 0.5.1 on the same CPU takes ${span(zennit)} as long` : ''}${r.summary?.length ? `; ${r.summary.join('; ')}` : ''}. Measured on ${cpu},${load}.`;
   replaceBetween(path.join(root, 'README.md'), 'bench-summary', line);
 }

@@ -169,6 +169,39 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
     }
   });
 
+  it('routes max-pool relevance like the other engines: disjoint windows (MaxUnpool), overlapping ones, ties', async () => {
+    const r = (i: number) => Math.sin(i * 1.3 + 0.2) * 0.5;
+    // [attributes, output side] on a 7×7 input
+    const pools: Record<string, [Node['attrs'], number]> = {
+      'disjoint 2×2 at stride 2': [{ kernel_shape: [2, 2], strides: [2, 2] }, 3],
+      'disjoint 2×2 at stride 3 with pads and ceil_mode': [{ kernel_shape: [2, 2], strides: [3, 3], pads: [1, 1, 0, 0], ceil_mode: 1 }, 3],
+      'overlapping 3×3 at stride 2 with pads': [{ kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, 4],
+    };
+    for (const [title, [attrs, side]] of Object.entries(pools)) {
+      const e = net([
+        { name: 'conv', opType: 'Conv', domain: '', inputs: ['x', 'W'], outputs: ['a'], attrs: { pads: [1, 1, 1, 1] } },
+        { name: 'relu', opType: 'Relu', domain: '', inputs: ['a'], outputs: ['h'], attrs: {} }, // zeros: ties in a window
+        { name: 'pool', opType: 'MaxPool', domain: '', inputs: ['h'], outputs: ['p'], attrs },
+        { name: 'flat', opType: 'Flatten', domain: '', inputs: ['p'], outputs: ['f'], attrs: {} },
+        { name: 'fc', opType: 'Gemm', domain: '', inputs: ['f', 'G'], outputs: ['y'], attrs: { transB: 1 } },
+      ], { W: f32([3, 2, 3, 3], r), G: f32([4, 3 * side * side], (i) => r(i + 77)) }, [2, 2, 7, 7]);
+      const xs = f32([2, 2, 7, 7], (i) => Math.cos(i * 0.41));
+      try {
+        for (const composite of ['epsilon', 'epsilon_plus_flat']) {
+          const [a, b, c] = await Promise.all((['fused', 'ort', 'reference'] as const).map((engine) => e.explain(xs, { composite, engine, keepAll: true })));
+          expect(a.engine, `${title}, ${composite}`).to.deep.equal({ used: 'fused' });
+          for (const [k, v] of c.values!) {
+            expect(relL2(a.values!.get(k)!, v), `${title}, ${composite} fused: ${k}`).to.be.below(1e-5);
+            expect(relL2(b.values!.get(k)!, v), `${title}, ${composite} ort: ${k}`).to.be.below(1e-5);
+          }
+          expect(relL2(Float32Array.from(a.conservation.inputRelevance), Float32Array.from(c.conservation.inputRelevance))).to.be.below(1e-5);
+        }
+      } finally {
+        await e.release();
+      }
+    }
+  });
+
   it('infers static shapes, and names the node it cannot', () => {
     const e = openModel(path.join(GOLDEN, 'resnet-op17.onnx'));
     const shapes = inferShapes(e.graph, new Map([[e.graph.inputs[0].name, [3, ...x.dims.slice(1)]]]));

@@ -69,10 +69,18 @@ const SHARED_KEY = /^(scalar|ints|ones|bounds|depth):|^(zero64|onehot)$/;
 class FusedBuilder extends GraphBuilder {
   private n = 0;
   scope = '';
+  /** the model's own weights by their data: a step on unmodified weights reads the model's initializer, not a copy */
+  private readonly own = new Map<unknown, { name: string; dims: string }>();
+  constructor(label: string, constants: ReadonlyMap<string, Tensor>) {
+    super(label);
+    for (const [name, t] of constants) if (t.dtype === 'float32' && t.data.length > 1) this.own.set(t.data, { name, dims: t.dims.join(',') });
+  }
   override fresh(prefix = 'v'): string {
     return `${PREFIX}${prefix}${this.n++}`;
   }
   override feed(key: string, t: Tensor): string {
+    const own = this.own.get(t.data);
+    if (own && own.dims === t.dims.join(',')) return own.name;
     return super.feed(`${this.scope}\u0000${key}`, t);
   }
   override constant(key: string, make: () => Tensor): string {
@@ -221,14 +229,16 @@ async function nodeStep(w: Walk, node: Node, entry: PlanEntry, R: string): Promi
   }
 }
 
-/** Per-sample sums of relevance values, as columns of one [N, K] output. */
+/** Per-sample sums of relevance values, as columns of one [N, K] output. A value that is a reshape of another,
+ * or the sum of relevance from several consumers, is given the columns of its parts (added up in JS) instead
+ * of a ReduceSum pass of its own. */
 class Sums {
   readonly cols: string[] = [];
-  private readonly index = new Map<string, number>();
+  private readonly index = new Map<string, number[]>();
   constructor(private readonly b: GraphBuilder, private readonly N: number) {}
   /** `stride` (samples.ts): element i belongs to sample ⌊i / stride⌋ mod N, for a value whose batch is not
    * its first axis (nn.MultiheadAttention's sequence-first values); absent: batch-first. */
-  of(v: string, stride?: number, size?: number): number {
+  of(v: string, stride?: number, size?: number): number[] {
     const key = `${v}|${stride ?? ''}`;
     let i = this.index.get(key);
     if (i === undefined) {
@@ -237,10 +247,15 @@ class Sums {
         ? b.op('ReduceSum', [b.op('Reshape', [v, b.ints([this.N, -1])]), b.ints([1])], { keepdims: 1 })
         : b.op('Reshape', [b.op('ReduceSum', [b.op('Reshape', [v, b.ints([-1, this.N, stride])]), b.ints([0, 2])], { keepdims: 0 }), b.ints([this.N, 1])]);
       this.cols.push(col);
-      i = this.cols.length - 1;
+      i = [this.cols.length - 1];
       this.index.set(key, i);
     }
     return i;
+  }
+  /** `v` (laid out with `stride`) sums per sample to these columns added up */
+  alias(v: string, stride: number | undefined, cols: number[]): void {
+    const key = `${v}|${stride ?? ''}`;
+    if (!this.index.has(key)) this.index.set(key, cols);
   }
 }
 
@@ -298,7 +313,7 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
   }
   const outDims = shapes.get(req.output)!;
   const N = outDims[0];
-  const b = new FusedBuilder('onnx-lrp fused');
+  const b = new FusedBuilder('onnx-lrp fused', graph.constants);
   const store = new WeightStore();
   const w: Walk = { ...walkContext(graph, plan, shapes, known), b, store };
   const rel = new Map<string, string>([[req.output, seed(b, req.output, outDims, req.outputRelevance)]]);
@@ -322,11 +337,17 @@ export async function buildFused(graph: Graph, plan: RulePlan, req: FusedRequest
     rIn.forEach((r, i) => {
       const name = node.inputs[i];
       if (!r || !name || !reachable.has(name)) return;
-      ins.push(sumOf(r, name));
+      // a transpose of R, or a reshape between values laid out alike, keeps each sample's sum
+      if (node.opType === 'Transpose' || (RESHAPES.has(node.opType) && strides.get(name) === strides.get(node.outputs[0]))) {
+        sums.alias(r, strides.get(name), sumOf(rOut[0]!, node.outputs[0]));
+      }
+      ins.push(...sumOf(r, name));
       const acc = rel.get(name);
-      rel.set(name, acc ? b.op('Add', [acc, r]) : r);
+      const v = acc ? b.op('Add', [acc, r]) : r;
+      if (acc) sums.alias(v, strides.get(name), [...sumOf(acc, name), ...sumOf(r, name)]);
+      rel.set(name, v);
     });
-    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: [sumOf(rOut[0]!, node.outputs[0])], ins });
+    nodes.push({ node: node.name, op: node.opType, rule: entry.rule, outs: sumOf(rOut[0]!, node.outputs[0]), ins });
   }
   nodes.reverse();
   return assemble(graph, b, store, { shapes, rel, sums, nodes, outDims, req });

@@ -41,7 +41,10 @@ export class SymbolicOps implements RuleOps<Sym> {
     else d = zv;
     let s = b.op('Div', [one(R), d]);
     if (!(eps > 0)) s = b.op('Where', [b.op('Equal', [d, b.scalar(0)]), b.scalar(0), s]);
-    if (o?.keep) {
+    // a keep mask z > 0 on a z known ≥ 0 (a Relu's output standing in for it) drops only entries where z = 0,
+    // which receive no relevance (exposure.ts: the plan sends none there), so s is ±0 there already (were the
+    // stabilised denominator exactly 0 there, a NaN: the fused engine's finiteness check reruns per layer)
+    if (o?.keep && !(o.keep.sign > 0 && this.nonNegative.has(one(o.keep.z)))) {
       const kz = one(o.keep.z);
       s = b.op('Where', [b.op(o.keep.sign > 0 ? 'Greater' : 'Less', [kz, b.scalar(0)]), s, b.scalar(0)]);
     }
