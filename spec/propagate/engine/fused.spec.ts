@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import * as path from 'path';
 import { Explainer, Graph, Node, openModel, ortBackend, readNpy } from '../../../lib';
 import type { Tensor } from '../../../lib';
-import { MAX_SESSIONS } from '../../../lib/propagate/engine/fused/engine';
+import { KEPT_SESSIONS, MAX_SESSIONS } from '../../../lib/propagate/engine/fused/engine';
 import { inferShapes } from '../../../lib/propagate/engine/fused/shapes';
 import { FIXTURES, ROOT } from '../../helpers/paths';
 import { relL2 } from '../../rules/reference';
@@ -65,7 +65,7 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
     }
   });
 
-  it('compiles one session per plan and input shape, reused across calls, at most MAX_SESSIONS kept', async () => {
+  it('compiles one session per plan and input shape, reused across calls, at most MAX_SESSIONS kept (KEPT_SESSIONS when large)', async () => {
     const e = openModel(path.join(GOLDEN, 'gap-op17.onnx'), { threads: 1 });
     const one: Tensor = { dtype: 'float32', dims: [1, ...x.dims.slice(1)], data: (x.data as Float32Array).slice(0, x.data.length / x.dims[0]) };
     try {
@@ -78,12 +78,17 @@ describe('fused engine (lib/propagate/engine/fused)', function () {
       const [p, q] = await Promise.all([e.explain(x, { composite: 'epsilon' }), e.explain(x, { composite: 'epsilon' })]);
       expect(relL2(p.relevance.data, q.relevance.data)).to.equal(0);
       expect(sessions(e)).to.equal(2);
-      // beyond MAX_SESSIONS the least recently used session is released; a later call compiles it again
-      for (const epsilon of [0.1, 0.2, 0.5]) await e.explain(x, { composite: 'epsilon', options: { epsilon } });
+      // small graphs: up to MAX_SESSIONS kept, then the least recently used is released; a later call compiles it again
+      for (let k = 1; k <= MAX_SESSIONS; k++) await e.explain(x, { composite: 'epsilon', options: { epsilon: k / 10 } });
       await new Promise((r) => setTimeout(r, 50));
       expect(sessions(e)).to.equal(MAX_SESSIONS);
       const again = await e.explain(x, { composite: 'epsilon' });
       expect(relL2(again.relevance.data, a.relevance.data)).to.equal(0);
+      // large graphs: beyond the KEPT_SESSIONS most recent, only while they fit SESSION_BYTES (here: 1 byte)
+      (e as unknown as { fused: { opts: { sessionBytes?: number } } }).fused.opts.sessionBytes = 1;
+      for (const epsilon of [0.01, 0.02, 0.03]) await e.explain(x, { composite: 'epsilon', options: { epsilon } });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sessions(e)).to.equal(KEPT_SESSIONS);
     } finally {
       await e.release();
     }

@@ -12,11 +12,15 @@ import { FusedGraph, FusedRequest, NotCovered, TARGET_INPUT, buildFused } from '
 
 export { NotCovered } from './build';
 
-interface Compiled { graph: FusedGraph; session: InferenceSession; running: number }
+interface Compiled { graph: FusedGraph; session: InferenceSession; running: number; bytes: number }
 
-/** Sessions kept per explainer: each holds a copy of the model's weights (and the modified ones), so a few
- * plans or shapes at a time; the least recently used idle one is released beyond this. */
-export const MAX_SESSIONS = 2;
+/** Sessions kept per explainer, least recently used released first: at most MAX_SESSIONS, and beyond the two most
+ * recent only while their graphs (each session holds a copy of the model's weights and the modified ones) total
+ * at most SESSION_BYTES, so that a few composites alternating on a small model are not recompiled every call,
+ * while a VGG16 keeps two. */
+export const MAX_SESSIONS = 8;
+export const KEPT_SESSIONS = 2;
+export const SESSION_BYTES = 1 << 30;
 
 export interface FusedResult {
   output: Tensor & { data: Float32Array };
@@ -33,7 +37,7 @@ export class FusedEngine {
   readonly name = 'fused';
   private readonly cache = new Map<string, Promise<Compiled | string>>();
 
-  constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: { threads?: number } = {}) {}
+  constructor(private readonly graph: Graph, private readonly backend: InferenceBackend, private readonly opts: { threads?: number; sessionBytes?: number } = {}) {}
 
   /** The compiled explanation, or why the engine does not cover it. */
   private prepare(plan: RulePlan, req: FusedRequest): Promise<Compiled | string> {
@@ -56,8 +60,9 @@ export class FusedEngine {
           // a graph the lowerings or onnxruntime refuse: the per-layer engine runs it, and says why not this one
           return e instanceof NotCovered ? e.message : `the fused graph could not be built or loaded (${(e as Error).message})`;
         }
+        const bytes = graph.bytes.length;
         graph.bytes = new Uint8Array(0); // the session holds its own copy
-        return { graph, session, running: 0 };
+        return { graph, session, running: 0, bytes };
       })();
       this.cache.set(key, c);
       c.catch(() => this.cache.delete(key));
@@ -66,17 +71,20 @@ export class FusedEngine {
     return c;
   }
 
-  /** Releases the least recently used idle sessions beyond MAX_SESSIONS (reasons cost nothing to keep). */
+  /** Releases the least recently used idle sessions beyond MAX_SESSIONS or SESSION_BYTES (reasons cost nothing
+   * to keep). */
   private async evict(): Promise<void> {
     const entries = [...this.cache];
-    let sessions = 0;
+    let sessions = 0, bytes = 0;
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, p] = entries[i];
       const c = await p.catch(() => null);
       if (!c || typeof c === 'string') continue;
+      bytes += c.bytes;
+      const over = ++sessions > MAX_SESSIONS || (sessions > KEPT_SESSIONS && bytes > (this.opts.sessionBytes ?? SESSION_BYTES));
       // decided now, on the current order: a call may have used this entry since the loop began
-      const recent = [...this.cache.keys()].slice(-MAX_SESSIONS);
-      if (++sessions > MAX_SESSIONS && c.running === 0 && this.cache.get(key) === p && !recent.includes(key)) {
+      const recent = [...this.cache.keys()].slice(-KEPT_SESSIONS);
+      if (over && c.running === 0 && this.cache.get(key) === p && !recent.includes(key)) {
         this.cache.delete(key);
         await c.session.release();
       }
