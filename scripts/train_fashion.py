@@ -282,7 +282,6 @@ def train(name, data, batch_size=128):
 
 
 def export(name, model):
-    import onnx
     # torch warns about constant folding in PRESERVE mode; it only matters for a model in training mode.
     warnings.filterwarnings('ignore', message='It is recommended that constant folding be turned off')
     path = os.path.join(MODELS_DIR, f'fashion-{name}.onnx')
@@ -292,6 +291,14 @@ def export(name, model):
     torch.onnx.export(model, dummy, path, opset_version=OPSET, input_names=['input'], output_names=['logits'],
                       dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
+    hist = finish_export(path, name)
+    return path, hist, os.path.getsize(path)
+
+
+def finish_export(path, tag, opset=None):
+    """After torch.onnx.export: Identity copies of initializers inlined (inline_constant_identities), the file
+    checked (full_check), one line printed; returns the op-type histogram."""
+    import onnx
     m = onnx.load(path)
     if inline_constant_identities(m):
         onnx.save(m, path)
@@ -299,10 +306,10 @@ def export(name, model):
     hist = {}
     for node in m.graph.node:
         hist[node.op_type] = hist.get(node.op_type, 0) + 1
-    size = os.path.getsize(path)
-    print(f'[{name}] exported {os.path.relpath(path, ROOT)} ({size} bytes), ops: '
+    print(f'[{tag}] exported {os.path.relpath(path, ROOT)} ({os.path.getsize(path)} bytes'
+          + (f', opset {opset}' if opset is not None else '') + '), ops: '
           + ', '.join(f'{k} x{v}' for k, v in sorted(hist.items())), flush=True)
-    return path, hist, size
+    return hist
 
 
 def inline_constant_identities(m):

@@ -215,22 +215,12 @@ def train(xtr, ytr, xte, yte):
 
 
 def export(model, opset, suffix):
-    import onnx
     warnings.filterwarnings('ignore', message='It is recommended that constant folding be turned off')
     path = os.path.join(MODELS_DIR, f'text-evidence{suffix}.onnx')
     dummy = torch.tensor([encode('the goal was good'.split()), encode('rain in the city'.split())])
     torch.onnx.export(model, dummy, path, opset_version=opset, input_names=['input_ids'], output_names=['logits'],
                       dynamic_axes={'input_ids': {0: 'batch'}, 'logits': {0: 'batch'}}, do_constant_folding=True)
-    m = onnx.load(path)
-    if tf.inline_constant_identities(m):
-        onnx.save(m, path)
-    onnx.checker.check_model(m, full_check=True)
-    hist = {}
-    for node in m.graph.node:
-        hist[node.op_type] = hist.get(node.op_type, 0) + 1
-    print(f'[text] exported {os.path.relpath(path, ROOT)} ({os.path.getsize(path)} bytes, opset {opset}), ops: '
-          + ', '.join(f'{k} x{v}' for k, v in sorted(hist.items())), flush=True)
-    return hist
+    return tf.finish_export(path, 'text', opset)
 
 
 def write_test_set(examples):

@@ -149,17 +149,12 @@ def train(data):
 
 
 def export(model):
-    import onnx
     warnings.filterwarnings('ignore', message='It is recommended that constant folding be turned off')
     path = os.path.join(tf.MODELS_DIR, f'{NAME}.onnx')
     torch.onnx.export(model, torch.zeros(2, 1, 28, 56), path, opset_version=tf.OPSET, input_names=['input'],
                       output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
-    m = onnx.load(path)
-    if tf.inline_constant_identities(m):
-        onnx.save(m, path)
-    onnx.checker.check_model(m, full_check=True)
-    print(f'[{NAME}] exported {os.path.relpath(path, tf.ROOT)} ({os.path.getsize(path)} bytes)', flush=True)
+    tf.finish_export(path, NAME)
 
 
 def write_pairs(yte):

@@ -174,22 +174,12 @@ def train(data):
 
 
 def export(model, opset, suffix):
-    import onnx
     warnings.filterwarnings('ignore', message='It is recommended that constant folding be turned off')
     path = os.path.join(MODELS_DIR, f'fashion-vit{suffix}.onnx')
     torch.onnx.export(model, torch.zeros(2, 1, 28, 28), path, opset_version=opset, input_names=['input'],
                       output_names=['logits'], dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
                       do_constant_folding=True)
-    m = onnx.load(path)
-    if tf.inline_constant_identities(m):
-        onnx.save(m, path)
-    onnx.checker.check_model(m, full_check=True)
-    hist = {}
-    for node in m.graph.node:
-        hist[node.op_type] = hist.get(node.op_type, 0) + 1
-    print(f'[vit] exported {os.path.relpath(path, ROOT)} ({os.path.getsize(path)} bytes, opset {opset}), ops: '
-          + ', '.join(f'{k} x{v}' for k, v in sorted(hist.items())), flush=True)
-    return hist
+    return tf.finish_export(path, 'vit', opset)
 
 
 def write_metadata(suffix, opset, params, acc, hist):
