@@ -32,7 +32,8 @@ interface ModelMeta {
   [key: string]: unknown;
 }
 
-interface Sample {
+/** One entry of models/samples/samples.json. */
+export interface Sample {
   file: string;
   label: number;
   labelName: string;

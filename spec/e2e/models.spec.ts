@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { Jimp } from 'jimp';
 import { onnx } from 'onnx-proto';
 import { ROOT } from '../helpers/paths';
+import type { Sample } from '../../scripts/accuracy';
 
 const MODELS_DIR = path.join(ROOT, 'models');
 const SAMPLES_DIR = path.join(MODELS_DIR, 'samples');
@@ -23,14 +24,6 @@ const MODELS: Record<string, { threshold: number; ops: string[] }> = {
   'fashion-resnet': { threshold: 0.91, ops: ['Conv', 'BatchNormalization', 'Relu', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm'] },
   'fashion-mobilenet': { threshold: 0.89, ops: ['Conv', 'BatchNormalization', 'Clip', 'Constant', 'Add', 'GlobalAveragePool', 'Flatten', 'Gemm'] },
 };
-
-interface Sample {
-  file: string;
-  label: number;
-  labelName: string;
-  testIndex: number;
-  correct: Record<string, boolean>;
-}
 
 function readJson<T = any>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
